@@ -1,0 +1,108 @@
+/**
+ * Runs DeviceScript programs in the simulator VM (`devs run --test -k`) and reads their output.
+ * Used by the Node test suites, the benchmark and the `npm start` runner.
+ */
+import { spawn, type ChildProcess } from "node:child_process"
+import { createInterface } from "node:readline"
+import { fileURLToPath } from "node:url"
+import path from "node:path"
+
+/** Repository root (the folder holding package.json). */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
+/** The DeviceScript CLI entry point, called with Node directly (npx adds a second of start-up). */
+export const DEVS_CLI = path.join(ROOT, "node_modules/@devicescript/cli/built/devicescript-cli.cjs")
+
+/** Marker printed by test/vm/harness.ts around each VM test. */
+const TEST_MARK = "##T> "
+
+/** Outcome of one VM test, as reported by the VM-side harness. */
+export interface VmTestResult {
+    name: string
+    ok: boolean
+    message?: string
+}
+
+/** Everything one VM run produced. */
+export interface VmRun {
+    /** process exit code: 0 after `ds.restart()`, 1 on uncaught error, compile error or timeout */
+    code: number | null
+    /** console lines with colours and the `WASM>` prefix removed */
+    lines: string[]
+    tests: VmTestResult[]
+    /** the `tests: N, pass: P, error: E` line of @devicescript/test, when printed */
+    summary?: { total: number; pass: number; error: number }
+    timedOut: boolean
+}
+
+export interface VmOptions {
+    /** whole-run timeout passed to `devs run -T` (ms) */
+    timeoutMs?: number
+    /** called for every cleaned console line as it arrives */
+    onLine?: (line: string) => void
+    /** stop the VM when this returns true for a line (the run then reports code null) */
+    stopWhen?: (line: string) => boolean
+    /** called with the child process as soon as it is spawned (to kill it from a test) */
+    onSpawn?: (child: ChildProcess) => void
+}
+
+const ANSI = /\x1b\[[0-9;]*m/g
+
+/** Removes colours and the `WASM> ` prefix from one line of VM output. */
+export function cleanLine(raw: string): string {
+    return raw.replace(ANSI, "").replace(/^WASM> /, "")
+}
+
+/**
+ * Builds and runs `entry` (a path relative to the repository root) in the VM in test mode
+ * (`--test -k`: GC stress on, the program ends the run with `ds.restart()`).
+ */
+export function runVm(entry: string, opts: VmOptions = {}): Promise<VmRun> {
+    const timeoutMs = opts.timeoutMs ?? 20000
+    const args = [DEVS_CLI, "run", entry, "--test", "-k", "-T", String(timeoutMs)]
+    return new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, args, {
+            cwd: ROOT,
+            stdio: ["ignore", "pipe", "pipe"],
+            env: { ...process.env, NO_COLOR: "1" },
+        })
+        opts.onSpawn?.(child)
+        const run: VmRun = { code: null, lines: [], tests: [], timedOut: false }
+        let stopped = false
+        const onRaw = (raw: string) => {
+            const line = cleanLine(raw)
+            run.lines.push(line)
+            opts.onLine?.(line)
+            parseLine(run, line)
+            if (!stopped && opts.stopWhen?.(line)) {
+                stopped = true
+                child.kill("SIGKILL")
+            }
+        }
+        createInterface({ input: child.stdout! }).on("line", onRaw)
+        createInterface({ input: child.stderr! }).on("line", onRaw)
+        child.on("error", reject)
+        child.on("close", code => {
+            run.code = stopped ? null : code
+            resolve(run)
+        })
+    })
+}
+
+function parseLine(run: VmRun, line: string) {
+    const i = line.indexOf(TEST_MARK)
+    if (i >= 0) {
+        const rest = line.slice(i + TEST_MARK.length)
+        const sp = rest.indexOf(" ")
+        const verb = rest.slice(0, sp)
+        const body = rest.slice(sp + 1)
+        if (verb === "pass") run.tests.push({ name: body, ok: true })
+        else if (verb === "fail") {
+            const j = body.indexOf(" :: ")
+            run.tests.push({ name: j < 0 ? body : body.slice(0, j), ok: false, message: j < 0 ? "" : body.slice(j + 4) })
+        }
+        return
+    }
+    const m = /^tests: (\d+), pass: (\d+), error: (\d+)/.exec(line.trim())
+    if (m) run.summary = { total: +m[1], pass: +m[2], error: +m[3] }
+    if (line.trim() === "timeout") run.timedOut = true
+}

@@ -1,0 +1,54 @@
+/**
+ * Node side of the simulator host link (see src/sim/hostlink.ts): hands the simulated device its
+ * settings, the way a flashed board reads them from its UF2.
+ */
+import net from "node:net"
+
+/** Must match HOSTLINK_PORT in src/sim/hostlink.ts. */
+export const HOSTLINK_PORT = 17766
+
+export type Settings = Record<string, string | number | boolean | object>
+
+/** A running host link server. */
+export interface HostLink {
+    /** replace the settings served to the next device that connects */
+    setSettings(s: Settings): void
+    /** number of devices that asked for settings so far */
+    readonly served: number
+    close(): Promise<void>
+}
+
+/** Starts the host link on 127.0.0.1; rejects with a clear message if the port is taken. */
+export function startHostLink(settings: Settings, port = HOSTLINK_PORT): Promise<HostLink> {
+    let current = settings
+    let served = 0
+    const sockets = new Set<net.Socket>()
+    const server = net.createServer(sock => {
+        sockets.add(sock)
+        sock.on("close", () => sockets.delete(sock))
+        sock.on("error", () => {})
+        let acc = ""
+        sock.on("data", d => {
+            acc += d.toString("utf8")
+            if (acc.includes("\n")) {
+                served++
+                sock.end(JSON.stringify({ settings: current }) + "\n")
+            } else if (acc.length > 1024) sock.destroy()
+        })
+    })
+    return new Promise((resolve, reject) => {
+        server.once("error", (e: NodeJS.ErrnoException) =>
+            reject(new Error(e.code === "EADDRINUSE"
+                ? `hostlink: port ${port} is in use (is another simulator running?)`
+                : `hostlink: ${e.message}`)))
+        server.listen(port, "127.0.0.1", () =>
+            resolve({
+                setSettings(s) { current = s },
+                get served() { return served },
+                close: () => new Promise<void>(r => {
+                    for (const s of sockets) s.destroy()
+                    server.close(() => r())
+                }),
+            }))
+    })
+}

@@ -1,0 +1,48 @@
+/**
+ * The simulator host link: in the desktop simulator the firmware's settings come from the runner
+ * (`sim/hostlink.ts`) instead of flash. Protocol: connect to 127.0.0.1:HOSTLINK_PORT, send one
+ * line `{"hello":1}`, read one line `{"settings":{...}}`, close.
+ */
+import * as ds from "@devicescript/core"
+import { writeSetting } from "@devicescript/settings"
+import { HostStack } from "../net/host"
+
+/** TCP port of the runner's host link on 127.0.0.1. */
+export const HOSTLINK_PORT = 17766
+const MAX_LINE = 16384
+
+/**
+ * In the simulator, fetches settings from the runner and writes them to the settings store.
+ * Returns the number of settings written, or -1 when not in the simulator or no runner answers.
+ */
+export async function loadSimSettings(): Promise<number> {
+    if (!ds.isSimulator()) return -1
+    let conn
+    try {
+        conn = await new HostStack().connect({ host: "127.0.0.1", port: HOSTLINK_PORT, timeoutMs: 2000 })
+    } catch (e) {
+        return -1
+    }
+    try {
+        await conn.send(Buffer.from('{"hello":1}\n'))
+        let acc = Buffer.alloc(0)
+        for (;;) {
+            const b = await conn.recv(3000)
+            if (!b) break
+            acc = acc.concat(b)
+            if (acc.indexOf(10) >= 0 || acc.length > MAX_LINE) break
+        }
+        const nl = acc.indexOf(10)
+        if (nl < 0) throw new Error("hostlink: no settings line from the runner")
+        const msg = JSON.parse(acc.slice(0, nl).toString())
+        const settings = msg.settings || {}
+        let n = 0
+        for (const key of Object.keys(settings)) {
+            await writeSetting(key, settings[key])
+            n++
+        }
+        return n
+    } finally {
+        await conn.close()
+    }
+}

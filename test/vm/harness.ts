@@ -1,0 +1,22 @@
+/**
+ * VM-side test harness: `describe`/`expect` from @devicescript/test, and a `test` that marks the
+ * start and outcome of each test with a `##T>` line, which the Node runner (sim/devs.ts) turns into
+ * one node:test subtest per VM test.
+ */
+import { describe, expect, test as dsTest } from "@devicescript/test"
+
+export { describe, expect }
+
+/** Declares a VM test; its outcome is reported to the Node runner by name. */
+export function test(name: string, body: () => Promise<void> | void) {
+    dsTest(name, async () => {
+        try {
+            await body()
+            console.log(`##T> pass ${name}`)
+        } catch (e: any) {
+            const msg = e && e.message !== undefined ? `${e.name}: ${e.message}` : `${e}`
+            console.log(`##T> fail ${name} :: ${msg}`)
+            throw e
+        }
+    })
+}
