@@ -18,8 +18,25 @@ export interface HostLink {
     close(): Promise<void>
 }
 
-/** Starts the host link on 127.0.0.1; rejects with a clear message if the port is taken. */
-export function startHostLink(settings: Settings, port = HOSTLINK_PORT): Promise<HostLink> {
+/**
+ * Starts the host link on 127.0.0.1. The VM side has one fixed port, so a second simulator waits
+ * up to `waitMs` for the port to come free (tests in parallel processes queue up this way); then
+ * it rejects with a clear message.
+ */
+export async function startHostLink(settings: Settings, opts: { port?: number; waitMs?: number } = {}): Promise<HostLink> {
+    const port = opts.port ?? HOSTLINK_PORT
+    const deadline = Date.now() + (opts.waitMs ?? 0)
+    for (;;) {
+        try {
+            return await listenHostLink(settings, port)
+        } catch (e) {
+            if (!(e as Error).message.includes("in use") || Date.now() > deadline) throw e
+            await new Promise(r => setTimeout(r, 200 + Math.random() * 300))
+        }
+    }
+}
+
+function listenHostLink(settings: Settings, port: number): Promise<HostLink> {
     let current = settings
     let served = 0
     const sockets = new Set<net.Socket>()
