@@ -3,6 +3,7 @@
  * one socket: opening a connection ends the previous one.
  */
 import * as ds from "@devicescript/core"
+import { Signal } from "../util/signal"
 import { Connection, ConnectOptions, NetStack } from "./stack"
 
 type SocketEvent = "open" | "close" | "data" | "error"
@@ -27,7 +28,7 @@ function onSocketEvent(event: SocketEvent, arg?: Buffer | string) {
 
 class HostConnection implements Connection {
     private chunks: Buffer[] = []
-    private waiter: ds.Fiber
+    private signal = new Signal()
     private done = false
     open = false
     error: string
@@ -51,15 +52,11 @@ class HostConnection implements Connection {
         this.wake()
     }
     private wake() {
-        const w = this.waiter
-        if (w && w.suspended) w.resume(true)
+        this.signal.notify()
     }
     /** Suspends until woken or `ms` passes; true when woken. */
-    async _wait(ms: number) {
-        this.waiter = ds.Fiber.self()
-        const r = await ds.suspend<boolean>(ms)
-        this.waiter = undefined
-        return r === true
+    _wait(ms: number) {
+        return this.signal.wait(ms)
     }
 
     async send(data: Buffer) {

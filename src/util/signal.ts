@@ -1,0 +1,28 @@
+/**
+ * A wake-up signal between fibers: `wait(ms)` suspends the calling fiber until `notify()` or the
+ * timeout. The VM is cooperative, so a check-then-wait cannot miss a notify in between.
+ */
+import * as ds from "@devicescript/core"
+
+/** Fibers waiting for something to change. */
+export class Signal {
+    private waiters: ds.Fiber[] = []
+
+    /** Suspends until notified (true) or until `ms` passes (false). */
+    async wait(ms?: number): Promise<boolean> {
+        const me = ds.Fiber.self()
+        this.waiters.push(me)
+        const r = await ds.suspend<boolean>(ms)
+        const i = this.waiters.indexOf(me)
+        if (i >= 0) this.waiters.insert(i, -1)
+        return r === true
+    }
+
+    /** Wakes every waiting fiber. */
+    notify() {
+        const ws = this.waiters
+        if (!ws.length) return
+        this.waiters = []
+        for (const f of ws) if (f.suspended) f.resume(true)
+    }
+}

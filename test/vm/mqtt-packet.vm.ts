@@ -1,0 +1,314 @@
+import * as ds from "@devicescript/core"
+import {
+    decodePacket,
+    encodeAck,
+    encodeConnect,
+    encodePublish,
+    encodeSubscribe,
+    encodeUnsubscribe,
+    isValidUtf8,
+    MqttError,
+    PacketReader,
+    PacketType,
+    readVarint,
+    setPublishId,
+    varintSize,
+    writeVarint,
+} from "../../src/mqtt/packet"
+import { topicFilterError, topicMatches, topicNameError } from "../../src/mqtt/topic"
+import { describe, expect, test } from "./harness"
+
+// Buffer.slice in DeviceScript 2.16.4 does not clamp `to` (it pads with zeros)
+function part(b: Buffer, from: number, to: number) {
+    return b.slice(from, Math.min(to, b.length))
+}
+
+function hexOf(b: Buffer) {
+    return b.toString("hex")
+}
+
+function throwsMqtt(f: () => void): string {
+    try {
+        f()
+    } catch (e) {
+        if (e instanceof MqttError) return (e as Error).message
+        throw e
+    }
+    throw new Error("expected an MqttError")
+}
+
+function publishPkt(topic: string, payload: Buffer, qos: number, id: number) {
+    return encodePublish(Buffer.from(topic), payload, qos, false, id)
+}
+
+describe("remaining length varint", () => {
+    test("vectors of 1 to 4 bytes", () => {
+        const cases = [
+            [0, "00"],
+            [127, "7f"],
+            [128, "8001"],
+            [16383, "ff7f"],
+            [16384, "808001"],
+            [2097151, "ffff7f"],
+            [2097152, "80808001"],
+            [268435455, "ffffff7f"],
+        ]
+        for (const c of cases) {
+            const n = c[0] as number
+            const buf = Buffer.alloc(4)
+            const end = writeVarint(buf, 0, n)
+            expect(end).toBe(varintSize(n))
+            expect(hexOf(buf.slice(0, end))).toBe(c[1] as string)
+            const r = readVarint(buf, 0, end)
+            expect(r[0]).toBe(n)
+            expect(r[1]).toBe(end)
+        }
+    })
+    test("a fifth continuation byte is a protocol error", () => {
+        const msg = throwsMqtt(() => readVarint(hex`ffffffff7f`, 0, 5))
+        expect(msg.indexOf("more than 4 bytes") >= 0).toBe(true)
+    })
+    test("too large to encode", () => {
+        throwsMqtt(() => varintSize(268435456))
+        throwsMqtt(() => varintSize(-1))
+    })
+    test("incomplete varint asks for more bytes", () => {
+        expect(readVarint(hex`80`, 0, 1)[0]).toBe(-1)
+    })
+})
+
+describe("encoders", () => {
+    test("CONNECT with keepalive above 255 uses two bytes", () => {
+        const p = encodeConnect({ clientId: "d1", keepAlive: 300, cleanSession: true })
+        // 10 0e | 00 04 MQTT | 04 | 02 | 01 2c | 00 02 d1
+        expect(hexOf(p)).toBe("100e00044d5154540402012c00026431")
+    })
+    test("CONNECT flags: will, user, password, persistent session", () => {
+        const p = encodeConnect({
+            clientId: "c",
+            username: "u",
+            password: "p",
+            keepAlive: 65535,
+            cleanSession: false,
+            will: { topic: "w", payload: "x", qos: 1, retain: true },
+        })
+        expect(p[9]).toBe(0x80 | 0x40 | 0x20 | 0x08 | 0x04)
+        expect(p[10]).toBe(0xff)
+        expect(p[11]).toBe(0xff)
+        throwsMqtt(() => encodeConnect({ clientId: "c", keepAlive: 65536, cleanSession: true }))
+    })
+    test("PUBLISH QoS 1 and id rewrite", () => {
+        const p = publishPkt("a/b", Buffer.from("hi"), 1, 0x1234)
+        expect(hexOf(p)).toBe("3209" + "0003612f62" + "1234" + "6869")
+        setPublishId(p, 0xfffe)
+        expect(hexOf(p.slice(7, 9))).toBe("fffe")
+    })
+    test("acks, SUBSCRIBE, UNSUBSCRIBE", () => {
+        expect(hexOf(encodeAck(PacketType.Puback, 7))).toBe("40020007")
+        expect(hexOf(encodeAck(PacketType.Pubrel, 7))).toBe("62020007")
+        expect(hexOf(encodeSubscribe(1, Buffer.from("a/#"), 2))).toBe("8208000100036132f2302".slice(0, 0) + "820800010003612f2302")
+        expect(hexOf(encodeUnsubscribe(2, Buffer.from("a")))).toBe("a20500020001" + "61")
+    })
+})
+
+describe("reader", () => {
+    test("packets split one byte at a time", () => {
+        const stream = Buffer.concat(
+            publishPkt("t/1", Buffer.from("one"), 1, 1),
+            encodeAck(PacketType.Puback, 9),
+            hex`d000`,
+            publishPkt("t/2", Buffer.alloc(200), 0, 0)
+        )
+        const r = new PacketReader(1000)
+        const got: number[] = []
+        for (let i = 0; i < stream.length; i++) {
+            r.push(part(stream, i, i + 1))
+            let p
+            while ((p = r.next())) got.push(p.type)
+        }
+        expect(got.join(",")).toBe("3,4,13,3")
+    })
+    test("many packets in one chunk", async () => {
+        const parts: Buffer[] = []
+        for (let i = 1; i <= 50; i++) parts.push(encodeAck(PacketType.Puback, i))
+        const r = new PacketReader(1000)
+        r.push(Buffer.concat(...parts))
+        let n = 0
+        let p
+        while ((p = r.next())) {
+            n++
+            if (p.id !== n) throw new Error(`packet ${n} has id ${p.id}`)
+            if (n % 10 === 0) await ds.sleep(0)
+        }
+        expect(n).toBe(50)
+    })
+    test("payload sizes around varint boundaries", async () => {
+        // 64 KB heap: the chunked case makes the packet bytes on the fly, so only the decoded
+        // payload is held whole, as when a message arrives from the network
+        const sizes = [0, 127, 128, 16383, 16384, 20000]
+        for (const sz of sizes) {
+            const head = publishPkt("s", Buffer.alloc(0), 0, 0)
+            const hl = 1 + varintSize(3 + sz)
+            const total = hl + 3 + sz
+            for (const step of sz <= 16384 ? [0, 1000] : [1000]) {
+                const r = new PacketReader(30000)
+                let p
+                for (let i = 0; i < total; i += step || total) {
+                    const n = Math.min(step || total, total - i)
+                    const c = Buffer.alloc(n)
+                    for (let k = 0; k < n; k++) {
+                        const j = i + k
+                        c[k] = j === 0 ? 0x30 : j < hl ? 0 : j < hl + 3 ? head[j - hl + 2] : (j - hl - 3) & 0xff
+                        if ((k & 1023) === 1023) await ds.sleep(0)
+                    }
+                    if (i === 0) writeVarint(c, 1, 3 + sz)
+                    r.push(c)
+                    p = r.next()
+                    await ds.sleep(0)
+                }
+                expect(p.payload.length).toBe(sz)
+                expect(p.topic).toBe("s")
+                for (let i = 0; i < sz; i += 97) if (p.payload[i] !== (i & 0xff)) throw new Error(`byte ${i} differs`)
+                p = undefined
+            }
+        }
+    })
+
+    test("oversized packets are skipped without desync, QoS 1 id kept", () => {
+        const big = publishPkt("big/topic", Buffer.alloc(3000), 1, 4242)
+        const after = encodeAck(PacketType.Puback, 5)
+        const r = new PacketReader(1024)
+        const stream = Buffer.concat(big, after)
+        let seen: number[] = []
+        for (let i = 0; i < stream.length; i += 97) {
+            r.push(part(stream, i, i + 97))
+            let p
+            while ((p = r.next())) {
+                if (p.oversized) {
+                    expect(p.id).toBe(4242)
+                    expect(p.qos).toBe(1)
+                }
+                seen.push(p.type)
+            }
+        }
+        expect(seen.join(",")).toBe("3,4")
+        expect(r.oversized).toBe(1)
+    })
+    test("oversized packet header split at every position keeps the id", () => {
+        const big = publishPkt("x", Buffer.alloc(300), 2, 777)
+        for (let cut = 1; cut < 12; cut++) {
+            const r = new PacketReader(100)
+            r.push(part(big, 0, cut))
+            let p = r.next()
+            if (!p) {
+                r.push(big.slice(cut))
+                p = r.next()
+            }
+            expect(p.id).toBe(777)
+        }
+    })
+    test("unknown packet types are returned for the caller to skip", () => {
+        const r = new PacketReader(100)
+        r.push(hex`f0 03 010203 40 02 0001`)
+        expect(r.next().type).toBe(15)
+        expect(r.next().id).toBe(1)
+    })
+})
+
+describe("decoder rejects malformed packets", () => {
+    function decode(b: Buffer) {
+        const r = new PacketReader(1000)
+        r.push(b)
+        return r.next()
+    }
+    test("QoS 3 publish", () => {
+        throwsMqtt(() => decode(hex`36 05 0001 61 0001`))
+    })
+    test("topic longer than the packet", () => {
+        throwsMqtt(() => decode(hex`30 03 00ff 61`))
+    })
+    test("wildcard and invalid UTF-8 topics", () => {
+        throwsMqtt(() => decode(hex`30 03 0001 23`))
+        throwsMqtt(() => decode(hex`30 04 0002 c328`))
+        throwsMqtt(() => decode(hex`30 03 0001 00`))
+    })
+    test("packet id 0 at QoS 1", () => {
+        throwsMqtt(() => decode(hex`32 05 0001 61 0000`))
+    })
+    test("bad ack lengths and flags", () => {
+        throwsMqtt(() => decode(hex`40 03 000100`))
+        throwsMqtt(() => decode(hex`60 02 0001`))
+        throwsMqtt(() => decode(hex`20 03 000000`))
+        throwsMqtt(() => decode(hex`d0 01 00`))
+        throwsMqtt(() => decode(hex`90 02 0001`))
+    })
+    test("random garbage never escapes as anything but MqttError", async () => {
+        let errors = 0
+        for (let round = 0; round < 300; round++) {
+            const len = 1 + Math.floor(Math.random() * 40)
+            const b = Buffer.alloc(len)
+            for (let i = 0; i < len; i++) b[i] = Math.floor(Math.random() * 256)
+            const r = new PacketReader(64)
+            r.push(b)
+            try {
+                for (let k = 0; k < 50 && r.next(); k++);
+            } catch (e) {
+                if (!(e instanceof MqttError)) throw e
+                errors++
+            }
+            if (round % 50 === 0) await ds.sleep(0)
+        }
+        expect(errors > 0).toBe(true)
+    })
+    test("UTF-8 validator", () => {
+        expect(isValidUtf8(Buffer.from("héllo ☃ 😀"), 0, Buffer.from("héllo ☃ 😀").length)).toBe(true)
+        expect(isValidUtf8(hex`e282`, 0, 2)).toBe(false)
+        expect(isValidUtf8(hex`c0af`, 0, 2)).toBe(false) // overlong
+        expect(isValidUtf8(hex`eda080`, 0, 3)).toBe(false) // surrogate
+        expect(isValidUtf8(hex`f4908080`, 0, 4)).toBe(false) // > U+10FFFF
+    })
+    test("direct decode of a CONNACK", () => {
+        const p = decodePacket(0x20, hex`0105`, 0, 2)
+        expect(p.sessionPresent).toBe(true)
+        expect(p.id).toBe(5)
+    })
+})
+
+describe("topics", () => {
+    test("matching per the specification", () => {
+        const yes = [
+            ["a/b", "a/b"],
+            ["a/+", "a/b"],
+            ["a/+", "a/"],
+            ["+/+", "/"],
+            ["a/#", "a"],
+            ["a/#", "a/b/c"],
+            ["#", "a/b"],
+            ["+/b/#", "x/b"],
+            ["$SYS/#", "$SYS/x"],
+            ["a/+/c", "a/x/c"],
+        ]
+        const no = [
+            ["a/b", "a/b/c"],
+            ["a/b/c", "a/b"],
+            ["a/+", "a/b/c"],
+            ["+", "/a"],
+            ["#", "$SYS/x"],
+            ["+/x", "$x/x"],
+            ["ab", "a"],
+            ["a", "ab"],
+            ["a/+/c", "a/x/d"],
+        ]
+        for (const c of yes) if (!topicMatches(c[0], c[1])) throw new Error(`${c[0]} should match ${c[1]}`)
+        for (const c of no) if (topicMatches(c[0], c[1])) throw new Error(`${c[0]} should not match ${c[1]}`)
+    })
+    test("filter and name validation", () => {
+        expect(topicFilterError("a/#")).toBe(undefined)
+        expect(topicFilterError("+/+/#")).toBe(undefined)
+        expect(!!topicFilterError("a/#/b")).toBe(true)
+        expect(!!topicFilterError("a+")).toBe(true)
+        expect(!!topicFilterError("")).toBe(true)
+        expect(!!topicNameError("a/+")).toBe(true)
+        expect(topicNameError("a/b")).toBe(undefined)
+    })
+})
