@@ -121,8 +121,12 @@ class OutMsg {
     state = St.Queued
     done = false
     error: string
-    constructor(public pkt: Buffer, public qos: number) {}
+    /** `pkt` is the whole PUBLISH, or its head when the payload travels separately in `tail` */
+    constructor(public pkt: Buffer, public tail: Buffer, public qos: number) {}
 }
+
+// payloads at least this large are written after the packet head instead of copied into it
+const SPLIT_PAYLOAD = 512
 
 class Sub {
     acked = false
@@ -148,7 +152,7 @@ const QOS2_IN_LIMIT = 64
 
 /** An MQTT 3.1.1 client that keeps its promises; see the README for the guarantees. */
 export class MqttClient {
-    readonly events = ds.emitter<MqttEvent>()
+    private listeners: ((ev: MqttEvent) => void)[] = []
     private o: MqttOptions
     private conn: Connection
     private reader: PacketReader
@@ -184,6 +188,8 @@ export class MqttClient {
     }
     /** true while a CONNACK-accepted connection is up */
     connected = false
+    /** session-present flag of the last CONNACK */
+    sessionPresent = false
     /** the reason of the last disconnection or failed attempt */
     lastError: string
 
@@ -207,6 +213,29 @@ export class MqttClient {
         if (o.log === undefined) o.log = true
         this.o = o
         this.reader = new PacketReader(o.maxPacketSize)
+    }
+
+    /**
+     * Calls `listener` synchronously, in order, for every connected / disconnected / error event
+     * (no event is coalesced or lost); returns a function that removes it.
+     */
+    on(listener: (ev: MqttEvent) => void): () => void {
+        const ls = this.listeners
+        ls.push(listener)
+        return () => {
+            const i = ls.indexOf(listener)
+            if (i >= 0) ls.insert(i, -1)
+        }
+    }
+
+    private emit(ev: MqttEvent) {
+        for (const l of this.listeners.slice(0)) {
+            try {
+                l(ev)
+            } catch (e) {
+                console.log(`mqtt: event listener failed: ${(e as Error).message}`)
+            }
+        }
     }
 
     /** Counters (a copy). */
@@ -245,11 +274,10 @@ export class MqttClient {
         }
         if (c) await c.close()
         this.wake.notify()
-        while (this.supervisor) await this.stopped.wait(1000)
-        if (this.dispatcher) {
-            this.dispatcher.terminate()
-            this.dispatcher = undefined
-        }
+        this.inboxSignal.notify()
+        while (this.supervisor || this.dispatcher) await this.stopped.wait(1000)
+        // undelivered messages stay unacknowledged: the broker redelivers them to a session
+        this.inbox = []
     }
 
     /**
@@ -262,19 +290,23 @@ export class MqttClient {
         const err = topicNameError(topic)
         if (err) throw new Error(`mqtt: ${err}`)
         if (qos !== 0 && qos !== 1 && qos !== 2) throw new Error(`mqtt: qos must be 0, 1 or 2, got ${qos}`)
-        const pkt = encodePublish(toBytes(topic), toBytes(payload), qos, !!(opts && opts.retain), 0)
-        if (pkt.length > this.o.maxPacketSize)
-            throw new Error(`mqtt: message to "${topic}" is ${pkt.length} bytes, above maxPacketSize ${this.o.maxPacketSize}`)
+        const body = toBytes(payload)
+        const split = body.length >= SPLIT_PAYLOAD
+        const pkt = encodePublish(toBytes(topic), body, qos, !!(opts && opts.retain), 0, split)
+        const size = pkt.length + (split ? body.length : 0)
+        if (size > this.o.maxPacketSize)
+            throw new Error(`mqtt: message to "${topic}" is ${size} bytes, above maxPacketSize ${this.o.maxPacketSize}`)
+        const tail = split ? body : undefined
         if (qos === 0) {
             if (!this.connected) {
                 this.st.dropped++
                 throw new Error("mqtt: not connected (QoS 0 messages are not queued)")
             }
-            await this.write(pkt)
+            await this.write(pkt, tail)
             this.st.sent++
             return
         }
-        const m = new OutMsg(pkt, qos)
+        const m = new OutMsg(pkt, tail, qos)
         if (this.outbox.length >= this.o.outboxLimit) {
             this.st.dropped++
             if (this.o.dropPolicy === "newest") throw new Error(`mqtt: outbox full (${this.o.outboxLimit}), message dropped`)
@@ -409,14 +441,15 @@ export class MqttClient {
         this.wake.notify()
     }
 
-    /** Writes one packet; writes are serialized so packets never interleave. */
-    private async write(pkt: Buffer) {
+    /** Writes one packet (and its separate payload); writes are serialized so packets never interleave. */
+    private async write(pkt: Buffer, tail?: Buffer) {
         while (this.writing) await this.writeSignal.wait()
         const c = this.conn
         if (!c) throw new Error("not connected")
         this.writing = true
         try {
             await c.send(pkt)
+            if (tail) await c.send(tail)
             this.lastSent = ds.millis()
         } catch (e) {
             this.dropConnection(`write failed: ${(e as Error).message}`)
@@ -445,7 +478,7 @@ export class MqttClient {
             m.state = St.Sent
             inflight++
             try {
-                await this.write(m.pkt)
+                await this.write(m.pkt, m.tail)
             } catch (e) {
                 return // stays Sent: retransmitted with DUP after the reconnect
             }
@@ -492,7 +525,7 @@ export class MqttClient {
     private fail(reason: string) {
         this.lastError = reason
         this.log(reason)
-        this.events.emit({ type: "error", reason })
+        this.emit({ type: "error", reason })
     }
 
     /** Opens the transport and completes CONNECT/CONNACK; true on success. */
@@ -548,6 +581,7 @@ export class MqttClient {
 
     private onConnected(sessionPresent: boolean) {
         this.connected = true
+        this.sessionPresent = sessionPresent
         this.lastError = undefined
         if (this.connectedOnce) this.st.reconnects++
         this.connectedOnce = true
@@ -568,7 +602,7 @@ export class MqttClient {
                 }
             }
         }
-        this.events.emit({ type: "connected", sessionPresent })
+        this.emit({ type: "connected", sessionPresent })
         this.wake.notify()
     }
 
@@ -592,24 +626,32 @@ export class MqttClient {
                     await this.write(encodeEmpty(PacketType.Pingreq))
                     continue
                 }
-                const chunk = await conn.recv(wait)
-                if (chunk === null) {
+                if (!(await this.pull(conn, wait))) {
                     this.dropConnection(`connection closed by the broker${conn.error ? ": " + conn.error : ""}`)
                     break
                 }
-                if (chunk) this.reader.push(chunk)
             }
         } catch (e) {
             if (e instanceof MqttError) this.st.malformed++
             this.dropConnection(`protocol error: ${(e as Error).message}`)
         }
+        if (!this.running) this.lastError = "stopped"
         if (this.conn === conn) this.dropConnection(this.running ? "session ended" : "stopped")
         this.connected = false
         this.reader.reset()
         const reason = this.lastError || "stopped"
         this.log(`disconnected: ${reason}`)
-        this.events.emit({ type: "disconnected", reason })
+        this.emit({ type: "disconnected", reason })
         this.wake.notify()
+    }
+
+    /** Feeds the next chunk (if any arrives within `ms`) to the reader; false once the connection is closed. */
+    private async pull(conn: Connection, ms: number): Promise<boolean> {
+        // a helper, so no frame keeps the chunk alive after it is parsed
+        const chunk = await conn.recv(ms)
+        if (chunk === null) return false
+        if (chunk) this.reader.push(chunk)
+        return true
     }
 
     /**
@@ -642,7 +684,7 @@ export class MqttClient {
             if (!this.conn) return
             if (m.state === St.Sent) {
                 m.pkt[0] |= 0x08
-                await this.write(m.pkt)
+                await this.write(m.pkt, m.tail)
             } else await this.write(encodeAck(PacketType.Pubrel, m.id))
             this.st.retransmitted++
         }
@@ -674,8 +716,12 @@ export class MqttClient {
             }
             case PacketType.Pubrec: {
                 const m = this.findOut(p.id, St.Sent) || this.findOut(p.id, St.Released)
-                if (m && m.qos === 2) m.state = St.Released
-                else this.st.malformed++
+                if (m && m.qos === 2) {
+                    // the broker has the message: from now on only PUBREL is resent
+                    m.state = St.Released
+                    m.pkt = undefined
+                    m.tail = undefined
+                } else this.st.malformed++
                 // answer even an unknown id, so the broker can finish its side
                 await this.write(encodeAck(PacketType.Pubrel, p.id))
                 return
@@ -753,30 +799,38 @@ export class MqttClient {
 
     /** Runs message handlers one at a time, then acknowledges (at least once for QoS 1). */
     private async dispatchLoop() {
-        for (;;) {
-            while (!this.inbox.length) await this.inboxSignal.wait()
-            const p = this.inbox.shift()
-            const msg: MqttMessage = { topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain }
-            for (const s of this.subs.slice(0)) {
-                if (!topicMatches(s.filter, p.topic)) continue
-                for (const h of s.handlers.slice(0)) {
-                    try {
-                        await h(msg)
-                    } catch (e) {
-                        console.log(`mqtt: handler for "${s.filter}" failed: ${(e as Error).message}`)
-                    }
+        try {
+            while (this.running) {
+                if (this.inbox.length) await this.deliver(this.inbox.shift())
+                else await this.inboxSignal.wait()
+            }
+        } finally {
+            this.dispatcher = undefined
+            this.stopped.notify()
+        }
+    }
+
+    private async deliver(p: Packet) {
+        const msg: MqttMessage = { topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain }
+        for (const s of this.subs.slice(0)) {
+            if (!topicMatches(s.filter, p.topic)) continue
+            for (const h of s.handlers.slice(0)) {
+                try {
+                    await h(msg)
+                } catch (e) {
+                    console.log(`mqtt: handler for "${s.filter}" failed: ${(e as Error).message}`)
                 }
             }
-            try {
-                if (p.qos === 1) await this.write(encodeAck(PacketType.Puback, p.id))
-                else if (p.qos === 2) {
-                    this.qos2In.push(p.id)
-                    if (this.qos2In.length > QOS2_IN_LIMIT) this.qos2In.shift()
-                    await this.write(encodeAck(PacketType.Pubrec, p.id))
-                }
-            } catch (e) {
-                // connection gone: the broker redelivers after the reconnect
+        }
+        try {
+            if (p.qos === 1) await this.write(encodeAck(PacketType.Puback, p.id))
+            else if (p.qos === 2) {
+                this.qos2In.push(p.id)
+                if (this.qos2In.length > QOS2_IN_LIMIT) this.qos2In.shift()
+                await this.write(encodeAck(PacketType.Pubrec, p.id))
             }
+        } catch (e) {
+            // connection gone: the broker redelivers after the reconnect
         }
     }
 }

@@ -154,13 +154,19 @@ export function encodeConnect(f: ConnectFields): Buffer {
     return buf
 }
 
-/** Encodes PUBLISH; `id` is ignored at QoS 0. The DUP flag is bit 3 of byte 0. */
-export function encodePublish(topic: Buffer, payload: Buffer, qos: number, retain: boolean, id: number): Buffer {
+/**
+ * Encodes PUBLISH; `id` is ignored at QoS 0. The DUP flag is bit 3 of byte 0. With `headOnly`
+ * the result stops before the payload (the caller writes the payload after it), so a large
+ * payload is never copied.
+ */
+export function encodePublish(topic: Buffer, payload: Buffer, qos: number, retain: boolean, id: number, headOnly?: boolean): Buffer {
     const len = 2 + topic.length + (qos ? 2 : 0) + payload.length
-    const buf = fixedHeader(PacketType.Publish, (qos << 1) | (retain ? 1 : 0), len)
-    let off = putField(buf, buf.length - len, topic)
+    const hl = 1 + varintSize(len) + len - (headOnly ? payload.length : 0)
+    const buf = Buffer.alloc(hl)
+    buf[0] = (PacketType.Publish << 4) | (qos << 1) | (retain ? 1 : 0)
+    let off = putField(buf, writeVarint(buf, 1, len), topic)
     if (qos) off = putU16(buf, off, id)
-    buf.blitAt(off, payload, 0, payload.length)
+    if (!headOnly) buf.blitAt(off, payload, 0, payload.length)
     return buf
 }
 
@@ -347,6 +353,8 @@ export class PacketReader {
             return undefined
         }
         this.pos = bodyStart + remaining
+        // let go of a consumed chunk at once: on a 64 KB heap a stale 16 KB chunk matters
+        if (this.pos >= end) this.buf = undefined
         return decodePacket(hdr, buf, bodyStart, remaining)
     }
 

@@ -55,8 +55,8 @@ class HostConnection implements Connection {
         this.signal.notify()
     }
     /** Suspends until woken or `ms` passes; true when woken. */
-    _wait(ms: number) {
-        return this.signal.wait(ms)
+    async _wait(ms: number) {
+        return await this.signal.wait(ms)
     }
 
     async send(data: Buffer) {

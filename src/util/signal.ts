@@ -23,6 +23,13 @@ export class Signal {
         const ws = this.waiters
         if (!ws.length) return
         this.waiters = []
-        for (const f of ws) if (f.suspended) f.resume(true)
+        for (const f of ws)
+            if (f.suspended) {
+                try {
+                    f.resume(true)
+                } catch (e) {
+                    // a terminated fiber: nothing to wake
+                }
+            }
     }
 }

@@ -1,5 +1,6 @@
 /** Helpers that run VM suites under node:test, one subtest per VM test. */
 import { test, type TestContext } from "node:test"
+import { appendFileSync } from "node:fs"
 import assert from "node:assert/strict"
 import { runVm, type VmOptions, type VmRun } from "../../../sim/devs.ts"
 
@@ -13,7 +14,16 @@ export function tail(run: VmRun, n = 30): string {
  * fails, when the VM prints no summary, or when it exits non-zero.
  */
 export async function runVmSuite(t: TestContext, entry: string, opts: VmOptions = {}): Promise<VmRun> {
-    const run = await runVm(entry, opts)
+    // VM_LOG=file keeps the whole console of every VM run, for debugging
+    const logFile = process.env.VM_LOG
+    const onLine = opts.onLine
+    const run = await runVm(entry, {
+        ...opts,
+        onLine: line => {
+            if (logFile) appendFileSync(logFile, line + "\n")
+            onLine?.(line)
+        },
+    })
     for (const r of run.tests)
         await t.test(r.name, () => {
             if (!r.ok) assert.fail(r.message || "failed")
