@@ -34,6 +34,13 @@ export interface MqttMessage {
 /** Called for each message matching a subscription. */
 export type MessageHandler = (msg: MqttMessage) => ds.AsyncVoid
 
+/** What `MqttOptions.credentials` returns. */
+export interface Credentials {
+    clientId: string
+    username?: string
+    password?: string
+}
+
 /** Client options; only `net`, `host` and `clientId` are required. */
 export interface MqttOptions {
     /** the network the connection is opened on */
@@ -46,6 +53,11 @@ export interface MqttOptions {
     username?: string
     /** a string, or a function called at every connect (for tokens that expire) */
     password?: string | (() => ds.AsyncValue<string>)
+    /**
+     * Called at every connect; the client id, user name and password it returns replace the
+     * options' (platforms whose client id or user name carry a timestamp or an expiry).
+     */
+    credentials?: () => ds.AsyncValue<Credentials>
     /** seconds, 0..65535; 0 disables keepalive (default 60) */
     keepAlive?: number
     /** default true */
@@ -175,6 +187,7 @@ export class MqttClient {
     private lastRecv = 0
     private pingSentAt = 0
     private connectedOnce = false
+    private renewing = false
     private st: MqttStats = {
         sent: 0,
         acked: 0,
@@ -278,6 +291,19 @@ export class MqttClient {
         while (this.supervisor || this.dispatcher) await this.stopped.wait(1000)
         // undelivered messages stay unacknowledged: the broker redelivers them to a session
         this.inbox = []
+    }
+
+    /**
+     * Ends the current connection with a DISCONNECT (no will) and connects again at once, with
+     * fresh credentials: for tokens about to expire. Queued messages and subscriptions carry over.
+     */
+    async reconnect() {
+        if (!this.running || !this.connected) return
+        this.renewing = true
+        try {
+            await this.write(encodeEmpty(PacketType.Disconnect))
+        } catch (e) {}
+        this.dropConnection("reconnecting with fresh credentials")
     }
 
     /**
@@ -507,6 +533,10 @@ export class MqttClient {
                     if (ds.millis() - upAt >= 10000) attempt = 0
                 }
                 if (!this.running) break
+                if (this.renewing) {
+                    this.renewing = false
+                    continue
+                }
                 // back off: min * 2^attempt, capped, with jitter in [delay/2, delay]
                 const b = this.o.backoff
                 const d = Math.min(b.max, b.min * Math.pow(2, attempt))
@@ -542,11 +572,19 @@ export class MqttClient {
         this.conn = conn
         this.reader.reset()
         try {
-            const pw = typeof o.password === "function" ? await o.password() : o.password
+            let id = o.clientId
+            let user = o.username
+            let pw = typeof o.password === "function" ? await o.password() : o.password
+            if (o.credentials) {
+                const cr = await o.credentials()
+                id = cr.clientId
+                user = cr.username
+                pw = cr.password
+            }
             await this.write(
                 encodeConnect({
-                    clientId: o.clientId,
-                    username: o.username,
+                    clientId: id,
+                    username: user,
                     password: pw,
                     keepAlive: o.keepAlive,
                     cleanSession: o.cleanSession,

@@ -333,6 +333,18 @@ describe(`mqtt client (${KIND})`, () => {
         await ok.stop()
     })
 
+    test("credentials are asked for at every connect; reconnect() renews them", async () => {
+        let n = 0
+        const c = client({ credentials: () => ({ clientId: `vm-cred-${KIND}-${++n}` }) })
+        c.start()
+        await until("connect", () => c.connected)
+        expect(n).toBe(1)
+        await c.reconnect()
+        await until("reconnect with fresh credentials", () => c.connected && n === 2)
+        expect(c.stats().reconnects).toBe(1)
+        await c.stop()
+    })
+
     test("garbage from the peer closes the connection cleanly and the client reconnects", async () => {
         if (!GARBAGE_PORT) return
         const c = client({ port: GARBAGE_PORT, backoff: { min: 100, max: 300 } })
