@@ -1,0 +1,1068 @@
+/**
+ * A register-accurate model of the WIZnet W5500 (datasheet v1.0.9) driven one SPI frame at a time.
+ *
+ * What it models: the SPI frame (VDM and the fixed-length modes), the common and 8 socket register
+ * blocks with their reset values, the 16 KB TX and 16 KB RX buffer memories split by
+ * Sn_TXBUF_SIZE/Sn_RXBUF_SIZE, MR.RST, self-clearing Sn_CR (optionally late, to exercise polling),
+ * write-1-to-clear IR/Sn_IR, SIR and the INTn pin, TX_FSR/RX_RSR derived from free-running 16-bit
+ * pointers, the PHY link, the TCP client and UDP state machines, ARP and TCP retransmission
+ * timeouts computed from RTR/RCR. TCP connections become real host connections (node:net) where
+ * the attached network (see lan.ts) routes them; UDP datagrams go to that network.
+ * Not modelled: LISTEN (the socket shows SOCK_LISTEN but nothing ever connects), MACRAW, PPPoE,
+ * WOL, ping, IP conflict detection, multicast/IGMP, keep-alive probes, INTLEVEL timing.
+ */
+import net from "node:net"
+import { EventEmitter } from "node:events"
+import {
+    BUFFER_MEMORY, CMD, COMMON, COMMON_SIZE, IR, MR, PHYCFGR, SN, SN_IR, SN_MR, SN_SIZE, SOCK, SOCKETS, VERSION,
+} from "./registers.ts"
+import { bytesToIp, ipToBytes, ipToU32, u32ToIp } from "./ip.ts"
+
+/** One UDP datagram on the emulated wire. */
+export interface UdpDatagram {
+    srcIp: string
+    srcPort: number
+    dstIp: string
+    dstPort: number
+    data: Uint8Array
+}
+
+/** Where a TCP connection from the chip goes on the host. */
+export interface TcpRoute {
+    host: string
+    port: number
+}
+
+/** What the chip's Ethernet port is plugged into (the emulated LAN implements it). */
+export interface ChipNetwork {
+    /** true when some host on the wire answers an ARP request for `ip` */
+    arp(ip: string): boolean
+    /** the chip puts a UDP datagram on the wire */
+    transmitUdp(d: UdpDatagram): void
+    /** where a TCP connection to ip:port goes on the host; null = nothing answers (blocked) */
+    routeTcp(ip: string, port: number): TcpRoute | null
+}
+
+/** Log severity used by the emulator. */
+export type LogLevel = "info" | "warn"
+/** Receives the emulator's log lines. */
+export type Logger = (level: LogLevel, msg: string) => void
+
+/** Options of the emulated chip. */
+export interface W5500Options {
+    /** the network the PHY is plugged into (default: none, nothing answers ARP) */
+    network?: ChipNetwork
+    /** value of the TX/RX pointers after reset and OPEN (datasheet: 0); a function is called each time */
+    pointerStart?: number | (() => number)
+    /** Sn_CR keeps reading back the command for this many further SPI frames before clearing (default 0) */
+    crDelayFrames?: number
+    /** the command takes effect (Sn_SR, Sn_IR) this many frames after Sn_CR clears (default 0) */
+    srDelayFrames?: number
+    /** cable plugged in at start (default true) */
+    link?: boolean
+    /** auto-negotiation time: LNK rises this long after reset, PHY reset or plugging in (default 0) */
+    linkUpDelayMs?: number
+    /** SPI reads return zeros for this long after RSTn is released (datasheet: wait 1 ms; default 0) */
+    resetReadyMs?: number
+    /** delay before SEND_OK of a UDP datagram (default 0: next turn of the event loop) */
+    udpSendDelayMs?: number
+    /** receives log lines (default: warnings to stderr) */
+    log?: Logger
+}
+
+/** Activity counters (for tests and the benchmark). */
+export interface W5500Counters {
+    /** SPI transactions: one per CS-low period */
+    frames: number
+    /** bytes clocked in those transactions, header included */
+    bytes: number
+    dataBytesRead: number
+    dataBytesWritten: number
+    /** Sn_CR writes */
+    commands: number
+    udpSent: number
+    udpReceived: number
+    /** datagrams that reached the chip and were dropped (no socket, filtered, buffer full, link down) */
+    udpDropped: number
+    tcpConnects: number
+}
+
+const VALID_BUF_KB = [0, 1, 2, 4, 8, 16]
+/** RX bytes queued from a host connection beyond which reading from it pauses */
+const RX_QUEUE_HIGH = 64 * 1024
+/** default MSS the emulated peer offers */
+const TCP_MSS = 1460
+const UDP_MSS = 1472
+const BROADCAST = 0xffffffff
+
+interface PendingCommand {
+    cmd: number
+    /** value of the frame counter once the frame that wrote Sn_CR has ended */
+    frame: number
+    cleared: boolean
+}
+
+interface OutItem {
+    data?: Buffer
+    /** TX pointer value once this chunk is acknowledged */
+    ack?: number
+    fin?: boolean
+}
+
+class SocketState {
+    regs = new Uint8Array(SN_SIZE)
+    pending: PendingCommand | null = null
+    conn: net.Socket | null = null
+    /** bumped whenever the host connection is dropped: stale callbacks compare it */
+    gen = 0
+    /** TCP: internal ACK pointer (TX_FSR is measured from it) */
+    txAck = 0
+    /** RX read pointer as last notified by RECV */
+    rxRd = 0
+    rxQueue: Buffer[] = []
+    rxQueued = 0
+    paused = false
+    afterDrain: (() => void) | null = null
+    /** host socket events held while the link is down */
+    deferred: (() => void)[] = []
+    /** TCP output waiting for the link */
+    out: OutItem[] = []
+    /** connect/FIN timeout */
+    rto: NodeJS.Timeout | null = null
+    /** retransmission timeout while output is held by a down link */
+    holdRto: NodeJS.Timeout | null = null
+    timers = new Set<NodeJS.Timeout>()
+}
+
+function get16(b: Uint8Array, off: number): number {
+    return (b[off] << 8) | b[off + 1]
+}
+
+function set16(b: Uint8Array, off: number, v: number): void {
+    b[off] = (v >> 8) & 0xff
+    b[off + 1] = v & 0xff
+}
+
+/** The emulated W5500. Drive it with `transfer()`; observe it with `intAsserted()` and the "int" event. */
+export class W5500 extends EventEmitter {
+    /** activity counters, reset by `resetCounters()` only */
+    readonly counters: W5500Counters = {
+        frames: 0, bytes: 0, dataBytesRead: 0, dataBytesWritten: 0, commands: 0,
+        udpSent: 0, udpReceived: 0, udpDropped: 0, tcpConnects: 0,
+    }
+    network: ChipNetwork | null
+    private readonly opts: Required<Omit<W5500Options, "network" | "log">>
+    private readonly log: Logger
+    private common = new Uint8Array(COMMON_SIZE)
+    private phyCfg = 0xb8
+    private readonly sockets: SocketState[] = []
+    private readonly txMem = new Uint8Array(BUFFER_MEMORY)
+    private readonly rxMem = new Uint8Array(BUFFER_MEMORY)
+    private frameCount = 0
+    private cable: boolean
+    private linkUp = false
+    private linkTimer: NodeJS.Timeout | null = null
+    private resetHeld = false
+    private readyAt = 0
+    private intState = false
+    private closed = false
+
+    constructor(opts: W5500Options = {}) {
+        super()
+        this.network = opts.network ?? null
+        this.log = opts.log ?? ((level, msg) => { if (level === "warn") console.error(`w5500: ${msg}`) })
+        this.opts = {
+            pointerStart: opts.pointerStart ?? 0,
+            crDelayFrames: opts.crDelayFrames ?? 0,
+            srDelayFrames: opts.srDelayFrames ?? 0,
+            link: opts.link ?? true,
+            linkUpDelayMs: opts.linkUpDelayMs ?? 0,
+            resetReadyMs: opts.resetReadyMs ?? 0,
+            udpSendDelayMs: opts.udpSendDelayMs ?? 0,
+        }
+        this.cable = this.opts.link
+        for (let n = 0; n < SOCKETS; n++) this.sockets.push(new SocketState())
+        this.resetRegisters(false)
+        this.updateLink()
+    }
+
+    // ---------------------------------------------------------------- SPI
+
+    /**
+     * Clocks one CS-low period: `frame` is what the host drives on MOSI (addr_hi addr_lo control
+     * data...), the result is what the chip drives on MISO, same length. In VDM (OM=00) the data
+     * phase lasts to the end of the period; in FDM (OM=01/10/11: 1/2/4 data bytes) further frames
+     * may follow back to back in the same period, as with CS tied low.
+     */
+    transfer(frame: Uint8Array): Uint8Array {
+        const out = new Uint8Array(frame.length)
+        this.counters.frames++
+        this.counters.bytes += frame.length
+        if (this.closed || this.resetHeld || Date.now() < this.readyAt) return out
+        let i = 0
+        while (i + 3 <= frame.length) {
+            // MISO during the address and control phase: undocumented, real chips shift out 01 02 03
+            out[i] = 0x01
+            out[i + 1] = 0x02
+            out[i + 2] = 0x03
+            let addr = (frame[i] << 8) | frame[i + 1]
+            const ctl = frame[i + 2]
+            const bsb = ctl >> 3
+            const write = (ctl & 0x04) !== 0
+            const om = ctl & 0x03
+            i += 3
+            const n = Math.min(om === 0 ? frame.length - i : om === 3 ? 4 : om, frame.length - i)
+            for (let k = 0; k < n; k++) {
+                if (write) {
+                    this.writeByte(bsb, addr, frame[i + k])
+                    this.counters.dataBytesWritten++
+                } else {
+                    out[i + k] = this.readByte(bsb, addr)
+                    this.counters.dataBytesRead++
+                }
+                addr = (addr + 1) & 0xffff
+            }
+            i += n
+            if (om === 0) break
+        }
+        this.frameCount++
+        for (let s = 0; s < SOCKETS; s++) this.checkPending(s)
+        return out
+    }
+
+    /** Convenience: reads `len` bytes at (block, address) in one VDM frame. */
+    read(bsb: number, addr: number, len: number): Uint8Array {
+        const f = new Uint8Array(3 + len)
+        f[0] = addr >> 8
+        f[1] = addr & 0xff
+        f[2] = (bsb << 3) & 0xf8
+        return this.transfer(f).subarray(3)
+    }
+
+    /** Convenience: writes bytes at (block, address) in one VDM frame. */
+    write(bsb: number, addr: number, data: ArrayLike<number>): void {
+        const f = new Uint8Array(3 + data.length)
+        f[0] = addr >> 8
+        f[1] = addr & 0xff
+        f[2] = ((bsb << 3) & 0xf8) | 0x04
+        f.set(data, 3)
+        this.transfer(f)
+    }
+
+    // ---------------------------------------------------------------- pins and PHY
+
+    /** Drives the RSTn pin: false holds the chip in reset, true releases it. */
+    setResetPin(high: boolean): void {
+        if (!high) {
+            if (!this.resetHeld) this.log("info", "RSTn low: hardware reset")
+            this.resetHeld = true
+            this.resetRegisters(false)
+        } else if (this.resetHeld) {
+            this.resetHeld = false
+            this.readyAt = Date.now() + this.opts.resetReadyMs
+            this.resetRegisters(false)
+        }
+        this.updateLink()
+    }
+
+    /** True while RSTn is held low. */
+    get inReset(): boolean {
+        return this.resetHeld
+    }
+
+    /** Level of the INTn pin: 0 when an unmasked interrupt is pending (active low), else 1. */
+    intPin(): 0 | 1 {
+        return this.intState ? 0 : 1
+    }
+
+    /** True when an unmasked interrupt is pending (INTn low). */
+    intAsserted(): boolean {
+        return this.intState
+    }
+
+    /** Plugs (true) or unplugs (false) the Ethernet cable. LNK follows after `linkUpDelayMs`. */
+    setLink(up: boolean): void {
+        this.cable = up
+        this.updateLink()
+    }
+
+    /** Current PHY link status (PHYCFGR.LNK). */
+    get link(): boolean {
+        return this.linkUp
+    }
+
+    /** Zeroes the activity counters. */
+    resetCounters(): void {
+        for (const k of Object.keys(this.counters) as (keyof W5500Counters)[]) this.counters[k] = 0
+    }
+
+    /** Drops every host connection and timer; the chip answers nothing afterwards. */
+    close(): void {
+        for (const s of this.sockets) this.dropConn(s)
+        if (this.linkTimer) clearTimeout(this.linkTimer)
+        this.linkTimer = null
+        this.closed = true
+    }
+
+    // ---------------------------------------------------------------- network side
+
+    /** A datagram arrives from the wire. */
+    receiveUdp(d: UdpDatagram): void {
+        if (this.closed || this.resetHeld || !this.linkUp) return this.drop(d, "link down")
+        const dst = ipToU32(d.dstIp)
+        const bcast = this.isBroadcast(dst)
+        if (!bcast && dst !== this.ipReg(COMMON.SIPR)) return this.drop(d, "not for our SIPR")
+        for (let n = 0; n < SOCKETS; n++) {
+            const s = this.sockets[n]
+            if (s.regs[SN.SR] !== SOCK.UDP || get16(s.regs, SN.PORT) !== d.dstPort) continue
+            if (bcast && (s.regs[SN.MR] & SN_MR.BCASTB)) return this.drop(d, `broadcast blocked on socket ${n}`)
+            const need = 8 + d.data.length
+            const free = this.rxSize(n) - this.rsr(n)
+            if (need > free || d.data.length > 0xffff) return this.drop(d, `socket ${n} RX buffer full (${free} free, ${need} needed)`)
+            const hdr = new Uint8Array(8)
+            hdr.set(ipToBytes(d.srcIp), 0)
+            set16(hdr, 4, d.srcPort)
+            set16(hdr, 6, d.data.length)
+            const wr = get16(s.regs, SN.RX_WR)
+            this.writeRx(n, wr, hdr)
+            this.writeRx(n, (wr + 8) & 0xffff, d.data)
+            set16(s.regs, SN.RX_WR, (wr + need) & 0xffff)
+            this.counters.udpReceived++
+            this.raise(n, SN_IR.RECV)
+            return
+        }
+        this.drop(d, "no UDP socket on that port")
+    }
+
+    /** An ICMP port-unreachable arrives for a datagram the chip sent to ip:port. */
+    receiveUnreachable(ip: string, port: number): void {
+        if (this.closed || this.resetHeld || !this.linkUp) return
+        this.common.set(ipToBytes(ip), COMMON.UIPR)
+        set16(this.common, COMMON.UPORTR, port)
+        this.common[COMMON.IR] |= IR.UNREACH
+        this.updateInt()
+    }
+
+    /** Own IP address (SIPR) as a dotted string. */
+    get sourceIp(): string {
+        return bytesToIp(this.common, COMMON.SIPR)
+    }
+
+    /** Sn_SR of socket n (for tests and tools; the driver reads it over SPI). */
+    status(n: number): number {
+        return this.sockets[n].regs[SN.SR]
+    }
+
+    // ---------------------------------------------------------------- registers
+
+    private readByte(bsb: number, addr: number): number {
+        if (bsb === 0) return this.readCommon(addr)
+        const n = bsb >> 2
+        switch (bsb & 3) {
+            case 1: return this.readSocket(n, addr)
+            case 2: {
+                const a = this.bufAddr(true, n, addr)
+                return a < 0 ? 0 : this.txMem[a]
+            }
+            case 3: {
+                const a = this.bufAddr(false, n, addr)
+                return a < 0 ? 0 : this.rxMem[a]
+            }
+            default: return 0 // reserved block
+        }
+    }
+
+    private writeByte(bsb: number, addr: number, v: number): void {
+        if (bsb === 0) return this.writeCommon(addr, v)
+        const n = bsb >> 2
+        switch (bsb & 3) {
+            case 1: return this.writeSocket(n, addr, v)
+            case 2: {
+                const a = this.bufAddr(true, n, addr)
+                if (a >= 0) this.txMem[a] = v
+                return
+            }
+            default: return // RX buffer is read-only to the host; reserved blocks ignore writes
+        }
+    }
+
+    private readCommon(addr: number): number {
+        switch (addr) {
+            case COMMON.SIR: return this.sir()
+            case COMMON.PHYCFGR: return this.phycfgr()
+            default: return addr < COMMON_SIZE ? this.common[addr] : 0
+        }
+    }
+
+    private writeCommon(addr: number, v: number): void {
+        switch (addr) {
+            case COMMON.MR:
+                if (v & MR.RST) {
+                    this.log("info", "MR.RST: software reset")
+                    this.resetRegisters(true)
+                    this.updateLink()
+                } else this.common[COMMON.MR] = v & (MR.WOL | MR.PB | MR.PPPOE | MR.FARP)
+                return
+            case COMMON.IR:
+                this.common[COMMON.IR] &= ~v & 0xff
+                this.updateInt()
+                return
+            case COMMON.IMR:
+                this.common[COMMON.IMR] = v & 0xf0
+                this.updateInt()
+                return
+            case COMMON.SIMR:
+                this.common[COMMON.SIMR] = v
+                this.updateInt()
+                return
+            case COMMON.PHYCFGR: {
+                this.phyCfg = v & 0xf8
+                this.updateLink()
+                for (let s = 0; s < SOCKETS; s++) this.checkPending(s)
+                return
+            }
+            case COMMON.SIR:
+            case COMMON.VERSIONR:
+                return
+            default:
+                // UIPR/UPORTR are read-only; 0x2F..0x38 are reserved
+                if (addr >= COMMON.UIPR && addr < COMMON.PHYCFGR) return
+                if (addr > COMMON.PHYCFGR) return
+                this.common[addr] = v
+        }
+    }
+
+    private readSocket(n: number, off: number): number {
+        const s = this.sockets[n]
+        switch (off) {
+            case SN.CR: return s.pending && !s.pending.cleared ? s.pending.cmd : 0
+            case SN.TX_FSR: return this.fsr(n) >> 8
+            case SN.TX_FSR + 1: return this.fsr(n) & 0xff
+            case SN.RX_RSR: return this.rsr(n) >> 8
+            case SN.RX_RSR + 1: return this.rsr(n) & 0xff
+            default: return off < SN_SIZE ? s.regs[off] : 0
+        }
+    }
+
+    private writeSocket(n: number, off: number, v: number): void {
+        const s = this.sockets[n]
+        switch (off) {
+            case SN.CR:
+                this.command(n, v)
+                return
+            case SN.IR:
+                s.regs[SN.IR] &= ~v & 0xff
+                this.updateInt()
+                return
+            case SN.IMR:
+                s.regs[SN.IMR] = v
+                this.updateInt()
+                return
+            case SN.RXBUF_SIZE:
+            case SN.TXBUF_SIZE:
+                if (VALID_BUF_KB.includes(v)) s.regs[off] = v
+                else this.log("warn", `socket ${n}: ${off === SN.RXBUF_SIZE ? "RX" : "TX"}BUF_SIZE ${v} is not 0/1/2/4/8/16 KB: ignored`)
+                return
+            case SN.SR:
+            case SN.TX_FSR: case SN.TX_FSR + 1:
+            case SN.TX_RD: case SN.TX_RD + 1:
+            case SN.RX_RSR: case SN.RX_RSR + 1:
+            case SN.RX_WR: case SN.RX_WR + 1:
+            case 0x14: case 0x17: case 0x18: case 0x19: case 0x1a: case 0x1b: case 0x1c: case 0x1d:
+                return // read-only or reserved
+            default:
+                if (off < SN_SIZE) s.regs[off] = v
+        }
+    }
+
+    private phycfgr(): number {
+        let status = 0
+        if (this.linkUp) {
+            const opmdc = this.phyCfg & PHYCFGR.OPMD ? (this.phyCfg >> 3) & 7 : 7
+            // 000 10/half, 001 10/full, 010 100/half, 011 100/full, 100 100/half auto, 111 all capable
+            const speed100 = opmdc >= 2
+            const full = opmdc === 1 || opmdc === 3 || opmdc >= 5
+            status = PHYCFGR.LNK | (speed100 ? PHYCFGR.SPD : 0) | (full ? PHYCFGR.DPX : 0)
+        }
+        return this.phyCfg | status
+    }
+
+    private get powerDown(): boolean {
+        return (this.phyCfg & PHYCFGR.OPMD) !== 0 && ((this.phyCfg >> 3) & 7) === 6
+    }
+
+    private sir(): number {
+        let v = 0
+        for (let n = 0; n < SOCKETS; n++) {
+            const r = this.sockets[n].regs
+            if (r[SN.IR] & r[SN.IMR]) v |= 1 << n
+        }
+        return v
+    }
+
+    private updateInt(): void {
+        const a = (this.common[COMMON.IR] & this.common[COMMON.IMR] & 0xf0) !== 0 ||
+            (this.sir() & this.common[COMMON.SIMR]) !== 0
+        if (a !== this.intState) {
+            this.intState = a
+            this.emit("int", a)
+        }
+    }
+
+    /** Sets Sn_IR bits; per the datasheet a bit is set only where Sn_IMR enables it. */
+    private raise(n: number, bits: number): void {
+        const r = this.sockets[n].regs
+        r[SN.IR] |= bits & r[SN.IMR]
+        this.updateInt()
+    }
+
+    private resetRegisters(soft: boolean): void {
+        for (const s of this.sockets) {
+            this.dropConn(s)
+            s.pending = null
+        }
+        this.common.fill(0)
+        set16(this.common, COMMON.RTR, 0x07d0)
+        this.common[COMMON.RCR] = 0x08
+        this.common[COMMON.PTIMER] = 0x28
+        set16(this.common, COMMON.PMRU, 0xffff)
+        this.common[COMMON.VERSIONR] = VERSION
+        if (!soft) this.phyCfg = 0xb8
+        for (let n = 0; n < SOCKETS; n++) {
+            const r = this.sockets[n].regs
+            r.fill(0)
+            r.fill(0xff, SN.DHAR, SN.DHAR + 6)
+            r[SN.TTL] = 0x80
+            r[SN.RXBUF_SIZE] = 2
+            r[SN.TXBUF_SIZE] = 2
+            r[SN.IMR] = 0xff
+            set16(r, SN.FRAG, 0x4000)
+            this.initPointers(n)
+        }
+        this.txMem.fill(0)
+        this.rxMem.fill(0)
+        this.updateInt()
+    }
+
+    private pointerStart(): number {
+        const p = this.opts.pointerStart
+        return (typeof p === "function" ? p() : p) & 0xffff
+    }
+
+    private initPointers(n: number): void {
+        const s = this.sockets[n]
+        const p = this.pointerStart()
+        for (const off of [SN.TX_RD, SN.TX_WR, SN.RX_RD, SN.RX_WR]) set16(s.regs, off, p)
+        s.txAck = p
+        s.rxRd = p
+    }
+
+    // ---------------------------------------------------------------- buffers
+
+    private txSize(n: number): number {
+        return this.sockets[n].regs[SN.TXBUF_SIZE] * 1024
+    }
+
+    private rxSize(n: number): number {
+        return this.sockets[n].regs[SN.RXBUF_SIZE] * 1024
+    }
+
+    /**
+     * Physical index in the TX or RX memory for a 16-bit offset of socket n: sockets' buffers lie
+     * one after the other in socket order; the offset wraps inside the socket's buffer. If the
+     * sizes add up to more than 16 KB, the overflow wraps onto the start of the memory.
+     */
+    private bufAddr(tx: boolean, n: number, addr: number): number {
+        const size = tx ? this.txSize(n) : this.rxSize(n)
+        if (size === 0) return -1
+        let base = 0
+        for (let k = 0; k < n; k++) base += tx ? this.txSize(k) : this.rxSize(k)
+        return (base + (addr & (size - 1))) % BUFFER_MEMORY
+    }
+
+    private fsr(n: number): number {
+        const s = this.sockets[n]
+        const size = this.txSize(n)
+        const from = (s.regs[SN.MR] & 0x0f) === SN_MR.TCP ? s.txAck : get16(s.regs, SN.TX_RD)
+        const used = (get16(s.regs, SN.TX_WR) - from) & 0xffff
+        return used >= size ? 0 : size - used
+    }
+
+    private rsr(n: number): number {
+        const s = this.sockets[n]
+        return Math.min((get16(s.regs, SN.RX_WR) - s.rxRd) & 0xffff, this.rxSize(n))
+    }
+
+    private readTx(n: number, from: number, len: number): Buffer {
+        const b = Buffer.alloc(len)
+        for (let k = 0; k < len; k++) b[k] = this.txMem[this.bufAddr(true, n, (from + k) & 0xffff)]
+        return b
+    }
+
+    private writeRx(n: number, at: number, data: Uint8Array): void {
+        for (let k = 0; k < data.length; k++) this.rxMem[this.bufAddr(false, n, (at + k) & 0xffff)] = data[k]
+    }
+
+    // ---------------------------------------------------------------- commands
+
+    private command(n: number, v: number): void {
+        const s = this.sockets[n]
+        if (s.pending) {
+            const p = s.pending
+            s.pending = null
+            this.execute(n, p.cmd)
+        }
+        this.counters.commands++
+        s.pending = { cmd: v, frame: this.frameCount + 1, cleared: false }
+        this.checkPending(n)
+    }
+
+    private checkPending(n: number): void {
+        const s = this.sockets[n]
+        const p = s.pending
+        if (!p || this.powerDown) return // with the PHY powered down, Sn_CR never clears
+        // further frames completed since the one that wrote Sn_CR (-1 while that frame still runs)
+        const done = this.frameCount - p.frame
+        const cr = this.opts.crDelayFrames
+        const total = cr + this.opts.srDelayFrames
+        if (cr === 0 || done >= cr) p.cleared = true
+        if (total === 0 || done >= total) {
+            s.pending = null
+            this.execute(n, p.cmd)
+        }
+    }
+
+    private execute(n: number, cmd: number): void {
+        const s = this.sockets[n]
+        const proto = s.regs[SN.MR] & 0x0f
+        const sr = s.regs[SN.SR]
+        const tcp = proto === SN_MR.TCP
+        switch (cmd) {
+            case CMD.OPEN:
+                this.dropConn(s)
+                if (proto === SN_MR.TCP || proto === SN_MR.UDP) {
+                    this.initPointers(n)
+                    s.regs[SN.SR] = proto === SN_MR.TCP ? SOCK.INIT : SOCK.UDP
+                } else {
+                    s.regs[SN.SR] = SOCK.CLOSED
+                    this.log("warn", proto === SN_MR.MACRAW
+                        ? `socket ${n}: OPEN in MACRAW mode is not emulated (socket stays CLOSED)`
+                        : `socket ${n}: OPEN with Sn_MR protocol ${proto} ignored (expected TCP 1 or UDP 2)`)
+                }
+                return
+            case CMD.LISTEN:
+                if (tcp && sr === SOCK.INIT) {
+                    s.regs[SN.SR] = SOCK.LISTEN
+                    this.log("warn", `socket ${n}: LISTEN is not emulated: no connection will ever arrive`)
+                }
+                return
+            case CMD.CONNECT:
+                if (tcp && sr === SOCK.INIT) this.tcpConnect(n)
+                else this.log("info", `socket ${n}: CONNECT ignored in state 0x${sr.toString(16)}`)
+                return
+            case CMD.DISCON:
+                if (tcp) this.tcpDiscon(n)
+                return
+            case CMD.CLOSE:
+                this.dropConn(s)
+                s.regs[SN.SR] = SOCK.CLOSED
+                return
+            case CMD.SEND:
+            case CMD.SEND_MAC:
+                if (sr === SOCK.UDP) this.udpSend(n, cmd === CMD.SEND_MAC)
+                else if (tcp && (sr === SOCK.ESTABLISHED || sr === SOCK.CLOSE_WAIT)) this.tcpSend(n)
+                else this.log("info", `socket ${n}: SEND ignored in state 0x${sr.toString(16)}`)
+                return
+            case CMD.SEND_KEEP:
+                // a keep-alive probe to a live host connection always succeeds: nothing to do
+                return
+            case CMD.RECV:
+                s.rxRd = get16(s.regs, SN.RX_RD)
+                if (s.conn) this.pump(n)
+                return
+            default:
+                this.log("warn", `socket ${n}: unknown Sn_CR command 0x${cmd.toString(16)} ignored`)
+        }
+    }
+
+    // ---------------------------------------------------------------- routing and timeouts
+
+    private ipReg(off: number): number {
+        return ipToU32(bytesToIp(this.common, off))
+    }
+
+    private isBroadcast(ip: number): boolean {
+        if (ip === BROADCAST) return true
+        const mask = this.ipReg(COMMON.SUBR)
+        if (mask === 0 || mask === BROADCAST) return false
+        return (ip & ~mask) >>> 0 === (~mask >>> 0) && ((ip & mask) >>> 0) === ((this.ipReg(COMMON.SIPR) & mask) >>> 0)
+    }
+
+    /** ARP for the next hop of `ip` (itself on our subnet, else the gateway). */
+    private arpNextHop(ip: number): { ok: boolean; hop: string } {
+        const mask = this.ipReg(COMMON.SUBR)
+        const onSubnet = ((ip & mask) >>> 0) === ((this.ipReg(COMMON.SIPR) & mask) >>> 0)
+        const hop = onSubnet ? ip : this.ipReg(COMMON.GAR)
+        const hopIp = u32ToIp(hop)
+        if (hop === 0 || !this.linkUp || !this.network) return { ok: false, hop: hopIp }
+        return { ok: this.network.arp(hopIp), hop: hopIp }
+    }
+
+    /** ARP timeout: RTR * (RCR + 1), in ms. */
+    arpTimeoutMs(): number {
+        return (get16(this.common, COMMON.RTR) * (this.common[COMMON.RCR] + 1)) / 10
+    }
+
+    /** TCP retransmission timeout per the datasheet formula (RTR doubling up to 65535, RCR retries), in ms. */
+    tcpTimeoutMs(): number {
+        const rtr = get16(this.common, COMMON.RTR)
+        const rcr = this.common[COMMON.RCR]
+        let m = 0
+        while (m < rcr && rtr * 2 ** (m + 1) <= 0xffff) m++
+        let total = 0
+        for (let k = 0; k <= m; k++) total += rtr * 2 ** k
+        total += (rcr - m) * rtr * 2 ** m
+        return total / 10
+    }
+
+    private later(s: SocketState, ms: number, fn: () => void): void {
+        const gen = s.gen
+        const t = setTimeout(() => {
+            s.timers.delete(t)
+            if (s.gen === gen && !this.closed) fn()
+        }, ms)
+        s.timers.add(t)
+    }
+
+    private setRto(s: SocketState, ms: number, fn: () => void): void {
+        this.clearRto(s)
+        const gen = s.gen
+        s.rto = setTimeout(() => {
+            s.rto = null
+            if (s.gen === gen && !this.closed) fn()
+        }, ms)
+    }
+
+    private clearRto(s: SocketState): void {
+        if (s.rto) clearTimeout(s.rto)
+        s.rto = null
+    }
+
+    /** Drops the host connection and all pending work of a socket (registers and buffers stay). */
+    private dropConn(s: SocketState): void {
+        s.gen++
+        this.clearRto(s)
+        if (s.holdRto) clearTimeout(s.holdRto)
+        s.holdRto = null
+        for (const t of s.timers) clearTimeout(t)
+        s.timers.clear()
+        if (s.conn) {
+            s.conn.removeAllListeners()
+            s.conn.on("error", () => {})
+            s.conn.destroy()
+            s.conn = null
+        }
+        s.rxQueue = []
+        s.rxQueued = 0
+        s.paused = false
+        s.afterDrain = null
+        s.deferred = []
+        s.out = []
+    }
+
+    /** Socket goes CLOSED and raises `bits`. */
+    private fail(n: number, bits: number, why: string): void {
+        const s = this.sockets[n]
+        this.log("info", `socket ${n}: ${why}`)
+        this.dropConn(s)
+        s.regs[SN.SR] = SOCK.CLOSED
+        this.raise(n, bits)
+    }
+
+    // ---------------------------------------------------------------- TCP
+
+    private tcpConnect(n: number): void {
+        const s = this.sockets[n]
+        const ip = bytesToIp(s.regs, SN.DIPR)
+        const port = get16(s.regs, SN.DPORT)
+        s.regs[SN.SR] = SOCK.SYNSENT
+        const arp = this.arpNextHop(ipToU32(ip))
+        if (!arp.ok) {
+            this.log("info", `socket ${n}: CONNECT ${ip}:${port}: no ARP reply from ${arp.hop}`)
+            this.later(s, this.arpTimeoutMs(), () => this.fail(n, SN_IR.TIMEOUT, `ARP timeout for ${arp.hop}`))
+            return
+        }
+        const route = this.network?.routeTcp(ip, port) ?? null
+        if (!route) {
+            this.log("warn", `socket ${n}: CONNECT ${ip}:${port} blocked (not loopback or mapped; allowExternal is off): the SYN goes unanswered`)
+            this.setRto(s, this.tcpTimeoutMs(), () => this.fail(n, SN_IR.TIMEOUT, `TCP timeout connecting to ${ip}:${port}`))
+            return
+        }
+        this.log("info", `socket ${n}: CONNECT ${ip}:${port} -> host ${route.host}:${route.port}`)
+        const gen = s.gen
+        const conn = net.connect({ host: route.host, port: route.port, allowHalfOpen: true })
+        s.conn = conn
+        this.counters.tcpConnects++
+        conn.setNoDelay(true)
+        this.setRto(s, this.tcpTimeoutMs(), () => this.fail(n, SN_IR.TIMEOUT, `TCP timeout connecting to ${ip}:${port}`))
+        const ev = (fn: () => void) => () => this.hostEvent(s, gen, fn)
+        conn.on("connect", ev(() => this.tcpConnected(n)))
+        conn.on("data", (d: Buffer) => this.hostEvent(s, gen, () => this.tcpData(n, d)))
+        conn.on("end", ev(() => this.tcpPeerFin(n)))
+        conn.on("error", (e: NodeJS.ErrnoException) => this.hostEvent(s, gen, () => this.tcpError(n, e)))
+        conn.on("close", ev(() => this.tcpClosed(n)))
+        if (!this.linkUp) this.pauseConn(s)
+    }
+
+    /** Runs a host socket event now, or after the link comes back; ignores stale connections. */
+    private hostEvent(s: SocketState, gen: number, fn: () => void): void {
+        if (s.gen !== gen || this.closed) return
+        if (this.linkUp) fn()
+        else s.deferred.push(() => { if (s.gen === gen) fn() })
+    }
+
+    private tcpConnected(n: number): void {
+        const s = this.sockets[n]
+        if (s.regs[SN.SR] !== SOCK.SYNSENT) return
+        this.clearRto(s)
+        s.regs[SN.SR] = SOCK.ESTABLISHED
+        const mss = get16(s.regs, SN.MSSR)
+        if (mss === 0 || mss > TCP_MSS) set16(s.regs, SN.MSSR, TCP_MSS)
+        this.raise(n, SN_IR.CON)
+    }
+
+    private tcpData(n: number, d: Buffer): void {
+        const s = this.sockets[n]
+        s.rxQueue.push(d)
+        s.rxQueued += d.length
+        if (s.rxQueued > RX_QUEUE_HIGH) this.pauseConn(s)
+        this.pump(n)
+    }
+
+    /** Moves queued host bytes into the RX buffer as space allows. */
+    private pump(n: number): void {
+        const s = this.sockets[n]
+        const size = this.rxSize(n)
+        let free = size - this.rsr(n)
+        let moved = 0
+        while (free > 0 && s.rxQueue.length > 0) {
+            const chunk = s.rxQueue[0]
+            const k = Math.min(free, chunk.length)
+            const wr = get16(s.regs, SN.RX_WR)
+            this.writeRx(n, wr, chunk.subarray(0, k))
+            set16(s.regs, SN.RX_WR, (wr + k) & 0xffff)
+            if (k === chunk.length) s.rxQueue.shift()
+            else s.rxQueue[0] = chunk.subarray(k)
+            s.rxQueued -= k
+            free -= k
+            moved += k
+        }
+        if (moved > 0) this.raise(n, SN_IR.RECV)
+        if (s.paused && s.rxQueued < RX_QUEUE_HIGH / 4 && this.linkUp) {
+            s.paused = false
+            s.conn?.resume()
+        }
+        if (s.rxQueue.length === 0 && s.afterDrain) {
+            const f = s.afterDrain
+            s.afterDrain = null
+            f()
+        }
+    }
+
+    /** Runs `fn` once every byte the peer sent before it is in the RX buffer. */
+    private whenDrained(s: SocketState, fn: () => void): void {
+        if (s.rxQueue.length === 0) return fn()
+        const prev = s.afterDrain
+        s.afterDrain = prev ? () => { prev(); fn() } : fn
+    }
+
+    private tcpPeerFin(n: number): void {
+        const s = this.sockets[n]
+        this.whenDrained(s, () => {
+            const sr = s.regs[SN.SR]
+            if (sr === SOCK.ESTABLISHED) {
+                s.regs[SN.SR] = SOCK.CLOSE_WAIT
+                this.raise(n, SN_IR.DISCON)
+            } else if (sr === SOCK.FIN_WAIT) {
+                s.regs[SN.SR] = SOCK.TIME_WAIT
+                this.raise(n, SN_IR.DISCON)
+            }
+        })
+    }
+
+    private tcpError(n: number, e: NodeJS.ErrnoException): void {
+        const s = this.sockets[n]
+        const sr = s.regs[SN.SR]
+        if (sr === SOCK.SYNSENT) this.fail(n, SN_IR.TIMEOUT, `connect failed: ${e.code ?? e.message}`)
+        else this.fail(n, SN_IR.DISCON, `connection reset: ${e.code ?? e.message}`)
+    }
+
+    private tcpClosed(n: number): void {
+        const s = this.sockets[n]
+        this.whenDrained(s, () => {
+            const sr = s.regs[SN.SR]
+            if (sr === SOCK.SYNSENT) return this.fail(n, SN_IR.TIMEOUT, "connection closed before it was established")
+            if (sr === SOCK.ESTABLISHED || sr === SOCK.CLOSE_WAIT) return this.fail(n, SN_IR.DISCON, "connection closed by peer")
+            // FIN_WAIT / TIME_WAIT / LAST_ACK: the disconnect-process completed
+            this.dropConn(s)
+            s.regs[SN.SR] = SOCK.CLOSED
+            if (sr === SOCK.FIN_WAIT) this.raise(n, SN_IR.DISCON)
+        })
+    }
+
+    private tcpDiscon(n: number): void {
+        const s = this.sockets[n]
+        const sr = s.regs[SN.SR]
+        if (sr === SOCK.ESTABLISHED || sr === SOCK.CLOSE_WAIT) {
+            s.regs[SN.SR] = sr === SOCK.ESTABLISHED ? SOCK.FIN_WAIT : SOCK.LAST_ACK
+            this.output(n, { fin: true })
+            this.setRto(s, this.tcpTimeoutMs(), () => this.fail(n, SN_IR.TIMEOUT, "TCP timeout waiting for the peer's FIN/ACK"))
+        } else if (sr === SOCK.SYNSENT || sr === SOCK.INIT || sr === SOCK.LISTEN) {
+            this.dropConn(s)
+            s.regs[SN.SR] = SOCK.CLOSED
+        }
+    }
+
+    private tcpSend(n: number): void {
+        const s = this.sockets[n]
+        const rd = get16(s.regs, SN.TX_RD)
+        const wr = get16(s.regs, SN.TX_WR)
+        let len = (wr - rd) & 0xffff
+        const size = this.txSize(n)
+        if (len > size) {
+            this.log("warn", `socket ${n}: SEND of ${len} bytes exceeds the ${size}-byte TX buffer: sending ${size}`)
+            len = size
+        }
+        const data = this.readTx(n, rd, len)
+        set16(s.regs, SN.TX_RD, wr)
+        this.output(n, { data, ack: wr })
+    }
+
+    private output(n: number, item: OutItem): void {
+        const s = this.sockets[n]
+        s.out.push(item)
+        if (this.linkUp) this.flushOut(n)
+        else if (!s.holdRto) {
+            const gen = s.gen
+            s.holdRto = setTimeout(() => {
+                s.holdRto = null
+                if (s.gen === gen && !this.closed) this.fail(n, SN_IR.TIMEOUT, "TCP timeout: link down while sending")
+            }, this.tcpTimeoutMs())
+        }
+    }
+
+    private flushOut(n: number): void {
+        const s = this.sockets[n]
+        const gen = s.gen
+        const conn = s.conn
+        for (const item of s.out.splice(0)) {
+            if (item.data) {
+                const ack = item.ack ?? 0
+                const done = () => {
+                    if (s.gen !== gen || this.closed) return
+                    s.txAck = ack
+                    this.raise(n, SN_IR.SEND_OK)
+                }
+                if (!conn || item.data.length === 0) setImmediate(done)
+                else conn.write(item.data, err => { if (!err) done() })
+            }
+            if (item.fin) conn?.end()
+        }
+    }
+
+    private pauseConn(s: SocketState): void {
+        if (!s.paused && s.conn) {
+            s.paused = true
+            s.conn.pause()
+        }
+    }
+
+    // ---------------------------------------------------------------- UDP
+
+    private udpSend(n: number, sendMac: boolean): void {
+        const s = this.sockets[n]
+        const rd = get16(s.regs, SN.TX_RD)
+        const wr = get16(s.regs, SN.TX_WR)
+        let len = (wr - rd) & 0xffff
+        const size = this.txSize(n)
+        if (len > size) {
+            this.log("warn", `socket ${n}: SEND of ${len} bytes exceeds the ${size}-byte TX buffer: sending ${size}`)
+            len = size
+        }
+        const data = this.readTx(n, rd, len)
+        set16(s.regs, SN.TX_RD, wr)
+        const dstIp = bytesToIp(s.regs, SN.DIPR)
+        const dst = ipToU32(dstIp)
+        const dstPort = get16(s.regs, SN.DPORT)
+        const bcast = this.isBroadcast(dst)
+        if (!bcast && !sendMac) {
+            const arp = this.arpNextHop(dst)
+            if (!arp.ok) {
+                this.log("info", `socket ${n}: UDP to ${dstIp}:${dstPort}: no ARP reply from ${arp.hop}`)
+                this.later(s, this.arpTimeoutMs(), () => this.raise(n, SN_IR.TIMEOUT))
+                return
+            }
+        }
+        const srcIp = this.sourceIp
+        const srcPort = get16(s.regs, SN.PORT)
+        const mssReg = get16(s.regs, SN.MSSR)
+        const mss = mssReg === 0 || mssReg > UDP_MSS ? UDP_MSS : mssReg
+        this.later(s, this.opts.udpSendDelayMs, () => {
+            if (this.linkUp && this.network) {
+                let off = 0
+                do {
+                    const part = data.subarray(off, off + mss)
+                    this.counters.udpSent++
+                    this.network.transmitUdp({ srcIp, srcPort, dstIp, dstPort, data: Uint8Array.from(part) })
+                    off += mss
+                } while (off < data.length)
+                if (data.length > mss) this.log("warn", `socket ${n}: UDP SEND of ${data.length} bytes split into ${mss}-byte datagrams`)
+            }
+            this.raise(n, SN_IR.SEND_OK)
+        })
+    }
+
+    private drop(d: UdpDatagram, why: string): void {
+        this.counters.udpDropped++
+        this.log("info", `dropped UDP ${d.srcIp}:${d.srcPort} -> ${d.dstIp}:${d.dstPort} (${d.data.length} bytes): ${why}`)
+    }
+
+    // ---------------------------------------------------------------- link
+
+    private updateLink(): void {
+        const want = this.cable && !this.resetHeld && !this.closed && (this.phyCfg & PHYCFGR.RST) !== 0 && !this.powerDown
+        if (!want) {
+            if (this.linkTimer) clearTimeout(this.linkTimer)
+            this.linkTimer = null
+            if (this.linkUp) this.setLinkState(false)
+            return
+        }
+        if (this.linkUp || this.linkTimer) return
+        if (this.opts.linkUpDelayMs <= 0) return this.setLinkState(true)
+        this.linkTimer = setTimeout(() => {
+            this.linkTimer = null
+            this.setLinkState(true)
+        }, this.opts.linkUpDelayMs)
+    }
+
+    private setLinkState(up: boolean): void {
+        this.linkUp = up
+        this.log("info", `PHY link ${up ? "up" : "down"}`)
+        for (let n = 0; n < SOCKETS; n++) {
+            const s = this.sockets[n]
+            if (!up) {
+                this.pauseConn(s)
+                continue
+            }
+            if (s.holdRto) clearTimeout(s.holdRto)
+            s.holdRto = null
+            for (const fn of s.deferred.splice(0)) fn()
+            if (s.out.length > 0) this.flushOut(n)
+            if (s.paused && s.rxQueued < RX_QUEUE_HIGH) {
+                s.paused = false
+                s.conn?.resume()
+            }
+        }
+    }
+}
+
