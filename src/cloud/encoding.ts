@@ -1,0 +1,174 @@
+/**
+ * Text encodings the cloud credentials need: base64 (RFC 4648 section 4, and base64url from
+ * section 5), lower-case hex, RFC 3986 percent-encoding, and OneNET's token escaping.
+ * Decoders are strict and their errors give a position, never the offending text (it may be a secret).
+ */
+
+const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+const HEX_UPPER = "0123456789ABCDEF"
+
+/**
+ * Encodes bytes as base64 with `=` padding, or as base64url without padding when `url` is true.
+ */
+export function base64Encode(data: Buffer, url?: boolean): string {
+    const n = data.length
+    const rest = n % 3
+    const whole = n - rest
+    const abc = url ? B64URL : B64
+    let outLen = (whole / 3) * 4
+    if (rest) outLen += url ? rest + 1 : 4
+    const out = Buffer.alloc(outLen)
+    let o = 0
+    for (let i = 0; i < whole; i += 3) {
+        const v = (data[i] << 16) | (data[i + 1] << 8) | data[i + 2]
+        out[o++] = abc.charCodeAt(v >> 18)
+        out[o++] = abc.charCodeAt((v >> 12) & 63)
+        out[o++] = abc.charCodeAt((v >> 6) & 63)
+        out[o++] = abc.charCodeAt(v & 63)
+    }
+    if (rest) {
+        const v = (data[whole] << 16) | (rest === 2 ? data[whole + 1] << 8 : 0)
+        out[o++] = abc.charCodeAt(v >> 18)
+        out[o++] = abc.charCodeAt((v >> 12) & 63)
+        if (rest === 2) out[o++] = abc.charCodeAt((v >> 6) & 63)
+        // "=" is 0x3d
+        else if (!url) out[o++] = 0x3d
+        if (!url) out[o++] = 0x3d
+    }
+    return out.toString()
+}
+
+/** Base64 character code -> value (0xff: not in the alphabet); built on first use. */
+let b64Values: Buffer
+
+function b64Table(): Buffer {
+    if (!b64Values) {
+        const t = Buffer.alloc(128)
+        t.fillAt(0, 128, 0xff)
+        for (let i = 0; i < 64; i++) t[B64.charCodeAt(i)] = i
+        b64Values = t
+    }
+    return b64Values
+}
+
+/**
+ * Decodes standard padded base64 (no whitespace, no base64url). Throws an Error starting with
+ * "base64:" on a length that is not a multiple of 4, a character outside the alphabet, or
+ * misplaced padding. Non-zero bits left over before the padding are ignored, as most
+ * platform decoders do.
+ */
+export function base64Decode(s: string): Buffer {
+    const n = s.length
+    if (n % 4) throw new Error(`base64: length ${n} is not a multiple of 4`)
+    let pad = 0
+    if (n && s.charCodeAt(n - 1) === 0x3d) pad = s.charCodeAt(n - 2) === 0x3d ? 2 : 1
+    const table = b64Table()
+    const out = Buffer.alloc((n / 4) * 3 - pad)
+    const end = n - pad
+    let v = 0
+    let o = 0
+    for (let k = 0; k < end; k++) {
+        const c = s.charCodeAt(k)
+        const d = c < 128 ? table[c] : 0xff
+        if (d === 0xff) throw new Error(`base64: invalid character at position ${k}`)
+        v = (v << 6) | d
+        if ((k & 3) === 3) {
+            out[o++] = v >> 16
+            out[o++] = (v >> 8) & 0xff
+            out[o++] = v & 0xff
+            v = 0
+        }
+    }
+    // the last group, short by the padding: 2 chars -> 1 byte, 3 chars -> 2 bytes
+    if (pad === 2) out[o] = v >> 4
+    else if (pad === 1) {
+        out[o++] = v >> 10
+        out[o] = (v >> 2) & 0xff
+    }
+    return out
+}
+
+/** Encodes bytes as lower-case hex. */
+export function hexEncode(data: Buffer): string {
+    return data.toString("hex")
+}
+
+/**
+ * Decodes hex (either case). Throws an Error starting with "hex:" on an odd length or a
+ * character that is not a hex digit.
+ */
+export function hexDecode(s: string): Buffer {
+    const n = s.length
+    if (n & 1) throw new Error(`hex: length ${n} is odd`)
+    for (let i = 0; i < n; i++) {
+        const c = s.charCodeAt(i) | 0x20 // folds A-F onto a-f
+        if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66)))
+            throw new Error(`hex: invalid character at position ${i}`)
+    }
+    return Buffer.from(s, "hex")
+}
+
+/** RFC 3986 unreserved: ALPHA / DIGIT / "-" / "." / "_" / "~". */
+function isUnreserved(c: number): boolean {
+    return (
+        (c >= 0x41 && c <= 0x5a) ||
+        (c >= 0x61 && c <= 0x7a) ||
+        (c >= 0x30 && c <= 0x39) ||
+        c === 0x2d ||
+        c === 0x2e ||
+        c === 0x5f ||
+        c === 0x7e
+    )
+}
+
+/** The characters OneNET's token format escapes: + space / ? % # & = */
+function isOneNetPlain(c: number): boolean {
+    return !(
+        c === 0x2b ||
+        c === 0x20 ||
+        c === 0x2f ||
+        c === 0x3f ||
+        c === 0x25 ||
+        c === 0x23 ||
+        c === 0x26 ||
+        c === 0x3d
+    )
+}
+
+/** Percent-encodes (upper-case %XX) every UTF-8 byte of `s` for which `keep` is false. */
+function percentEncode(s: string, keep: (c: number) => boolean): string {
+    const bytes = Buffer.from(s)
+    const n = bytes.length
+    let escaped = 0
+    for (let i = 0; i < n; i++) if (!keep(bytes[i])) escaped++
+    if (!escaped) return s
+    const out = Buffer.alloc(n + 2 * escaped)
+    let o = 0
+    for (let i = 0; i < n; i++) {
+        const c = bytes[i]
+        if (keep(c)) out[o++] = c
+        else {
+            out[o++] = 0x25
+            out[o++] = HEX_UPPER.charCodeAt(c >> 4)
+            out[o++] = HEX_UPPER.charCodeAt(c & 15)
+        }
+    }
+    return out.toString()
+}
+
+/**
+ * URL-encodes `s` (RFC 3986): unreserved characters stay, every other UTF-8 byte becomes %XX
+ * with upper-case hex.
+ */
+export function urlEncode(s: string): string {
+    return percentEncode(s, isUnreserved)
+}
+
+/**
+ * Escapes `s` the way OneNET's token format does: only + space / ? % # & = become %XX,
+ * everything else (including non-ASCII) is kept as it is.
+ */
+export function oneNetEncode(s: string): string {
+    return percentEncode(s, isOneNetPlain)
+}
