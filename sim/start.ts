@@ -1,0 +1,318 @@
+/**
+ * `npm start`: the firmware running in the DeviceScript simulator against an embedded MQTT broker.
+ * Starts aedes on 127.0.0.1, reads the settings files the way the DeviceScript CLI does, points the
+ * device at the broker, serves the settings over the host link, runs the VM with its console
+ * prefixed `[device] `, restarts it when it exits (as a device reboots), and on Ctrl-C / SIGTERM
+ * stops the VM, the host link and the broker. Run `npm start -- --help` for the options.
+ */
+import fs from "node:fs"
+import path from "node:path"
+import { spawn, type ChildProcess } from "node:child_process"
+import { parseArgs } from "node:util"
+import { startAedes, type AedesBroker } from "./brokers.ts"
+import { ROOT, runVm, type VmRun } from "./devs.ts"
+import { isSecretKey, loadEnvFiles, type SettingValue } from "./envfile.ts"
+import { startHostLink, type HostLink } from "./hostlink.ts"
+
+/** The `--help` text: every option. */
+export const USAGE = `Usage: npm start -- [options]
+
+Runs the firmware in the DeviceScript simulator against an embedded MQTT broker
+(aedes on 127.0.0.1), streams the device console, and restarts the device when it exits.
+
+Options:
+  --broker-port N   port of the embedded broker on 127.0.0.1 (default 1883; 0 = any free port)
+  --no-broker       do not start a broker: the device uses MQTT_HOST/MQTT_PORT from the settings
+                    (a local Mosquitto, a cloud)
+  --env FILE        settings layered over .env.defaults (e.g. one file per device identity)
+  --entry FILE      firmware entry file (default src/main.ts)
+  -h, --help        show this help and exit
+
+Settings: .env.defaults, then --env FILE, then .env.local (if present), each over the one before.
+Unless --no-broker, MQTT_HOST, MQTT_PORT and MQTT_TLS are replaced to point at the embedded broker.
+Stop with Ctrl-C.`
+
+/** Parsed command line. */
+export interface StartOptions {
+    help: boolean
+    /** undefined with --no-broker */
+    brokerPort?: number
+    envFile?: string
+    entry: string
+}
+
+/** Parses the command line; throws an Error with a message for the user on bad input. */
+export function parseOptions(argv: string[]): StartOptions {
+    const { values } = parseArgs({
+        args: argv,
+        options: {
+            "broker-port": { type: "string" },
+            "no-broker": { type: "boolean" },
+            env: { type: "string" },
+            entry: { type: "string" },
+            help: { type: "boolean", short: "h" },
+        },
+        strict: true,
+        allowPositionals: false,
+    })
+    const noBroker = values["no-broker"] === true
+    let brokerPort: number | undefined = 1883
+    if (values["broker-port"] !== undefined) {
+        if (noBroker) throw new Error("--broker-port and --no-broker cannot be combined")
+        const s = values["broker-port"]
+        const n = Number(s)
+        if (!/^\d+$/.test(s) || n > 65535) throw new Error(`--broker-port must be an integer 0..65535, got ${JSON.stringify(s)}`)
+        brokerPort = n
+    }
+    if (noBroker) brokerPort = undefined
+    return { help: values.help === true, brokerPort, envFile: values.env, entry: values.entry ?? "src/main.ts" }
+}
+
+/** How long one VM run may last (`devs run -T`); below 2^31 ms, Node's timer limit. */
+const VM_TIMEOUT_MS = 2_000_000_000
+/** Restart backoff after the device exits: doubles from the first to the last value. */
+const BACKOFF_MIN_MS = 1000
+const BACKOFF_MAX_MS = 30000
+/** A run longer than this resets the backoff. */
+const STABLE_RUN_MS = 60000
+/** DEVICE_ID the runner sets when the settings have none (so the banner can name the topics). */
+export const SIM_DEVICE_ID = "w55rp20-sim"
+
+/**
+ * The settings the simulated device gets: the files' settings, DEVICE_ID defaulted to
+ * SIM_DEVICE_ID, and with `brokerPort` the broker settings pointed at the embedded broker.
+ */
+export function deviceSettings(fromFiles: Record<string, SettingValue>, brokerPort?: number): Record<string, SettingValue> {
+    const s: Record<string, SettingValue> = { ...fromFiles }
+    if (s.DEVICE_ID === undefined) s.DEVICE_ID = SIM_DEVICE_ID
+    if (brokerPort !== undefined) {
+        s.MQTT_HOST = "127.0.0.1"
+        s.MQTT_PORT = brokerPort
+        s.MQTT_TLS = false
+    }
+    return s
+}
+
+const log = (msg: string) => console.log(`[runner] ${msg}`)
+
+/** Hides the values of secret settings in a line of device output. */
+export function redactor(settings: Record<string, SettingValue>): (line: string) => string {
+    const secrets = Object.keys(settings)
+        .filter(isSecretKey)
+        .map(k => settings[k])
+        .map(v => (typeof v === "string" ? v : JSON.stringify(v)))
+        .filter(v => v.length >= 4)
+    if (!secrets.length) return l => l
+    return line => {
+        for (const s of secrets) if (line.includes(s)) line = line.split(s).join("(secret)")
+        return line
+    }
+}
+
+/** Why a VM run ended, in words, from its exit and its last lines. */
+export function exitReason(run: VmRun): string {
+    if (run.timedOut) return "hit the simulator's run time limit"
+    if (run.code === 0) return "restarted itself (ds.restart() or ds.reboot())"
+    if (run.code === null) return "was killed"
+    const tail = run.lines.slice(-40).map(l => l.trim())
+    let what = ""
+    for (let i = tail.length - 1; i >= 0; i--) {
+        const m = /^Exception: (.*)$/.exec(tail[i])
+        if (!m) continue
+        const msg = tail[i + 1]?.startsWith("message: ") ? tail[i + 1].slice(9) : ""
+        what = msg ? `${m[1]}: ${msg}` : m[1]
+        break
+    }
+    const panic = tail.map(l => /^PANIC (\d+)/.exec(l)).filter(Boolean).pop()
+    const parts = [what ? `crashed: ${what}` : `exited with code ${run.code}`]
+    if (panic) parts.push(`(PANIC ${panic[1]})`)
+    return parts.join(" ")
+}
+
+/** True when the run failed to compile (restarting cannot help). */
+function compileFailed(run: VmRun): boolean {
+    return run.lines.some(l => /error TS\d+/.test(l))
+}
+
+/** Kills `pid` if this process dies in any way (its stdin pipe closes): no orphan VM. */
+function watchdog(pid: number): ChildProcess {
+    const wd = spawn("sh", ["-c", 'read x; kill -9 "$1" 2>/dev/null', "watchdog", String(pid)], {
+        stdio: ["pipe", "ignore", "ignore"],
+    })
+    wd.on("error", () => {})
+    wd.unref()
+    ;(wd.stdin as unknown as { unref?: () => void } | null)?.unref?.()
+    return wd
+}
+
+async function main(argv: string[]): Promise<number> {
+    let opts: StartOptions
+    try {
+        opts = parseOptions(argv)
+    } catch (e) {
+        console.error(`npm start: ${(e as Error).message}\n\n${USAGE}`)
+        return 2
+    }
+    if (opts.help) {
+        console.log(USAGE)
+        return 0
+    }
+
+    const entryAbs = path.resolve(process.cwd(), opts.entry)
+    if (!fs.existsSync(entryAbs)) {
+        console.error(`npm start: --entry ${opts.entry}: no such file`)
+        return 2
+    }
+    const entry = path.relative(ROOT, entryAbs)
+
+    // settings, layered the way the DeviceScript CLI does
+    const files = [{ file: path.join(ROOT, ".env.defaults"), required: false }]
+    if (opts.envFile) files.push({ file: path.resolve(process.cwd(), opts.envFile), required: true })
+    files.push({ file: path.join(ROOT, ".env.local"), required: false })
+    let env
+    try {
+        env = loadEnvFiles(files)
+    } catch (e) {
+        console.error(`npm start: ${(e as Error).message}`)
+        return 2
+    }
+    for (const w of env.warnings) log(`warning: ${w}`)
+    const settings = deviceSettings(env.settings)
+
+    // the embedded broker
+    let broker: AedesBroker | undefined
+    if (opts.brokerPort !== undefined) {
+        try {
+            broker = await startAedes({ port: opts.brokerPort })
+        } catch (e) {
+            const msg = (e as Error).message
+            if (/in use/.test(msg))
+                console.error(
+                    `npm start: port ${opts.brokerPort} on 127.0.0.1 is already in use (another broker, or another npm start?).\n` +
+                        `Pick another with --broker-port N, or use that broker with --no-broker and MQTT_HOST/MQTT_PORT in the settings.`
+                )
+            else console.error(`npm start: cannot start the embedded broker: ${msg}`)
+            return 1
+        }
+        broker.aedes.on("client", c => console.log(`[broker] ${c.id} connected`))
+        broker.aedes.on("clientDisconnect", c => console.log(`[broker] ${c.id} disconnected`))
+        Object.assign(settings, deviceSettings(env.settings, broker.port))
+    }
+
+    let link: HostLink | undefined
+    let child: ChildProcess | undefined
+    let dog: ChildProcess | undefined
+    let stopping = false
+    let wake: (() => void) | undefined
+    const closeAll = async () => {
+        if (link) await link.close().catch(() => {})
+        link = undefined
+        if (broker) await broker.close().catch(() => {})
+        broker = undefined
+    }
+    const killVm = async () => {
+        const c = child
+        if (!c || c.exitCode !== null || c.signalCode !== null) return
+        const gone = new Promise<void>(r => c.once("close", () => r()))
+        c.kill("SIGTERM")
+        const t = setTimeout(() => c.kill("SIGKILL"), 2000)
+        await gone
+        clearTimeout(t)
+    }
+    let signals = 0
+    const onSignal = (sig: NodeJS.Signals) => {
+        signals++
+        if (signals > 1) {
+            child?.kill("SIGKILL")
+            process.exit(130)
+        }
+        log(`${sig}: stopping the device and the broker`)
+        stopping = true
+        wake?.()
+        void killVm()
+    }
+    process.on("SIGINT", onSignal)
+    process.on("SIGTERM", onSignal)
+
+    try {
+        link = await startHostLink(settings, { waitMs: 10000 })
+    } catch (e) {
+        console.error(`npm start: ${(e as Error).message}`)
+        await closeAll()
+        return 1
+    }
+
+    // the banner
+    const host = String(settings.MQTT_HOST ?? "(MQTT_HOST not set)")
+    const port = Number(settings.MQTT_PORT ?? 1883)
+    const id = String(settings.DEVICE_ID)
+    const prefix = typeof settings.TOPIC_PREFIX === "string" ? settings.TOPIC_PREFIX : "devices"
+    const found = env.sources.map(s => path.relative(process.cwd(), s.file) + (s.found ? "" : " (not found)")).join(", ")
+    const hp = `-h ${host} -p ${port}`
+    console.log(
+        [
+            "",
+            "W55RP20 kit: firmware in the DeviceScript simulator",
+            `  broker    mqtt://${host}:${port}${broker ? " (embedded aedes)" : " (from the settings, --no-broker)"}`,
+            `  device    ${id}${env.settings.DEVICE_ID === undefined ? " (set by the runner; DEVICE_ID in .env.local changes it)" : ""}, topics under ${prefix}/${id}/`,
+            `  settings  ${found}`,
+            `  watch     mosquitto_sub ${hp} -t '#' -v`,
+            `  command   mosquitto_pub ${hp} -t ${prefix}/${id}/commands/set -m '{"id":"1","params":{"led":true}}'`,
+            `  stop      Ctrl-C`,
+            "",
+        ].join("\n")
+    )
+
+    const redact = redactor(settings)
+    let backoff = BACKOFF_MIN_MS
+    let code = 0
+    while (!stopping) {
+        const started = Date.now()
+        log(`starting ${entry}`)
+        const run = await runVm(entry, {
+            timeoutMs: VM_TIMEOUT_MS,
+            onSpawn: c => {
+                child = c
+                if (c.pid !== undefined) dog = watchdog(c.pid)
+            },
+            onLine: line => console.log(`[device] ${redact(line)}`),
+        })
+        child = undefined
+        dog?.kill("SIGKILL")
+        dog = undefined
+        // Ctrl-C in a terminal signals the VM too; let our own handler see it before deciding
+        if (run.code === null && !stopping) await new Promise(r => setTimeout(r, 300))
+        if (stopping) break
+        if (compileFailed(run)) {
+            log(`${entry} does not compile (errors above); fix it and run npm start again`)
+            code = 1
+            break
+        }
+        if (Date.now() - started > STABLE_RUN_MS) backoff = BACKOFF_MIN_MS
+        log(`device ${exitReason(run)}; restarting in ${backoff / 1000} s`)
+        await new Promise<void>(r => {
+            const t = setTimeout(r, backoff)
+            wake = () => {
+                clearTimeout(t)
+                r()
+            }
+        })
+        wake = undefined
+        backoff = Math.min(backoff * 2, BACKOFF_MAX_MS)
+    }
+    await killVm()
+    await closeAll()
+    log("stopped")
+    return code
+}
+
+const isMain = process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)
+if (isMain) {
+    main(process.argv.slice(2)).then(
+        code => process.exit(code),
+        e => {
+            console.error(`npm start: ${(e as Error)?.stack ?? e}`)
+            process.exit(1)
+        }
+    )
+}

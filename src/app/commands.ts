@@ -1,0 +1,246 @@
+/**
+ * Commands: the device's command model (set properties, toggle, report now), parsing of JSON
+ * requests into it with errors that carry a code and say what is wrong, and applying a command to
+ * the device to get the reply. Nothing here throws on bad input.
+ *
+ * Codes (HTTP-like): 200 done, 400 bad JSON or shape, 403 read-only property, 404 unknown command
+ * or property, 413 payload too large, 422 wrong type or out of range.
+ */
+import { parseJson } from "./json"
+import { Device, PropValue, checkValue, findProperty, propertyNames } from "./properties"
+
+/** Largest command payload accepted, bytes (checked before parsing). */
+export const MAX_COMMAND_BYTES = 2048
+/** Names of the commands, as used in `commands/{name}` topics. */
+export const COMMAND_NAMES = ["set", "toggle", "report"]
+
+/** A parameter of a set command: a converted value, or "toggle" for a boolean property. */
+export type ParamValue = PropValue | string
+
+/** Set one or more writable properties at once (all or none). */
+export interface SetCommand {
+    kind: "set"
+    id: string
+    params: { [name: string]: ParamValue }
+    /** platform-specific reply context (request id, method), opaque to the application */
+    ctx?: string
+}
+/** Invert a boolean property (default "led"). */
+export interface ToggleCommand {
+    kind: "toggle"
+    id: string
+    name: string
+    ctx?: string
+}
+/** Send a report now, outside the schedule. */
+export interface ReportCommand {
+    kind: "report"
+    id: string
+    ctx?: string
+}
+/** A request that could not be turned into a command; still gets a reply. */
+export interface CommandError {
+    kind: "error"
+    id: string
+    code: number
+    message: string
+    ctx?: string
+}
+/** A valid command. */
+export type Command = SetCommand | ToggleCommand | ReportCommand
+/** What parsing a request yields. */
+export type Parsed = Command | CommandError
+
+/** The answer to one command. */
+export interface Reply {
+    id: string
+    code: number
+    message?: string
+    data?: { [name: string]: PropValue }
+}
+
+/** What applying a command did. */
+export interface Outcome {
+    reply: Reply
+    /** names of properties whose value changed */
+    changed: string[]
+    /** true when a report should go out now (report command, or state changed) */
+    report: boolean
+}
+
+/** A CommandError value. */
+export function commandError(id: string, code: number, message: string, ctx?: string): CommandError {
+    return { kind: "error", id, code, message, ctx }
+}
+
+function kindOf(v: any): string {
+    if (v === null) return "null"
+    if (v === undefined) return "nothing"
+    if (Array.isArray(v)) return "an array"
+    const t = typeof v
+    if (t === "object") return "an object"
+    if (t === "string") return "a string"
+    if (t === "number") return "a number"
+    if (t === "boolean") return "a boolean"
+    return t
+}
+
+function isBlank(b: Buffer): boolean {
+    for (let i = 0; i < b.length; i++) {
+        const c = b[i]
+        if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return false
+    }
+    return true
+}
+
+/** A request body: its id and the JSON object, or an error. */
+export interface Request {
+    id: string
+    body: any
+    error?: CommandError
+}
+
+/**
+ * Decodes a JSON request payload: size cap (413), JSON syntax and nesting (400), an object with an
+ * optional `id` (string or number). An empty payload is `{}` when `allowEmpty`, else 400.
+ */
+export function decodeRequest(payload: Buffer, allowEmpty: boolean, ctx?: string): Request {
+    const len = payload ? payload.length : 0
+    if (len > MAX_COMMAND_BYTES)
+        return { id: "", body: undefined, error: commandError("", 413, `payload is ${len} bytes, at most ${MAX_COMMAND_BYTES} allowed`, ctx) }
+    if (!len || isBlank(payload)) {
+        if (allowEmpty) return { id: "", body: {} }
+        return { id: "", body: undefined, error: commandError("", 400, 'payload is empty; expected JSON like {"id":"1","params":{"led":true}}', ctx) }
+    }
+    let body: any
+    try {
+        body = parseJson(payload)
+    } catch (e: any) {
+        return { id: "", body: undefined, error: commandError("", 400, `payload is not valid JSON (${e.message})`, ctx) }
+    }
+    if (body === null || typeof body !== "object" || Array.isArray(body))
+        return {
+            id: "",
+            body: undefined,
+            error: commandError("", 400, 'payload must be a JSON object like {"id":"1","params":{"led":true}}, got ' + kindOf(body), ctx),
+        }
+    const rawId = body["id"]
+    let id = ""
+    if (typeof rawId === "string") id = rawId as string
+    else if (typeof rawId === "number") id = "" + rawId
+    else if (rawId !== undefined && rawId !== null)
+        return { id: "", body: undefined, error: commandError("", 400, `id must be a string or a number, got ${kindOf(rawId)}`, ctx) }
+    if (id.length > 64) return { id: "", body: undefined, error: commandError("", 400, `id is ${id.length} characters long, at most 64 allowed`, ctx) }
+    return { id, body }
+}
+
+/**
+ * Validates set parameters against the device model: every name must be a writable property and
+ * every value fit it ("toggle" is allowed for booleans). Returns the converted command or the
+ * error (the first error's code; the message lists every problem).
+ */
+export function checkParams(id: string, params: any, ctx?: string): Parsed {
+    if (params === null || typeof params !== "object" || Array.isArray(params))
+        return commandError(id, 400, `params must be an object of property values like {"led":true}, got ${kindOf(params)}`, ctx)
+    const names = Object.keys(params)
+    if (!names.length) return commandError(id, 400, `params is empty; set at least one of: ${propertyNames(true)}`, ctx)
+    const out: { [name: string]: ParamValue } = {}
+    const problems: string[] = []
+    let code = 0
+    for (const name of names) {
+        const p = findProperty(name)
+        let err: string = undefined
+        let c = 0
+        if (!p) {
+            c = 404
+            err = `unknown property ${JSON.stringify(name.length > 32 ? name.slice(0, 29) + "..." : name)} (writable: ${propertyNames(true)})`
+        } else if (!p.writable) {
+            c = 403
+            err = `${name} is read-only (writable: ${propertyNames(true)})`
+        } else {
+            const raw = params[name]
+            if (p.type === "bool" && typeof raw === "string" && (raw as string).trim().toLowerCase() === "toggle") out[name] = "toggle"
+            else {
+                const r = checkValue(p, raw)
+                if (r.error) {
+                    c = r.error.code
+                    err = r.error.message
+                } else out[name] = r.value
+            }
+        }
+        if (err !== undefined) {
+            if (!code) code = c
+            problems.push(err)
+        }
+    }
+    if (problems.length) return commandError(id, code, problems.join("; "), ctx)
+    return { kind: "set", id, params: out, ctx }
+}
+
+/**
+ * Parses command `name` (set, toggle, report) with a JSON payload:
+ * set `{"id":"1","params":{"led":true}}`; toggle `{"id":"2"}` or `{"id":"2","params":{"name":"led"}}`;
+ * report `{"id":"3"}` (toggle and report accept an empty payload).
+ */
+export function parseCommand(name: string, payload: Buffer, ctx?: string): Parsed {
+    if (typeof name !== "string") name = ""
+    const known = COMMAND_NAMES.indexOf(name) >= 0
+    // only set needs a body; an unknown command with an empty payload is still a 404
+    const req = decodeRequest(payload, name !== "set", ctx)
+    if (req.error) return req.error
+    if (!known) {
+        const shown = JSON.stringify(name.length > 32 ? name.slice(0, 29) + "..." : name)
+        return commandError(req.id, 404, `unknown command ${shown} (known: ${COMMAND_NAMES.join(", ")})`, ctx)
+    }
+    const params = req.body["params"]
+    if (name === "set") return checkParams(req.id, params, ctx)
+    if (name === "report") return { kind: "report", id: req.id, ctx }
+    // toggle
+    let target = "led"
+    if (params !== undefined && params !== null) {
+        if (typeof params !== "object" || Array.isArray(params))
+            return commandError(req.id, 400, `params must be an object like {"name":"led"}, got ${kindOf(params)}`, ctx)
+        const n = params["name"]
+        if (n !== undefined) {
+            if (typeof n !== "string") return commandError(req.id, 400, `params.name must be a property name, got ${kindOf(n)}`, ctx)
+            target = n as string
+        }
+    }
+    const p = findProperty(target)
+    if (!p) return commandError(req.id, 404, `unknown property ${JSON.stringify(target)} (writable: ${propertyNames(true)})`, ctx)
+    if (!p.writable) return commandError(req.id, 403, `${target} is read-only (writable: ${propertyNames(true)})`, ctx)
+    if (p.type !== "bool") return commandError(req.id, 422, `toggle needs a boolean property; ${target} is ${p.type === "int" ? "an integer" : "a number"}`, ctx)
+    return { kind: "toggle", id: req.id, name: target, ctx }
+}
+
+/**
+ * Applies a parsed command to the device and returns the reply (id echoed, code, message on
+ * errors, the new values in `data`), which properties changed and whether to report now.
+ * Never throws; a set is all-or-nothing.
+ */
+export function applyCommand(device: Device, cmd: Parsed): Outcome {
+    const changed: string[] = []
+    if (!cmd) return { reply: { id: "", code: 400, message: "no command" }, changed, report: false }
+    if (cmd.kind === "error") return { reply: { id: cmd.id, code: cmd.code, message: cmd.message }, changed, report: false }
+    if (cmd.kind === "report") return { reply: { id: cmd.id, code: 200 }, changed, report: true }
+    let params: { [name: string]: ParamValue }
+    if (cmd.kind === "toggle") {
+        params = {}
+        params[cmd.name] = "toggle"
+    } else params = cmd.params
+    // validate again: the command may come from a platform parser that did not
+    const checked = checkParams(cmd.id, params)
+    if (checked.kind === "error") return { reply: { id: cmd.id, code: checked.code, message: checked.message }, changed, report: false }
+    const ok = (checked as SetCommand).params
+    const data: { [name: string]: PropValue } = {}
+    for (const name of Object.keys(ok)) {
+        const before = device.get(name)
+        const v = ok[name] === "toggle" ? !before : ok[name]
+        const err = device.set(name, v)
+        if (err) return { reply: { id: cmd.id, code: err.code, message: err.message }, changed, report: changed.length > 0 }
+        const after = device.get(name)
+        data[name] = after
+        if (after !== before) changed.push(name)
+    }
+    return { reply: { id: cmd.id, code: 200, data }, changed, report: changed.length > 0 }
+}

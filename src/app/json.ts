@@ -1,0 +1,123 @@
+/**
+ * JSON helpers that work around two runtime limits: `JSON.stringify` escapes each UTF-8 byte of a
+ * non-ASCII character as its own `\u00XX` (so "°C" comes out as mojibake), and `JSON.parse` on
+ * deeply nested input runs the VM out of memory or stack (a crash, not an exception).
+ */
+
+/** Deepest nesting `parseJson` accepts; our payloads need 3, the runtime crashes somewhere past 300. */
+export const MAX_JSON_DEPTH = 8
+
+const HEX = "0123456789abcdef"
+
+function hex4(n: number): string {
+    return HEX.charAt((n >> 12) & 15) + HEX.charAt((n >> 8) & 15) + HEX.charAt((n >> 4) & 15) + HEX.charAt(n & 15)
+}
+
+/** A JSON string literal for `s`, with every non-ASCII character escaped as `\uXXXX`. */
+export function jsonString(s: string): string {
+    let plain = true
+    for (let i = 0; i < s.length; i++) {
+        const c = s.charCodeAt(i)
+        if (c < 0x20 || c > 0x7e) {
+            plain = false
+            break
+        }
+    }
+    // the runtime's own escaping is right for ASCII (quotes, backslashes)
+    if (plain) return JSON.stringify(s)
+    const parts: string[] = ['"']
+    let start = 0
+    for (let i = 0; i < s.length; i++) {
+        const c = s.charCodeAt(i)
+        if (c >= 0x20 && c <= 0x7e && c !== 0x22 && c !== 0x5c) continue
+        if (i > start) parts.push(s.slice(start, i))
+        start = i + 1
+        if (c === 0x22) parts.push('\\"')
+        else if (c === 0x5c) parts.push("\\\\")
+        else if (c === 0x0a) parts.push("\\n")
+        else if (c === 0x0d) parts.push("\\r")
+        else if (c === 0x09) parts.push("\\t")
+        else if (c > 0xffff) {
+            const v = c - 0x10000
+            parts.push("\\u" + hex4(0xd800 + (v >> 10)) + "\\u" + hex4(0xdc00 + (v & 0x3ff)))
+        } else parts.push("\\u" + hex4(c))
+    }
+    if (start < s.length) parts.push(s.slice(start))
+    parts.push('"')
+    return parts.join("")
+}
+
+/**
+ * Serializes plain data (objects, arrays, strings, finite numbers, booleans, null) to JSON text
+ * that is correct for non-ASCII strings; `undefined` members are left out, NaN/Infinity become null.
+ */
+export function toJson(v: any): string {
+    if (v === null || v === undefined) return "null"
+    const t = typeof v
+    if (t === "string") return jsonString(v)
+    if (t === "number") return isNaN(v) || v === Infinity || v === -Infinity ? "null" : JSON.stringify(v)
+    if (t === "boolean") return v ? "true" : "false"
+    if (Array.isArray(v)) {
+        const items: string[] = []
+        for (const x of v) items.push(x === undefined ? "null" : toJson(x))
+        return "[" + items.join(",") + "]"
+    }
+    if (t === "object") {
+        const items: string[] = []
+        for (const k of Object.keys(v)) {
+            const x = v[k]
+            if (x === undefined) continue
+            items.push(jsonString(k) + ":" + toJson(x))
+        }
+        return "{" + items.join(",") + "}"
+    }
+    return "null"
+}
+
+function countByte(b: Buffer, byte: number, limit: number): number {
+    let n = 0
+    let i = b.indexOf(byte)
+    while (i >= 0 && n <= limit) {
+        n++
+        i = b.indexOf(byte, i + 1)
+    }
+    return n
+}
+
+/** Deepest nesting of `{`/`[` in JSON text (bytes or string), ignoring brackets inside strings. */
+export function jsonDepth(text: Buffer | string): number {
+    const b = typeof text === "string" ? Buffer.from(text as string) : (text as Buffer)
+    let depth = 0
+    let max = 0
+    let inStr = false
+    for (let i = 0; i < b.length; i++) {
+        const c = b[i]
+        if (inStr) {
+            if (c === 0x5c) i++
+            else if (c === 0x22) inStr = false
+        } else if (c === 0x22) inStr = true
+        else if (c === 0x7b || c === 0x5b) {
+            depth++
+            if (depth > max) max = depth
+        } else if (c === 0x7d || c === 0x5d) depth--
+    }
+    return max
+}
+
+/**
+ * Parses JSON text (bytes or string) safely: returns the value, or throws an Error whose message
+ * says what is wrong (syntax, or nesting deeper than `maxDepth`). Costs one native pass unless
+ * the text holds more than `maxDepth` opening brackets.
+ */
+export function parseJson(text: Buffer | string, maxDepth = MAX_JSON_DEPTH): any {
+    const b = typeof text === "string" ? Buffer.from(text as string) : (text as Buffer)
+    if (countByte(b, 0x7b, maxDepth) + countByte(b, 0x5b, maxDepth) > maxDepth) {
+        const d = jsonDepth(b)
+        if (d > maxDepth) throw new Error(`JSON nested ${d} levels deep, at most ${maxDepth} allowed`)
+    }
+    try {
+        return JSON.parse(b.toString())
+    } catch (e: any) {
+        throw new Error(`invalid JSON: ${e && e.message !== undefined ? e.message : e}`)
+    }
+}

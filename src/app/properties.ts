@@ -1,0 +1,219 @@
+/**
+ * The device model: its properties declared once (name, type, unit, range, writable), used for the
+ * report payload, command validation and discovery, and `Device`, the current values.
+ */
+
+/** Value types of properties. */
+export type PropType = "number" | "int" | "bool"
+/** A property value. */
+export type PropValue = number | boolean
+
+/** Shortest report interval, ms (also the lower bound of REPORT_MS). */
+export const INTERVAL_MIN = 1000
+/** Longest report interval, ms (one hour). */
+export const INTERVAL_MAX = 3600000
+
+/** Declaration of one property. */
+export interface PropertyDesc {
+    name: string
+    /** human name for dashboards (Home Assistant entity names) */
+    label: string
+    type: PropType
+    /** unit in plain ASCII ("C", "%RH", "ms", "s") */
+    unit?: string
+    min?: number
+    max?: number
+    /** whether commands may set it */
+    writable: boolean
+    description: string
+}
+
+/** Every property of the device, in report order. */
+export const PROPERTIES: PropertyDesc[] = [
+    { name: "temperature", label: "Temperature", type: "number", unit: "C", min: -40, max: 125, writable: false, description: "air temperature" },
+    { name: "humidity", label: "Humidity", type: "number", unit: "%RH", min: 0, max: 100, writable: false, description: "relative humidity" },
+    { name: "led", label: "LED", type: "bool", writable: true, description: "the status LED (on/off)" },
+    {
+        name: "interval",
+        label: "Report interval",
+        type: "int",
+        unit: "ms",
+        min: INTERVAL_MIN,
+        max: INTERVAL_MAX,
+        writable: true,
+        description: "time between reports",
+    },
+    { name: "uptime", label: "Uptime", type: "int", unit: "s", min: 0, writable: false, description: "seconds since boot" },
+]
+
+/** The declaration of property `name`, or undefined. */
+export function findProperty(name: string): PropertyDesc {
+    for (const p of PROPERTIES) if (p.name === name) return p
+    return undefined
+}
+
+/** Names of all properties, comma separated (for error messages). */
+export function propertyNames(writableOnly = false): string {
+    const names: string[] = []
+    for (const p of PROPERTIES) if (!writableOnly || p.writable) names.push(p.name)
+    return names.join(", ")
+}
+
+/** A failed check or write: an HTTP-like code (404, 403, 422) and a message naming the problem. */
+export interface PropError {
+    code: number
+    message: string
+}
+
+/** Result of `checkValue`: the converted value, or an error. */
+export interface Checked {
+    value?: PropValue
+    error?: PropError
+}
+
+function show(v: any): string {
+    if (typeof v === "string") {
+        const s = v as string
+        return JSON.stringify(s.length > 40 ? s.slice(0, 37) + "..." : s)
+    }
+    if (v === null || v === undefined) return "" + v
+    if (typeof v === "object") return Array.isArray(v) ? "an array" : "an object"
+    return "" + v
+}
+
+function range(p: PropertyDesc): string {
+    if (p.min !== undefined && p.max !== undefined) return ` ${p.min}..${p.max}`
+    if (p.min !== undefined) return ` >= ${p.min}`
+    if (p.max !== undefined) return ` <= ${p.max}`
+    return ""
+}
+
+/**
+ * Converts `raw` to a value of property `p`: booleans accept true/false, 1/0, "on"/"off",
+ * "true"/"false"; numbers accept JSON numbers and numeric strings. 422 when the type or range is wrong.
+ */
+export function checkValue(p: PropertyDesc, raw: any): Checked {
+    if (p.type === "bool") {
+        let b: boolean = undefined
+        if (raw === true || raw === 1) b = true
+        else if (raw === false || raw === 0) b = false
+        else if (typeof raw === "string") {
+            const s = (raw as string).trim().toLowerCase()
+            if (s === "on" || s === "true" || s === "1") b = true
+            else if (s === "off" || s === "false" || s === "0") b = false
+        }
+        if (b === undefined)
+            return { error: { code: 422, message: `${p.name} must be a boolean (true/false, 1/0, "on"/"off"), got ${show(raw)}` } }
+        return { value: b }
+    }
+    let n = NaN
+    if (typeof raw === "number") n = raw
+    else if (typeof raw === "string" && isNumeric((raw as string).trim())) n = parseFloat((raw as string).trim())
+    const what = p.type === "int" ? "an integer" : "a number"
+    const unit = p.unit ? " " + p.unit : ""
+    if (isNaN(n) || n === Infinity || n === -Infinity || (p.type === "int" && n !== Math.floor(n)))
+        return { error: { code: 422, message: `${p.name} must be ${what}${range(p)}${unit}, got ${show(raw)}` } }
+    if ((p.min !== undefined && n < p.min) || (p.max !== undefined && n > p.max))
+        return { error: { code: 422, message: `${p.name} must be ${what}${range(p)}${unit}, got ${show(raw)} (out of range)` } }
+    return { value: n }
+}
+
+function skipDigits(s: string, i: number): number {
+    while (i < s.length && s.charCodeAt(i) >= 0x30 && s.charCodeAt(i) <= 0x39) i++
+    return i
+}
+
+/** True for decimal number text: optional sign, digits, optional fraction and exponent. */
+export function isNumeric(s: string): boolean {
+    let i = 0
+    const n = s.length
+    if (i < n && (s.charAt(i) === "-" || s.charAt(i) === "+")) i++
+    const d0 = i
+    i = skipDigits(s, i)
+    let digits = i - d0
+    if (i < n && s.charAt(i) === ".") {
+        const f0 = i + 1
+        i = skipDigits(s, f0)
+        digits += i - f0
+    }
+    if (!digits) return false
+    if (i < n && (s.charAt(i) === "e" || s.charAt(i) === "E")) {
+        i++
+        if (i < n && (s.charAt(i) === "-" || s.charAt(i) === "+")) i++
+        const e0 = i
+        i = skipDigits(s, i)
+        if (i === e0) return false
+    }
+    return i === n
+}
+
+/** The values of every property at one moment, keyed by property name. */
+export type Snapshot = { [name: string]: PropValue }
+
+/** The device's current state: property values with validated writes. */
+export class Device {
+    private values: { [name: string]: PropValue } = {}
+
+    /**
+     * @param bootMs the `ds.millis()` reading at boot (uptime counts from it)
+     * @param intervalMs the initial report interval (from REPORT_MS)
+     */
+    constructor(readonly bootMs = 0, intervalMs = 5000) {
+        this.values["temperature"] = 0
+        this.values["humidity"] = 0
+        this.values["led"] = false
+        this.values["interval"] = intervalMs
+    }
+
+    /** Current value of property `name` (uptime needs `nowMs`); undefined for unknown names. */
+    get(name: string, nowMs = 0): PropValue {
+        if (name === "uptime") return this.uptime(nowMs)
+        return this.values[name]
+    }
+
+    /** Whole seconds since boot at `nowMs`. */
+    uptime(nowMs: number): number {
+        const s = Math.floor((nowMs - this.bootMs) / 1000)
+        return s < 0 ? 0 : s
+    }
+
+    /** The LED state. */
+    ledOn(): boolean {
+        return this.values["led"] === true
+    }
+
+    /** The report interval, ms. */
+    intervalMs(): number {
+        return this.values["interval"] as number
+    }
+
+    /**
+     * A write from outside (a command): checks that the property exists (404), is writable (403)
+     * and that the value fits (422). Returns undefined on success, else the error.
+     */
+    set(name: string, raw: any): PropError {
+        const p = findProperty(name)
+        if (!p) return { code: 404, message: `unknown property "${name}" (known: ${propertyNames()})` }
+        if (!p.writable) return { code: 403, message: `${name} is read-only (writable: ${propertyNames(true)})` }
+        const c = checkValue(p, raw)
+        if (c.error) return c.error
+        this.values[name] = c.value
+        return undefined
+    }
+
+    /** Updates a measured value (temperature, humidity) from the device itself; no range check. */
+    measure(temperature: number, humidity: number) {
+        this.values["temperature"] = temperature
+        this.values["humidity"] = humidity
+    }
+
+    /** All property values at `nowMs`, in report order (numbers rounded to 2 decimals). */
+    snapshot(nowMs: number): Snapshot {
+        const s: Snapshot = {}
+        for (const p of PROPERTIES) {
+            const v = this.get(p.name, nowMs)
+            s[p.name] = p.type === "number" ? Math.round((v as number) * 100) / 100 : v
+        }
+        return s
+    }
+}
