@@ -6,6 +6,18 @@ import net from "node:net"
 
 /** Must match HOSTLINK_PORT in src/sim/hostlink.ts. */
 export const HOSTLINK_PORT = 17766
+/** Must match MAX_SETTING_BYTES in src/sim/hostlink.ts: larger settings abort the simulator's settings store. */
+export const MAX_SETTING_BYTES = 210
+
+/** Throws an Error naming every setting too large for the simulator's settings store. */
+export function checkSettings(s: Settings) {
+    const bad = Object.entries(s)
+        .map(([k, v]) => [k, k.length + Buffer.byteLength(JSON.stringify(v))] as const)
+        .filter(([, n]) => n > MAX_SETTING_BYTES)
+    if (bad.length)
+        throw new Error(`hostlink: settings too large for the simulator (at most ${MAX_SETTING_BYTES} bytes each): ` +
+            bad.map(([k, n]) => `${k} (${n} bytes)`).join(", "))
+}
 
 export type Settings = Record<string, string | number | boolean | object>
 
@@ -37,6 +49,7 @@ export async function startHostLink(settings: Settings, opts: { port?: number; w
 }
 
 function listenHostLink(settings: Settings, port: number): Promise<HostLink> {
+    checkSettings(settings)
     let current = settings
     let served = 0
     const sockets = new Set<net.Socket>()
@@ -49,7 +62,7 @@ function listenHostLink(settings: Settings, port: number): Promise<HostLink> {
             acc += d.toString("utf8")
             if (acc.includes("\n")) {
                 served++
-                sock.end(JSON.stringify({ settings: current }) + "\n")
+                sock.end(JSON.stringify({ settings: current, time: Date.now() }) + "\n")
             } else if (acc.length > 1024) sock.destroy()
         })
     })
@@ -60,7 +73,10 @@ function listenHostLink(settings: Settings, port: number): Promise<HostLink> {
                 : `hostlink: ${e.message}`)))
         server.listen(port, "127.0.0.1", () =>
             resolve({
-                setSettings(s) { current = s },
+                setSettings(s) {
+                    checkSettings(s)
+                    current = s
+                },
                 get served() { return served },
                 close: () => new Promise<void>(r => {
                     for (const s of sockets) s.destroy()

@@ -1,11 +1,16 @@
 /**
  * The simulator host link: in the desktop simulator the firmware's settings come from the runner
- * (`sim/hostlink.ts`) instead of flash. Protocol: connect to 127.0.0.1:HOSTLINK_PORT, send one
- * line `{"hello":1}`, read one line `{"settings":{...}}`, close.
+ * (`sim/hostlink.ts`) instead of flash, and the wall-clock time from the desktop. Protocol:
+ * connect to 127.0.0.1:HOSTLINK_PORT, send one line `{"hello":1}`, read one line
+ * `{"settings":{...},"time":<unix ms>}`, close.
  */
 import * as ds from "@devicescript/core"
 import { writeSetting } from "@devicescript/settings"
+import { setUnixTime } from "../net/clock"
 import { HostStack } from "../net/host"
+
+/** Largest setting (key plus JSON value) the simulator's settings store survives. */
+export const MAX_SETTING_BYTES = 210
 
 /** TCP port of the runner's host link on 127.0.0.1. */
 export const HOSTLINK_PORT = 17766
@@ -38,9 +43,13 @@ export async function loadSimSettings(): Promise<number> {
         const settings = msg.settings || {}
         let n = 0
         for (const key of Object.keys(settings)) {
+            const size = key.length + JSON.stringify(settings[key]).length
+            // a larger value aborts the VM inside the settings store: refuse it by name instead
+            if (size > MAX_SETTING_BYTES) throw new Error(`hostlink: setting ${key} is ${size} bytes, at most ${MAX_SETTING_BYTES} fit`)
             await writeSetting(key, settings[key])
             n++
         }
+        if (msg.time > 0) setUnixTime(msg.time, "host")
         return n
     } finally {
         await conn.close()

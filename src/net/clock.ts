@@ -1,0 +1,31 @@
+/**
+ * Wall-clock time: unknown at boot, set by SNTP (on the board) or by the simulator's host link;
+ * kept as an offset from `ds.millis()`.
+ */
+import * as ds from "@devicescript/core"
+
+let offset = 0
+let known = false
+let source = ""
+
+/** Sets the current Unix time (ms) and where it came from ("sntp", "host"...). */
+export function setUnixTime(unixMs: number, from: string) {
+    offset = unixMs - ds.millis()
+    known = true
+    source = from
+}
+
+/** Current Unix time in ms, or 0 while the time is unknown. */
+export function unixNow(): number {
+    return known ? Math.round(ds.millis() + offset) : 0
+}
+
+/** True once the time was set. */
+export function timeKnown(): boolean {
+    return known
+}
+
+/** Where the time came from ("" while unknown). */
+export function timeSource(): string {
+    return source
+}
