@@ -701,7 +701,7 @@ export class MqttClient {
         const ka = this.o.keepAlive * 1000
         if (!ka) return 60000
         const now = ds.millis()
-        if (this.pingSentAt) {
+        if (this.pingSentAt > 0) {
             const left = this.pingSentAt + ka / 2 - now
             if (left <= 0) {
                 this.dropConnection(`no PINGRESP within ${ka / 2000} s: connection declared dead`)

@@ -3,6 +3,7 @@
  * start and outcome of each test with a `##T>` line, which the Node runner (sim/devs.ts) turns into
  * one node:test subtest per VM test.
  */
+import * as ds from "@devicescript/core"
 import { describe, expect, test as dsTest } from "@devicescript/test"
 
 export { describe, expect }
@@ -10,6 +11,9 @@ export { describe, expect }
 /** Declares a VM test; its outcome is reported to the Node runner by name. */
 export function test(name: string, body: () => Promise<void> | void) {
     dsTest(name, async () => {
+        // the runner does not yield between tests: without this, steps of synchronous tests add
+        // up toward the VM's ~128K-steps-without-await limit
+        await ds.sleep(0)
         try {
             await body()
             console.log(`##T> pass ${name}`)

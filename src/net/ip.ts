@@ -1,0 +1,83 @@
+/**
+ * IPv4 addresses ("a.b.c.d" <-> 4 bytes) and network byte order (big-endian) helpers shared by
+ * the DHCP, DNS and SNTP code. DeviceScript's `getAt` formats are little-endian only, so the
+ * 16/32-bit big-endian accessors live here.
+ */
+
+/** The limited broadcast address (needs no ARP on the W5500). */
+export const BROADCAST = "255.255.255.255"
+
+/** A UDP datagram a protocol state machine asks its caller to send. */
+export interface Datagram {
+    data: Buffer
+    /** destination IPv4 address "a.b.c.d" (`BROADCAST` for a broadcast) */
+    to: string
+    /** destination UDP port */
+    port: number
+}
+
+/** Parses "a.b.c.d" (each part 0..255, no leading zeros) into 4 bytes; undefined when it is not one. */
+export function tryParseIp(s: string): Buffer {
+    if (typeof s !== "string") return undefined
+    const out = Buffer.alloc(4)
+    let part = 0
+    let digits = 0
+    let n = 0
+    for (let i = 0; i <= s.length; i++) {
+        const c = i < s.length ? s.charCodeAt(i) : 46
+        if (c === 46) {
+            if (digits === 0 || part > 3) return undefined
+            out[part++] = n
+            n = 0
+            digits = 0
+        } else if (c >= 48 && c <= 57 && digits < 3 && !(digits === 1 && n === 0)) {
+            n = n * 10 + c - 48
+            digits++
+            if (n > 255) return undefined
+        } else return undefined
+    }
+    return part === 4 ? out : undefined
+}
+
+/** Parses "a.b.c.d" into 4 bytes; throws an Error naming the input when it is not an IPv4 address. */
+export function parseIp(s: string): Buffer {
+    const b = tryParseIp(s)
+    if (!b) throw new Error(`ip: "${s}" is not an IPv4 address (expected a.b.c.d, each part 0..255)`)
+    return b
+}
+
+/** True when `s` is a dotted-quad IPv4 address. */
+export function isIp(s: string) {
+    return tryParseIp(s) !== undefined
+}
+
+/** Formats the 4 bytes at `off` of `b` as "a.b.c.d"; throws when they are not all there. */
+export function formatIp(b: Buffer, off = 0): string {
+    if (off < 0 || off + 4 > b.length)
+        throw new Error(`ip: need 4 bytes at offset ${off} of a ${b.length}-byte buffer`)
+    return `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`
+}
+
+/** Reads an unsigned big-endian 16-bit number (undefined bytes read as 0: check lengths first). */
+export function getU16(b: Buffer, off: number) {
+    return ((b[off] << 8) | b[off + 1]) & 0xffff
+}
+
+/** Reads an unsigned big-endian 32-bit number (0..2^32-1; check lengths first). */
+export function getU32(b: Buffer, off: number) {
+    return b[off] * 0x1000000 + (((b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3]) & 0xffffff)
+}
+
+/** Writes `v` as a big-endian 16-bit number (modulo 2^16). */
+export function setU16(b: Buffer, off: number, v: number) {
+    b[off] = (v >> 8) & 0xff
+    b[off + 1] = v & 0xff
+}
+
+/** Writes `v` as a big-endian 32-bit number (modulo 2^32). */
+export function setU32(b: Buffer, off: number, v: number) {
+    b[off] = (v >>> 24) & 0xff
+    b[off + 1] = (v >>> 16) & 0xff
+    b[off + 2] = (v >>> 8) & 0xff
+    b[off + 3] = v & 0xff
+}

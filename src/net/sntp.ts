@@ -1,0 +1,224 @@
+/**
+ * SNTP client (RFC 4330): request builder, reply parser (clock offset and round-trip delay) and a
+ * poll-driven machine that syncs periodically over several servers. No I/O here: the caller sends
+ * what `SntpClient.poll` asks for (UDP to port 123) and feeds back what arrives.
+ */
+import { Datagram, getU32, setU32 } from "./ip"
+
+/** UDP port of NTP servers. */
+export const NTP_PORT = 123
+
+/** Seconds from the NTP epoch (1900) to the Unix epoch (1970). */
+const NTP_UNIX = 2208988800
+const ERA = 4294967296
+const FRAC_PER_MS = 4294967.296
+
+// NTP seconds of `ms`, modulo 2^32 (DeviceScript's `%` is wrong past 2^31, so no `%` here)
+function ntpSecs(ms: number) {
+    const s = Math.floor(ms / 1000) + NTP_UNIX
+    return s >= ERA ? s - ERA : s
+}
+
+function ntpFrac(ms: number) {
+    return Math.floor((ms - Math.floor(ms / 1000) * 1000) * FRAC_PER_MS)
+}
+
+/** Reads the NTP timestamp at `off` as Unix milliseconds (seconds < 2^31 are taken as era 1, after 2036). */
+export function readNtpTime(b: Buffer, off: number) {
+    let s = getU32(b, off)
+    if (s < 0x80000000) s += ERA
+    return (s - NTP_UNIX) * 1000 + getU32(b, off + 4) / FRAC_PER_MS
+}
+
+/** Builds a 48-byte client request (version 4) carrying `txTime` (ms, any clock) as its transmit timestamp. */
+export function buildRequest(txTime: number): Buffer {
+    const b = Buffer.alloc(48)
+    b[0] = 0x23 // LI 0, VN 4, mode 3
+    setU32(b, 40, ntpSecs(txTime))
+    setU32(b, 44, ntpFrac(txTime))
+    return b
+}
+
+/**
+ * Result of `parseReply`: `ok` with times in ms (`offset` = server clock - our clock), or an
+ * error. "origin" and "mode" mean not a reply to our request (ignore it); the others condemn
+ * the server's answer.
+ */
+export interface SntpResult {
+    ok: boolean
+    /** Unix time (ms) at `t4` */
+    unixMs?: number
+    offset?: number
+    /** round-trip delay */
+    delay?: number
+    stratum?: number
+    error?: SntpErrorKind
+    message?: string
+    /** the kiss code for "kod", e.g. "RATE", "DENY" */
+    code?: string
+}
+
+/** Why a reply is unusable. */
+export type SntpErrorKind = "format" | "mode" | "origin" | "kod" | "unsynced" | "stratum" | "zeroTx"
+
+function fail(error: SntpErrorKind, message: string, code?: string): SntpResult {
+    return { ok: false, error, message, code }
+}
+
+/**
+ * Parses the reply to a request sent at `sentTx` (the value given to `buildRequest`) and received
+ * at `t4` (same clock): mode 4, our timestamp echoed, stratum 1..15 (0 is a kiss-o'-death),
+ * LI != 3, non-zero transmit time.
+ */
+export function parseReply(b: Buffer, sentTx: number, t4: number): SntpResult {
+    if (b.length < 48) return fail("format", `sntp: reply is ${b.length} bytes, expected at least 48`)
+    const mode = b[0] & 7
+    if (mode !== 4) return fail("mode", `sntp: mode ${mode}, expected 4 (server)`)
+    if (getU32(b, 24) !== ntpSecs(sentTx) || getU32(b, 28) !== ntpFrac(sentTx))
+        return fail("origin", "sntp: originate timestamp does not echo our request")
+    const stratum = b[1]
+    if (!stratum) {
+        let code = ""
+        for (let i = 12; i < 16; i++) if (b[i] >= 32 && b[i] < 127) code += String.fromCharCode(b[i])
+        return fail("kod", `sntp: server sent kiss-o'-death "${code}"`, code)
+    }
+    if (stratum > 15) return fail("stratum", `sntp: stratum ${stratum}, expected 1..15`)
+    if (b[0] >> 6 === 3) return fail("unsynced", "sntp: server clock is not synchronized (LI 3)")
+    // explicit `=== 0`: DeviceScript takes numbers >= 2^31 (and fractions) as falsy
+    if (getU32(b, 40) === 0 && getU32(b, 44) === 0) return fail("zeroTx", "sntp: transmit timestamp is zero")
+    const t3 = readNtpTime(b, 40)
+    const t2 = getU32(b, 32) !== 0 || getU32(b, 36) !== 0 ? readNtpTime(b, 32) : t3
+    const offset = (t2 - sentTx + (t3 - t4)) / 2
+    return { ok: true, unixMs: t4 + offset, offset, delay: t4 - sentTx - (t3 - t2), stratum }
+}
+
+/** `synced`: `offset` was (re)set; `failed`: a whole round over the servers got no usable reply. */
+export type SntpEvent = "synced" | "failed"
+
+/** What `SntpClient` wants done: send a datagram, call again at `wakeAt`, report. */
+export interface SntpAction {
+    send?: Datagram
+    wakeAt: number
+    event?: SntpEvent
+}
+
+/** Client settings (ms). */
+export interface SntpOptions {
+    /** wait for each reply (default 3000) */
+    timeoutMs?: number
+    /** rounds over the server list per sync (default 2) */
+    tries?: number
+    /** resync period after a success (default 1 h) */
+    intervalMs?: number
+    /** first wait after a failed sync, doubled up to intervalMs (default 30 s) */
+    retryMs?: number
+}
+
+/** Client counters. */
+export interface SntpCounters {
+    sent: number
+    syncs: number
+    failures: number
+    timeouts: number
+    /** unusable replies (see lastError) */
+    bad: number
+    /** replies not to our request, ignored */
+    foreign: number
+}
+
+/**
+ * Keeps the offset between a local millisecond clock and Unix time: call `poll(now)` at `wakeAt`
+ * and `poll(now, datagram)` for each datagram from port 123. Sticks to the last server that
+ * answered; on a timeout or an unusable reply (kiss-o'-death included) it moves to the next.
+ */
+export class SntpClient {
+    /** Unix ms minus local ms, valid once `synced` */
+    offset = 0
+    synced = false
+    /** local time of the last sync, -1 before */
+    lastSync = -1
+    /** round-trip delay of the last sync, ms */
+    delay = 0
+    lastError = ""
+    readonly counters: SntpCounters = { sent: 0, syncs: 0, failures: 0, timeouts: 0, bad: 0, foreign: 0 }
+    private nextAt = 0
+    private waiting = false
+    private attempt = 0
+    private first = 0
+    private sentTx = 0
+    private retry: number
+    private readonly timeoutMs: number
+    private readonly tries: number
+    private readonly intervalMs: number
+    private readonly retryMs: number
+
+    /** `servers`: IPv4 addresses (may be replaced later); `random()` in [0, 1) (request nonce). */
+    constructor(public servers: string[], private readonly random: () => number, opts: SntpOptions = {}) {
+        this.timeoutMs = opts.timeoutMs > 0 ? opts.timeoutMs : 3000
+        this.tries = opts.tries > 0 ? opts.tries : 2
+        this.intervalMs = opts.intervalMs > 0 ? opts.intervalMs : 3600000
+        this.retryMs = opts.retryMs > 0 ? opts.retryMs : 30000
+        this.retry = this.retryMs
+    }
+
+    /** Unix time (ms) at local time `now`, or -1 before the first sync. */
+    unixTime(now: number) {
+        return this.synced ? now + this.offset : -1
+    }
+
+    /** Syncs at the next poll instead of waiting for the interval. */
+    syncNow() {
+        this.nextAt = 0
+        this.waiting = false
+    }
+
+    /** Advances the machine to `now`, first handling `rx` (a datagram from a server) if given. */
+    poll(now: number, rx?: Buffer): SntpAction {
+        if (rx && this.waiting) {
+            const r = parseReply(rx, this.sentTx, now)
+            if (r.ok) {
+                this.offset = r.offset
+                this.delay = r.delay
+                this.synced = true
+                this.lastSync = now
+                this.waiting = false
+                this.counters.syncs++
+                this.first = (this.first + this.attempt - 1) % this.servers.length
+                this.retry = this.retryMs
+                this.nextAt = now + this.intervalMs
+                return { wakeAt: this.nextAt, event: "synced" }
+            }
+            if (r.error === "origin" || r.error === "mode") this.counters.foreign++
+            else {
+                this.counters.bad++
+                this.lastError = r.message
+                return this.next(now)
+            }
+        }
+        if (now < this.nextAt) return { wakeAt: this.nextAt }
+        if (this.waiting) this.counters.timeouts++
+        else this.attempt = 0
+        return this.next(now)
+    }
+
+    private next(now: number): SntpAction {
+        const n = this.servers.length
+        if (this.attempt >= this.tries * n) {
+            if (!n) this.lastError = "sntp: no NTP server configured"
+            else if (!this.lastError) this.lastError = `sntp: no reply from ${this.servers.join(", ")}`
+            this.waiting = false
+            this.counters.failures++
+            this.nextAt = now + this.retry
+            this.retry = Math.min(this.retry * 2, this.intervalMs)
+            return { wakeAt: this.nextAt, event: "failed" }
+        }
+        if (!this.attempt) this.lastError = ""
+        const to = this.servers[(this.first + this.attempt++) % n]
+        // sub-millisecond random bits make the echoed timestamp hard to guess
+        this.sentTx = now + this.random() * 0.99
+        this.waiting = true
+        this.counters.sent++
+        this.nextAt = now + this.timeoutMs
+        return { send: { data: buildRequest(this.sentTx), to, port: NTP_PORT }, wakeAt: this.nextAt }
+    }
+}
