@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process"
 import { createInterface } from "node:readline"
+import net from "node:net"
 import { fileURLToPath } from "node:url"
 import path from "node:path"
 
@@ -43,6 +44,32 @@ export interface VmOptions {
     stopWhen?: (line: string) => boolean
     /** called with the child process as soon as it is spawned (to kill it from a test) */
     onSpawn?: (child: ChildProcess) => void
+    /**
+     * "test" (default): `--test -k`, GC stress on, the program ends the run with `ds.restart()`.
+     * "device": the VM as on a board (no GC stress, `ds.restart()` restarts the program); it
+     * runs until `stopWhen` matches or the timeout, and needs a devtools transport: a local sink
+     * on 127.0.0.1:8082 is started when nothing listens there.
+     */
+    mode?: "test" | "device"
+}
+
+let sink: net.Server | undefined
+
+/** Makes sure something accepts the VM's devtools (jacdac) connection on 127.0.0.1:8082. */
+function ensureDevtoolsSink(): Promise<void> {
+    if (sink) return Promise.resolve()
+    return new Promise(resolve => {
+        const server = net.createServer(s => {
+            s.on("data", () => {})
+            s.on("error", () => {})
+        })
+        server.once("error", () => resolve()) // in use: a devtools server (or another sink) is there
+        server.listen(8082, "127.0.0.1", () => {
+            server.unref()
+            sink = server
+            resolve()
+        })
+    })
 }
 
 const ANSI = /\x1b\[[0-9;]*m/g
@@ -53,12 +80,14 @@ export function cleanLine(raw: string): string {
 }
 
 /**
- * Builds and runs `entry` (a path relative to the repository root) in the VM in test mode
- * (`--test -k`: GC stress on, the program ends the run with `ds.restart()`).
+ * Builds and runs `entry` (a path relative to the repository root) in the VM, by default in test
+ * mode (`--test -k`: GC stress on, the program ends the run with `ds.restart()`).
  */
-export function runVm(entry: string, opts: VmOptions = {}): Promise<VmRun> {
+export async function runVm(entry: string, opts: VmOptions = {}): Promise<VmRun> {
     const timeoutMs = opts.timeoutMs ?? 20000
-    const args = [DEVS_CLI, "run", entry, "--test", "-k", "-T", String(timeoutMs)]
+    const device = opts.mode === "device"
+    const args = device ? [DEVS_CLI, "run", entry, "--tcp"] : [DEVS_CLI, "run", entry, "--test", "-k", "-T", String(timeoutMs)]
+    if (device) await ensureDevtoolsSink()
     return new Promise((resolve, reject) => {
         const child = spawn(process.execPath, args, {
             cwd: ROOT,
@@ -67,6 +96,12 @@ export function runVm(entry: string, opts: VmOptions = {}): Promise<VmRun> {
         })
         opts.onSpawn?.(child)
         const run: VmRun = { code: null, lines: [], tests: [], timedOut: false }
+        const timer = device
+            ? setTimeout(() => {
+                  run.timedOut = true
+                  child.kill("SIGKILL")
+              }, timeoutMs)
+            : undefined
         let stopped = false
         const onRaw = (raw: string) => {
             const line = cleanLine(raw)
@@ -82,6 +117,7 @@ export function runVm(entry: string, opts: VmOptions = {}): Promise<VmRun> {
         createInterface({ input: child.stderr! }).on("line", onRaw)
         child.on("error", reject)
         child.on("close", code => {
+            if (timer) clearTimeout(timer)
             run.code = stopped ? null : code
             resolve(run)
         })

@@ -91,6 +91,8 @@ class App {
             keepAlive: p.keepAliveS,
             cleanSession: p.cleanSession,
             will: will ? { topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain } : undefined,
+            // LOG_LEVEL info/debug: the client logs connects, disconnects and retries
+            log: this.cfg.logLevel === "info" || this.cfg.logLevel === "debug",
             credentials: () => {
                 const f = self.freshParams()
                 return { clientId: f.clientId, username: f.username, password: f.password }
@@ -211,6 +213,7 @@ class App {
         }
         const msg = this.profile.report(this.device.snapshot(ds.millis()), unixNow())
         this.reports++
+        if (this.cfg.logLevel === "debug") console.log(`report #${this.reports} to ${msg.topic}: ${msg.payload}`)
         this.sendQuietly.start(msg, "report")
     }
 }

@@ -17,7 +17,6 @@ import {
     Packet,
     PacketReader,
     PacketType,
-    setPublishId,
     toBytes,
     Will,
 } from "./packet"
@@ -133,6 +132,10 @@ class OutMsg {
     state = St.Queued
     done = false
     error: string
+    /** the publisher waiting for this message (woken alone: no herd of publishers per ack) */
+    waiter: ds.Fiber
+    /** offset of the packet id in `pkt` */
+    idOff = 0
     /** `pkt` is the whole PUBLISH, or its head when the payload travels separately in `tail` */
     constructor(public pkt: Buffer, public tail: Buffer, public qos: number) {}
 }
@@ -187,6 +190,8 @@ export class MqttClient {
     private lastRecv = 0
     private pingSentAt = 0
     private connectedOnce = false
+    private lastTopic: string
+    private lastTopicBytes: Buffer
     private renewing = false
     private st: MqttStats = {
         sent: 0,
@@ -313,12 +318,17 @@ export class MqttClient {
      */
     async publish(topic: string, payload: string | Buffer, opts?: { qos?: number; retain?: boolean }) {
         const qos = opts && opts.qos ? opts.qos : 0
-        const err = topicNameError(topic)
-        if (err) throw new Error(`mqtt: ${err}`)
+        if (topic !== this.lastTopic) {
+            // devices publish to a few topics over and over: validate and encode each once
+            const err = topicNameError(topic)
+            if (err) throw new Error(`mqtt: ${err}`)
+            this.lastTopicBytes = Buffer.from(topic)
+            this.lastTopic = topic
+        }
         if (qos !== 0 && qos !== 1 && qos !== 2) throw new Error(`mqtt: qos must be 0, 1 or 2, got ${qos}`)
         const body = toBytes(payload)
         const split = body.length >= SPLIT_PAYLOAD
-        const pkt = encodePublish(toBytes(topic), body, qos, !!(opts && opts.retain), 0, split)
+        const pkt = encodePublish(this.lastTopicBytes, body, qos, !!(opts && opts.retain), 0, split)
         const size = pkt.length + (split ? body.length : 0)
         if (size > this.o.maxPacketSize)
             throw new Error(`mqtt: message to "${topic}" is ${size} bytes, above maxPacketSize ${this.o.maxPacketSize}`)
@@ -347,9 +357,12 @@ export class MqttClient {
             this.outbox.insert(victim, -1)
             this.finish(v, `outbox full (${this.o.outboxLimit}), dropped as the oldest waiting message`)
         }
+        m.idOff = pkt.length - (split ? 2 : body.length + 2)
         this.outbox.push(m)
         await this.pump()
-        while (!m.done) await this.wake.wait()
+        m.waiter = ds.Fiber.self()
+        while (!m.done) await ds.suspend()
+        m.waiter = undefined
         if (m.error) throw new Error(`mqtt: ${m.error}`)
     }
 
@@ -446,11 +459,14 @@ export class MqttClient {
             this.lastId = this.lastId >= 65535 ? 1 : this.lastId + 1
             const id = this.lastId
             let used = false
-            for (const m of this.outbox)
-                if (m.id === id && m.state !== St.Queued) {
+            // messages go in flight in outbox order: the in-flight ones are at the front
+            for (const m of this.outbox) {
+                if (m.state === St.Queued) break
+                if (m.id === id) {
                     used = true
                     break
                 }
+            }
             if (!used)
                 for (const p of this.pending)
                     if (p.id === id) {
@@ -464,7 +480,8 @@ export class MqttClient {
     private finish(m: OutMsg, error: string) {
         m.done = true
         m.error = error
-        this.wake.notify()
+        const w = m.waiter
+        if (w && w.suspended) w.resume(true)
     }
 
     /** Writes one packet (and its separate payload); writes are serialized so packets never interleave. */
@@ -494,15 +511,17 @@ export class MqttClient {
     /** Sends queued QoS 1/2 messages while the window has room. */
     private async pump() {
         if (!this.connected) return
-        let inflight = 0
-        for (const m of this.outbox) if (m.state !== St.Queued) inflight++
-        for (let i = 0; i < this.outbox.length && inflight < this.o.inflightWindow; i++) {
-            const m = this.outbox[i]
+        const box = this.outbox
+        // in-flight messages come first in the outbox, the queued ones after them
+        let i = 0
+        while (i < box.length && box[i].state !== St.Queued) i++
+        for (; i < box.length && i < this.o.inflightWindow; i++) {
+            const m = box[i]
             if (m.state !== St.Queued) continue
             m.id = this.nextId()
-            setPublishId(m.pkt, m.id)
+            m.pkt[m.idOff] = m.id >> 8
+            m.pkt[m.idOff + 1] = m.id & 0xff
             m.state = St.Sent
-            inflight++
             try {
                 await this.write(m.pkt, m.tail)
             } catch (e) {

@@ -170,14 +170,6 @@ export function encodePublish(topic: Buffer, payload: Buffer, qos: number, retai
     return buf
 }
 
-/** Sets the packet id of an encoded QoS>0 PUBLISH (it sits right after the topic). */
-export function setPublishId(pkt: Buffer, id: number) {
-    const r = readVarint(pkt, 1, pkt.length)
-    const off = 1 + r[1]
-    const tl = (pkt[off] << 8) | pkt[off + 1]
-    putU16(pkt, off + 2 + tl, id)
-}
-
 /** Encodes a 4-byte acknowledgement: PUBACK, PUBREC, PUBREL (flags 2), PUBCOMP. */
 export function encodeAck(type: number, id: number): Buffer {
     const buf = Buffer.alloc(4)

@@ -1,0 +1,106 @@
+/**
+ * `npm run bench`: speed and size figures, never asserted in tests.
+ * - MQTT throughput of our client vs the stock @devicescript/net client: same VM run, same aedes
+ *   broker, same 120-byte JSON payload; measured in both VM modes (device: as on a board;
+ *   test: `--test`, which turns on GC stress).
+ * - Bytecode size of each client (program size minus a baseline program, from `devs build`).
+ * Each figure is checked against what the broker received, so a client that drops messages
+ * cannot look fast.
+ */
+import { execFileSync } from "node:child_process"
+import fs from "node:fs"
+import path from "node:path"
+import mqtt from "mqtt"
+import { startAedes } from "./brokers.ts"
+import { DEVS_CLI, ROOT, runVm } from "./devs.ts"
+import { startHostLink } from "./hostlink.ts"
+
+const N = Number(process.env.BENCH_N ?? 2000)
+
+interface Figure {
+    client: string
+    mode: string
+    n: number
+    ms: number
+    received: number
+}
+
+/** Bytes of bytecode of one program, from the TOTAL line of bytecode-sizes.md. */
+function programBytes(entry: string): number {
+    execFileSync(process.execPath, [DEVS_CLI, "build", entry], { cwd: ROOT, stdio: "pipe" })
+    const md = fs.readFileSync(path.join(ROOT, ".devicescript/bin/bytecode-sizes.md"), "utf8")
+    const m = /^\s*(\d+)\s*\|\s*TOTAL\s*\|/m.exec(md)
+    if (!m) throw new Error(`bench: no TOTAL line in bytecode-sizes.md for ${entry}`)
+    return Number(m[1])
+}
+
+async function throughput(mode: "test" | "device"): Promise<Figure[]> {
+    const broker = await startAedes()
+    const counts = new Map<string, number>()
+    const sub = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, { clientId: "bench-counter" })
+    sub.on("message", topic => counts.set(topic, (counts.get(topic) ?? 0) + 1))
+    await sub.subscribeAsync("bench/#", { qos: 1 })
+    const link = await startHostLink({ B_PORT: broker.port, BENCH_N: N }, { waitMs: 120000 })
+    const figures: Figure[] = []
+    try {
+        const run = await runVm("test/bench/mqtt.bench.ts", {
+            mode,
+            timeoutMs: 600000,
+            stopWhen: line => line.includes("##BENCH done"),
+        })
+        for (const line of run.lines) {
+            const m = /##BENCH (\w+) ([\w-]+) (\d+) (\d+)/.exec(line)
+            if (m) figures.push({ client: m[1], mode: m[2], n: +m[3], ms: +m[4], received: 0 })
+        }
+        if (!run.lines.some(l => l.includes("##BENCH done")))
+            throw new Error(`bench (${mode} mode) did not finish:\n${run.lines.slice(-20).join("\n")}`)
+        await new Promise(r => setTimeout(r, 500))
+        for (const f of figures) f.received = counts.get(`bench/${f.client}/${f.mode === "qos0" ? "q0" : "q1"}`) ?? 0
+    } finally {
+        await link.close()
+        await sub.endAsync(true)
+        await broker.close()
+    }
+    return figures
+}
+
+function rate(f: Figure | undefined) {
+    return f && f.ms > 0 ? (f.received / f.ms) * 1000 : 0
+}
+
+async function main() {
+    console.log(`MQTT benchmark: ${N} messages of 120 bytes per figure, aedes on 127.0.0.1, one VM run per mode\n`)
+    const rows: string[] = []
+    const ratios: string[] = []
+    for (const mode of ["device", "test"] as const) {
+        const figs = await throughput(mode)
+        const get = (c: string, m: string) => figs.find(f => f.client === c && f.mode === m)
+        const o0 = get("ours", "qos0"), o1 = get("ours", "qos1-acked"), s0 = get("stock", "qos0")
+        const label = mode === "device" ? "device mode (as on a board)" : "test mode (--test: GC stress)"
+        for (const [name, f] of [["ours, QoS 0", o0], ["ours, QoS 1 acknowledged (pipelined)", o1], ["stock, QoS 0 (never waits for acks)", s0]] as const)
+            rows.push(`| ${label} | ${name} | ${f ? `${f.received}/${f.n}` : "-"} | ${f ? f.ms : "-"} | ${rate(f).toFixed(0)} |`)
+        ratios.push(`${label}: ours QoS 0 / stock QoS 0 = ${(rate(o0) / rate(s0)).toFixed(2)}x; ours QoS 1 acknowledged / stock QoS 0 = ${(rate(o1) / rate(s0)).toFixed(2)}x`)
+    }
+    console.log("| VM mode | client | received/sent | ms | msg/s |")
+    console.log("|---|---|---:|---:|---:|")
+    for (const r of rows) console.log(r)
+    console.log("")
+    for (const r of ratios) console.log(r)
+
+    const base = programBytes("test/bench/size-base.ts")
+    const ours = programBytes("test/bench/size-ours.ts") - base
+    const stock = programBytes("test/bench/size-stock.ts") - base
+    console.log("\n| bytecode (program minus baseline) | bytes |")
+    console.log("|---|---:|")
+    console.log(`| ours: src/mqtt + src/net/host.ts (QoS 0-2, subscribe, unsubscribe) | ${ours} |`)
+    console.log(`| stock: @devicescript/net MQTT client + sockets + observables | ${stock} |`)
+    console.log(`\nours / stock bytecode = ${(ours / stock).toFixed(2)}x`)
+}
+
+main().then(
+    () => process.exit(0),
+    e => {
+        console.error(e instanceof Error ? e.message : e)
+        process.exit(1)
+    }
+)

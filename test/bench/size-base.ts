@@ -1,0 +1,2 @@
+// Bytecode size probe: the baseline every program pays (runtime prelude), subtracted from the others.
+console.log("x")
