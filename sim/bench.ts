@@ -25,13 +25,20 @@ interface Figure {
     received: number
 }
 
-/** Bytes of bytecode of one program, from the TOTAL line of bytecode-sizes.md. */
+/**
+ * Bytes of bytecode of one program, from the TOTAL line of bytecode-sizes.md. Builds share
+ * .devicescript/bin, so the result is used only when the binary next to it names `entry`.
+ */
 function programBytes(entry: string): number {
-    execFileSync(process.execPath, [DEVS_CLI, "build", entry], { cwd: ROOT, stdio: "pipe" })
-    const md = fs.readFileSync(path.join(ROOT, ".devicescript/bin/bytecode-sizes.md"), "utf8")
-    const m = /^\s*(\d+)\s*\|\s*TOTAL\s*\|/m.exec(md)
-    if (!m) throw new Error(`bench: no TOTAL line in bytecode-sizes.md for ${entry}`)
-    return Number(m[1])
+    const bin = path.join(ROOT, ".devicescript/bin")
+    for (let attempt = 0; attempt < 5; attempt++) {
+        execFileSync(process.execPath, [DEVS_CLI, "build", entry], { cwd: ROOT, stdio: "pipe" })
+        const md = fs.readFileSync(path.join(bin, "bytecode-sizes.md"), "utf8")
+        const devs = fs.readFileSync(path.join(bin, "bytecode.devs"))
+        const m = /^\s*(\d+)\s*\|\s*TOTAL\s*\|/m.exec(md)
+        if (m && devs.includes(entry.replace(/\.ts$/, ""))) return Number(m[1])
+    }
+    throw new Error(`bench: could not read the size of ${entry} (another build kept overwriting .devicescript/bin)`)
 }
 
 async function throughput(mode: "test" | "device"): Promise<Figure[]> {

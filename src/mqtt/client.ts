@@ -502,7 +502,7 @@ export class MqttClient {
             this.writeSignal.notify()
         }
         // a socket write does not yield: give other fibers (and the VM watchdog) a turn now and then
-        if (++this.writesSinceYield >= 16) {
+        if (++this.writesSinceYield >= 64) {
             this.writesSinceYield = 0
             await ds.sleep(0)
         }
