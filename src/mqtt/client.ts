@@ -190,6 +190,8 @@ export class MqttClient {
     private lastRecv = 0
     private pingSentAt = 0
     private connectedOnce = false
+    /** messages in flight: the first `inflight` entries of the outbox */
+    private inflight = 0
     private lastTopic: string
     private lastTopicBytes: Buffer
     private renewing = false
@@ -347,7 +349,7 @@ export class MqttClient {
             this.st.dropped++
             if (this.o.dropPolicy === "newest") throw new Error(`mqtt: outbox full (${this.o.outboxLimit}), message dropped`)
             let victim = -1
-            for (let i = 0; i < this.outbox.length; i++)
+            for (let i = this.inflight; i < this.outbox.length; i++)
                 if (this.outbox[i].state === St.Queued) {
                     victim = i
                     break
@@ -513,11 +515,8 @@ export class MqttClient {
         if (!this.connected) return
         const box = this.outbox
         // in-flight messages come first in the outbox, the queued ones after them
-        let i = 0
-        while (i < box.length && box[i].state !== St.Queued) i++
-        for (; i < box.length && i < this.o.inflightWindow; i++) {
-            const m = box[i]
-            if (m.state !== St.Queued) continue
+        while (this.inflight < box.length && this.inflight < this.o.inflightWindow) {
+            const m = box[this.inflight++]
             m.id = this.nextId()
             m.pkt[m.idOff] = m.id >> 8
             m.pkt[m.idOff + 1] = m.id & 0xff
@@ -654,6 +653,7 @@ export class MqttClient {
                 // PUBREC already received: the broker has the message; count it delivered
                 if (m.state === St.Released) {
                     this.outbox.insert(i--, -1)
+                    this.inflight--
                     this.st.acked++
                     this.finish(m, undefined)
                 }
@@ -754,7 +754,10 @@ export class MqttClient {
 
     private complete(m: OutMsg) {
         const i = this.outbox.indexOf(m)
-        if (i >= 0) this.outbox.insert(i, -1)
+        if (i >= 0) {
+            this.outbox.insert(i, -1)
+            this.inflight--
+        }
         this.st.acked++
         this.finish(m, undefined)
     }
