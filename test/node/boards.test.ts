@@ -1,0 +1,118 @@
+/**
+ * The board files (boards/*.board.json): what they declare, that the DeviceScript CLI compiles
+ * them into a device configuration the way `devs bundle --board` does (pin checks, key lengths),
+ * and that the generated `pins` typings offer the user pins but not the W5500 ones.
+ */
+import { test } from "node:test"
+import assert from "node:assert/strict"
+import { spawnSync } from "node:child_process"
+import fs from "node:fs"
+import os from "node:os"
+import path from "node:path"
+import { DEVS_CLI, ROOT } from "../../sim/devs.ts"
+
+interface Expect {
+    id: string
+    bus: "gpio" | "spi0"
+    wiring: Record<string, number>
+    led: number
+    ledType?: number
+    /** GPIOs that must not be user pins */
+    hidden: number[]
+    /** user pins that must be there */
+    user: string[]
+    /** how many user pins in all */
+    userCount: number
+}
+
+const BOARDS: Expect[] = [
+    {
+        id: "w55rp20_evb_pico",
+        bus: "gpio",
+        wiring: { cs: 20, sck: 21, miso: 22, mosi: 23, int: 24, rst: 25 },
+        led: 19,
+        hidden: [17, 19, 20, 21, 22, 23, 24, 25],
+        user: ["GP0", "GP15", "GP16", "GP18", "GP26", "GP28"],
+        // GP0..GP16, GP18, GP26..GP28 (the board page: 22 GPIOs on the header, GPIO19 being the LED)
+        userCount: 21,
+    },
+    {
+        id: "w5500_evb_pico",
+        bus: "spi0",
+        wiring: { miso: 16, cs: 17, sck: 18, mosi: 19, rst: 20, int: 21 },
+        led: 25,
+        ledType: 100,
+        hidden: [16, 17, 18, 19, 20, 21, 23, 24, 25],
+        user: ["GP0", "GP15", "GP22", "GP26", "GP28"],
+        // GP0..GP15, GP22, GP26..GP28
+        userCount: 20,
+    },
+]
+
+function cli(args: string[]) {
+    const r = spawnSync(process.execPath, [DEVS_CLI, ...args], { cwd: ROOT, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } })
+    return { code: r.status, out: (r.stdout ?? "") + (r.stderr ?? "") }
+}
+
+/** Compiles a board file with `devs dcfg` (as `devs bundle` does) and decodes the result into key -> value. */
+function compileBoard(id: string): Record<string, string | number> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dcfg-"))
+    try {
+        // the RP2040 facts the compiler checks pins against
+        fs.writeFileSync(path.join(dir, "arch.json"), JSON.stringify({ id: "rp2040", name: "RP2040", dcfgOffset: "0x100dc000", pins: { io: "0-29", analogIn: "26-29" } }))
+        fs.copyFileSync(path.join(ROOT, "boards", `${id}.board.json`), path.join(dir, `${id}.board.json`))
+        const bin = path.join(dir, "cfg.bin")
+        const c = cli(["dcfg", "-o", bin, path.join(dir, `${id}.board.json`)])
+        assert.equal(c.code, 0, `devs dcfg ${id}: ${c.out}`)
+        const d = cli(["dcfg", bin])
+        assert.equal(d.code, 0, `devs dcfg decode: ${d.out}`)
+        const out: Record<string, string | number> = {}
+        for (const m of d.out.matchAll(/^\s+'?([^':]+)'?: (?:'([^']*)'|(-?\d+)),?$/gm)) out[m[1]] = m[2] !== undefined ? m[2] : Number(m[3])
+        return out
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true })
+    }
+}
+
+for (const b of BOARDS) {
+    test(`board ${b.id}: W5500 wiring, LED and user pins`, () => {
+        const json = JSON.parse(fs.readFileSync(path.join(ROOT, "boards", `${b.id}.board.json`), "utf8"))
+        assert.equal(json.archId, "rp2040")
+        assert.equal(json.w5500.bus, b.bus)
+        for (const [role, gpio] of Object.entries(b.wiring)) assert.equal(json.pins[`w5500.${role}`], gpio, `w5500.${role}`)
+        assert.equal(json.led.pin, b.led)
+        assert.equal(json.led.type, b.ledType)
+        const userGpios = Object.entries(json.pins).filter(([k]) => !k.startsWith("#") && !k.startsWith("w5500.")).map(([, v]) => v)
+        for (const g of b.hidden) assert.ok(!userGpios.includes(g), `GPIO${g} must not be a user pin`)
+        for (const u of b.user) assert.ok(u in json.pins, `user pin ${u}`)
+    })
+
+    test(`board ${b.id}: compiles to a device configuration the runtime can read`, () => {
+        const cfg = compileBoard(b.id)
+        assert.equal(cfg["w5500.bus"], b.bus, "w5500.bus is a string (the runtime's _dcfgString reads strings only)")
+        for (const [role, gpio] of Object.entries(b.wiring)) assert.equal(cfg[`pins.w5500.${role}`], gpio, `pins.w5500.${role}`)
+        assert.equal(cfg["led.pin"], b.led)
+        if (b.ledType === undefined) assert.equal(cfg["led.type"], undefined, "no Pico LED probing (it drives GPIO25)")
+        // keys the runtime's GPIO set-up marks as "used" (a ".pin..." key) lose their GPIO object: only the LED may
+        for (const k of Object.keys(cfg)) {
+            assert.ok(k.length <= 15, `dcfg key ${k} longer than 15`)
+            if (/\.pin/.test(k)) assert.equal(k, "led.pin", `${k} would hide its GPIO from the firmware`)
+        }
+    })
+}
+
+test("board typings offer the user pins, not the W5500 pins", () => {
+    const c = cli(["build", "test/vm/boards-typings.ts"])
+    assert.equal(c.code, 0, `devs build: ${c.out}`)
+    const dts = fs.readFileSync(path.join(ROOT, "node_modules/@devicescript/core/src/devicescript-boards.d.ts"), "utf8")
+    for (const b of BOARDS) {
+        const start = dts.indexOf(`declare module "@dsboard/${b.id}"`)
+        assert.ok(start >= 0, `typings of ${b.id}`)
+        const block = dts.slice(start, dts.indexOf("\n}", start))
+        const pins = [...block.matchAll(/^\s+(\w+): ds\./gm)].map(m => m[1])
+        for (const u of b.user) assert.ok(pins.includes(u), `${b.id}: ${u} offered`)
+        assert.ok(!/w5500\.(cs|sck|miso|mosi|rst|int)/.test(block), `${b.id}: W5500 pins must not be offered`)
+        assert.ok(pins.length === b.userCount, `${b.id}: ${pins.length} pins offered, expected ${b.userCount}`)
+        for (const g of b.hidden) assert.ok(!pins.includes(`GP${g}`), `${b.id}: GP${g} must not be offered`)
+    }
+})
