@@ -30,9 +30,17 @@ async function halt(reason: string) {
     }
 }
 
-/** Chooses the network: the runtime's socket, or the W5500 (arrives with the Ethernet work). */
+/**
+ * Chooses the network. Only the runtime's socket is built into this image: the W5500 stack
+ * (src/net/wiznet) does not fit beside the application in one DeviceScript image (the VM caps the
+ * bytecode of all functions at 64 KB), so NET=w5500 stops here with that reason.
+ */
 async function startNetwork(cfg: Config): Promise<NetStack> {
-    if (cfg.net === "w5500") throw new Error("NET=w5500: the W5500 stack is not built into this firmware yet; use NET=host or auto")
+    if (cfg.net === "w5500" || (cfg.net === "auto" && !ds.isSimulator()))
+        throw new Error(
+            "NET=w5500: the W5500 stack is not built into this firmware image (with it the image exceeds the " +
+                "DeviceScript VM's 64 KB bytecode limit); see the README's limits. Use NET=host in the simulator."
+        )
     return new HostStack()
 }
 
@@ -250,7 +258,7 @@ export async function runDevice() {
             net = await startNetwork(cfg)
         } catch (e) {
             console.log(`boot: network failed: ${(e as Error).message}`)
-            if (cfg.net === "w5500") return await halt("no network")
+            if (cfg.net !== "host") return await halt("no network")
             await ds.sleep(Math.min(30000, 1000 << attempt))
         }
     }
