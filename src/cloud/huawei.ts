@@ -1,0 +1,143 @@
+/**
+ * Huawei Cloud IoTDA, per /work/shared/reference/platforms.md:
+ *   report       $oc/devices/{id}/sys/properties/report
+ *                `{"services":[{"service_id":"Sensor","properties":{"temperature":21.5,...}}]}`
+ *   commands     $oc/devices/{id}/sys/commands/request_id={rid}
+ *                `{"service_id":"Sensor","command_name":"toggle","paras":{"name":"led"}}` (set, toggle, report) ->
+ *                $oc/devices/{id}/sys/commands/response/request_id={rid}
+ *                `{"result_code":0,"response_name":"toggle","paras":{"led":true}}` (on failure the
+ *                app's code, e.g. 422, and `"paras":{"error":"..."}`)
+ *   property set $oc/devices/{id}/sys/properties/set/request_id={rid}
+ *                `{"services":[{"service_id":"Sensor","properties":{"led":true}}]}` ->
+ *                .../properties/set/response/request_id={rid} `{"result_code":0,"result_desc":"success"}`
+ * HUAWEI_SVC names the service (default Sensor); identifiers are the model's unless CLOUD_PROPS maps
+ * them. Credentials are keyed by the UTC hour; the platform checks that hour only with
+ * HUAWEI_TSCHK=true, so only then does the device need the real time. They do not expire.
+ */
+import { Parsed, Reply, commandError } from "../app/commands"
+import { toJson } from "../app/json"
+import { Snapshot } from "../app/properties"
+import { Config, HUAWEI_SVC_DEFAULT, HuaweiConfig } from "../config"
+import { CloudProfile, ConnectParams, Message, Subscription } from "./profile"
+import { signHuawei } from "./sign-huawei"
+import { PropertyMap, ValueStyle, dataJson, decodeBody, paramsJson, platformCommand } from "./thing-model"
+
+const STYLE: ValueStyle = {}
+const RID = "request_id="
+
+/** The value of `request_id=` right after `prefix` in `topic` (no further levels), or "". */
+function requestId(topic: string, prefix: string): string {
+    const rest = topic.slice(prefix.length)
+    if (!rest.startsWith(RID)) return ""
+    const rid = rest.slice(RID.length)
+    return rid.indexOf("/") >= 0 ? "" : rid
+}
+
+/** The Huawei IoTDA profile. */
+export class HuaweiProfile implements CloudProfile {
+    readonly name = "huawei"
+    readonly requiresTls = false
+    readonly needsTime: boolean
+    /** `$oc/devices/{id}/sys/` */
+    readonly base: string
+    readonly reportTopic: string
+    readonly commandPrefix: string
+    readonly setPrefix: string
+    readonly props: PropertyMap
+    private id: HuaweiConfig
+
+    constructor(private cfg: Config) {
+        this.id = cfg.huawei || { deviceId: "", secret: "", serviceId: HUAWEI_SVC_DEFAULT, checkTimestamp: false }
+        this.needsTime = this.id.checkTimestamp
+        this.base = `$oc/devices/${this.id.deviceId}/sys/`
+        this.reportTopic = this.base + "properties/report"
+        this.commandPrefix = this.base + "commands/"
+        this.setPrefix = this.base + "properties/set/"
+        this.props = new PropertyMap(undefined, cfg.propNames)
+    }
+
+    connectParams(nowMs: number): ConnectParams {
+        const c = this.cfg
+        const h = this.id
+        const cr = signHuawei({ deviceId: h.deviceId, secret: h.secret, checkTimestamp: h.checkTimestamp }, nowMs)
+        return {
+            host: c.mqttHost,
+            port: c.mqttPort,
+            tls: c.mqttTls,
+            clientId: cr.clientId,
+            username: cr.username,
+            password: cr.password,
+            keepAliveS: c.keepAliveS,
+            cleanSession: true,
+            expiresAtMs: 0,
+        }
+    }
+
+    subscriptions(): Subscription[] {
+        return [
+            { filter: this.commandPrefix + "#", qos: 1 },
+            { filter: this.setPrefix + "#", qos: 1 },
+        ]
+    }
+
+    status(online: boolean): Message {
+        return undefined
+    }
+
+    discovery(): Message[] {
+        return []
+    }
+
+    report(snapshot: Snapshot, tsMs: number): Message {
+        const payload =
+            '{"services":[{"service_id":' + toJson(this.id.serviceId) + ',"properties":' + paramsJson(snapshot, this.props, STYLE) + "}]}"
+        return { topic: this.reportTopic, payload, qos: 1, retain: false }
+    }
+
+    parseCommand(topic: string, payload: Buffer): Parsed {
+        if (!topic || !topic.startsWith(this.base)) return undefined
+        if (topic.startsWith(this.commandPrefix)) {
+            const rid = requestId(topic, this.commandPrefix)
+            if (!rid) return undefined // responses (ours, echoed) and other levels
+            const ctx = this.commandPrefix + "response/" + RID + rid
+            const req = decodeBody(payload, false, ctx)
+            if (req.error) return commandError(rid, req.error.code, req.error.message, ctx)
+            const name = req.body["command_name"]
+            if (typeof name !== "string" || !(name as string).length)
+                return commandError(rid, 400, `command_name must be a command name (set, toggle, report), got ${toJson(name)}`, ctx)
+            return platformCommand(name as string, rid, req.body["paras"], this.props, ctx)
+        }
+        if (topic.startsWith(this.setPrefix)) {
+            const rid = requestId(topic, this.setPrefix)
+            if (!rid) return undefined
+            const ctx = this.setPrefix + "response/" + RID + rid
+            const req = decodeBody(payload, false, ctx)
+            if (req.error) return commandError(rid, req.error.code, req.error.message, ctx)
+            const services = req.body["services"]
+            if (!Array.isArray(services) || !services.length)
+                return commandError(rid, 400, 'services must be a non-empty array like [{"service_id":"Sensor","properties":{"led":true}}]', ctx)
+            // merge the properties of every service entry; the app's validation judges the names
+            const params: { [k: string]: any } = {}
+            for (const s of services as any[]) {
+                const props = s !== null && typeof s === "object" ? s["properties"] : undefined
+                if (props === null || typeof props !== "object" || Array.isArray(props))
+                    return commandError(rid, 400, "each services entry needs a properties object", ctx)
+                for (const k of Object.keys(props)) params[k] = props[k]
+            }
+            return platformCommand("set", rid, params, this.props, ctx)
+        }
+        return undefined
+    }
+
+    reply(cmd: Parsed, reply: Reply): Message {
+        if (!cmd || !cmd.ctx || !cmd.ctx.startsWith(this.base)) return undefined
+        const ok = reply.code === 200
+        let payload: string
+        if (cmd.ctx.startsWith(this.commandPrefix)) {
+            payload = '{"result_code":' + (ok ? 0 : reply.code)
+            if (cmd.kind !== "error") payload += ',"response_name":' + toJson(cmd.kind)
+            payload += ',"paras":' + (ok ? dataJson(reply, this.props, STYLE) : '{"error":' + toJson(reply.message || "error") + "}") + "}"
+        } else payload = '{"result_code":' + (ok ? 0 : reply.code) + ',"result_desc":' + toJson(ok ? "success" : reply.message || "error") + "}"
+        return { topic: cmd.ctx, payload, qos: 1, retain: false }
+    }
+}
