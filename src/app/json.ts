@@ -3,6 +3,7 @@
  * non-ASCII character as its own `\u00XX` (so "°C" comes out as mojibake), and `JSON.parse` on
  * deeply nested input runs the VM out of memory or stack (a crash, not an exception).
  */
+import { utf8ErrorAt } from "../util/utf8"
 
 /** Deepest nesting `parseJson` accepts; our payloads need 3, the runtime crashes somewhere past 300. */
 export const MAX_JSON_DEPTH = 8
@@ -84,8 +85,11 @@ function countByte(b: Buffer, byte: number, limit: number): number {
     return n
 }
 
-/** Deepest nesting of `{`/`[` in JSON text (bytes or string), ignoring brackets inside strings. */
-export function jsonDepth(text: Buffer | string): number {
+/**
+ * Deepest nesting of `{`/`[` in JSON text (bytes or string), ignoring brackets inside strings;
+ * stops counting once it passes `stopAbove` (a hostile 2 KB payload must not eat the VM's step budget).
+ */
+export function jsonDepth(text: Buffer | string, stopAbove = 0x7fffffff): number {
     const b = typeof text === "string" ? Buffer.from(text as string) : (text as Buffer)
     let depth = 0
     let max = 0
@@ -98,7 +102,10 @@ export function jsonDepth(text: Buffer | string): number {
         } else if (c === 0x22) inStr = true
         else if (c === 0x7b || c === 0x5b) {
             depth++
-            if (depth > max) max = depth
+            if (depth > max) {
+                max = depth
+                if (max > stopAbove) return max
+            }
         } else if (c === 0x7d || c === 0x5d) depth--
     }
     return max
@@ -111,9 +118,11 @@ export function jsonDepth(text: Buffer | string): number {
  */
 export function parseJson(text: Buffer | string, maxDepth = MAX_JSON_DEPTH): any {
     const b = typeof text === "string" ? Buffer.from(text as string) : (text as Buffer)
+    // invalid UTF-8 makes JSON.parse's error text crash the VM as soon as it is used
+    const bad = utf8ErrorAt(b)
+    if (bad >= 0) throw new Error(`invalid JSON: not valid UTF-8 (byte ${bad})`)
     if (countByte(b, 0x7b, maxDepth) + countByte(b, 0x5b, maxDepth) > maxDepth) {
-        const d = jsonDepth(b)
-        if (d > maxDepth) throw new Error(`JSON nested ${d} levels deep, at most ${maxDepth} allowed`)
+        if (jsonDepth(b, maxDepth) > maxDepth) throw new Error(`JSON nested more than ${maxDepth} levels deep`)
     }
     try {
         return JSON.parse(b.toString())

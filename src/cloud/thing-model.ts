@@ -8,7 +8,7 @@
 import { Parsed, Reply, Request, checkParams, commandError, decodeRequest, parseCommand } from "../app/commands"
 import { jsonString, toJson } from "../app/json"
 import { PROPERTIES, PropValue, PropertyDesc, Snapshot, findProperty } from "../app/properties"
-import { utf8ErrorAt } from "./utf8"
+import { utf8ErrorAt } from "../util/utf8"
 
 /** How a platform wants values written. */
 export interface ValueStyle {

@@ -2,6 +2,7 @@
  * MQTT 3.1.1 packets: pure encoders, and a streaming reader that frames packets from the byte
  * stream. No I/O and no timers here.
  */
+import { utf8ErrorAt } from "../util/utf8"
 
 /** MQTT control packet types (spec 2.2.1). */
 export const enum PacketType {
@@ -223,35 +224,6 @@ export interface Packet {
     oversized?: boolean
 }
 
-/** True when `b` is well-formed UTF-8 with no NUL (MQTT 1.5.3). */
-export function isValidUtf8(b: Buffer, start: number, end: number): boolean {
-    let i = start
-    while (i < end) {
-        const c = b[i]
-        if (c === 0) return false
-        if (c < 0x80) {
-            i++
-            continue
-        }
-        let n = 0
-        let min = 0
-        if ((c & 0xe0) === 0xc0) (n = 1), (min = 0x80)
-        else if ((c & 0xf0) === 0xe0) (n = 2), (min = 0x800)
-        else if ((c & 0xf8) === 0xf0) (n = 3), (min = 0x10000)
-        else return false
-        if (i + n >= end) return false
-        let cp = c & (0x3f >> n)
-        for (let k = 1; k <= n; k++) {
-            const cc = b[i + k]
-            if ((cc & 0xc0) !== 0x80) return false
-            cp = (cp << 6) | (cc & 0x3f)
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false
-        i += n + 1
-    }
-    return true
-}
-
 /**
  * Frames incoming packets from a byte stream: feed chunks with `push`, take packets with `next`.
  * Packets longer than `maxPacketSize` are skipped as they stream past, never buffered whole; an
@@ -432,8 +404,10 @@ export function decodePacket(hdr: number, buf: Buffer, off: number, len: number)
             const tl = u16(buf, off)
             const idLen = qos ? 2 : 0
             if (2 + tl + idLen > len) throw malformed("PUBLISH (topic longer than packet)")
-            if (tl === 0 || !isValidUtf8(buf, off + 2, off + 2 + tl)) throw malformed("PUBLISH topic (empty or invalid UTF-8)")
+            // MQTT 1.5.3: well-formed UTF-8 without U+0000 (invalid bytes would also crash string code)
+            if (tl === 0 || utf8ErrorAt(buf, off + 2, off + 2 + tl) >= 0) throw malformed("PUBLISH topic (empty or invalid UTF-8)")
             const topic = buf.slice(off + 2, off + 2 + tl).toString()
+            if (topic.indexOf("\u0000") >= 0) throw malformed("PUBLISH topic (NUL)")
             if (topic.indexOf("+") >= 0 || topic.indexOf("#") >= 0) throw malformed("PUBLISH topic (wildcard)")
             if (qos) {
                 p.id = u16(buf, off + 2 + tl)

@@ -307,7 +307,8 @@ describe("json", () => {
         } catch (e: any) {
             msg = e.message
         }
-        eq(msg, `JSON nested 1000 levels deep, at most ${MAX_JSON_DEPTH} allowed`, "message")
+        eq(msg, `JSON nested more than ${MAX_JSON_DEPTH} levels deep`, "message")
+        eq(jsonDepth(deep, 8), 9, "counting stops past the limit")
         let msg2 = ""
         try {
             parseJson("{bad")
@@ -496,16 +497,21 @@ describe("commands", () => {
         mustError(parseCommand("set", buf('{"id":"1"}')), 400, "params must be an object of property values")
         mustError(parseCommand("set", buf('{"id":"1","params":[true]}')), 400, "got an array")
         mustError(parseCommand("set", buf('{"id":"1","params":"led"}')), 400, "got a string")
+        // invalid UTF-8 inside a string: JSON.parse's error text would crash the VM if it got that far
+        mustError(parseCommand("set", hex`7b226964223a2231222c22706172616d73223a7b226c6564223a22c328227d7d`), 400, "not valid UTF-8")
         const e = mustError(parseCommand("set", buf('{"id":"9","params":{}}')), 400, "params is empty; set at least one of: led, interval")
         eq(e.id, "9", "id kept on a later error")
     })
 
-    test("400: deep nesting and binary garbage do not crash", () => {
+    test("400: deep nesting and binary garbage do not crash", async () => {
         let deep = ""
         for (let i = 0; i < 1000; i++) deep += "["
         for (let i = 0; i < 1000; i++) deep += "]"
         ok(deep.length <= MAX_COMMAND_BYTES, "fits the size cap")
-        mustError(parseCommand("set", buf(deep)), 400, "nested 1000 levels deep")
+        // building the payload took ~20K VM steps: start the parse on a fresh step budget, as a
+        // command arriving from the network does
+        await ds.sleep(0)
+        mustError(parseCommand("set", buf(deep)), 400, `nested more than ${MAX_JSON_DEPTH} levels deep`)
         const junk = Buffer.alloc(300)
         for (let i = 0; i < junk.length; i++) junk[i] = (i * 97 + 13) & 0xff
         mustError(parseCommand("set", junk), 400)

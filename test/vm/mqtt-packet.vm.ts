@@ -6,7 +6,6 @@ import {
     encodePublish,
     encodeSubscribe,
     encodeUnsubscribe,
-    isValidUtf8,
     MqttError,
     PacketReader,
     PacketType,
@@ -15,6 +14,7 @@ import {
     writeVarint,
 } from "../../src/mqtt/packet"
 import { topicFilterError, topicMatches, topicNameError } from "../../src/mqtt/topic"
+import { utf8ErrorAt } from "../../src/util/utf8"
 import { describe, expect, test } from "./harness"
 
 // Buffer.slice in DeviceScript 2.16.4 does not clamp `to` (it pads with zeros)
@@ -260,11 +260,13 @@ describe("decoder rejects malformed packets", () => {
         expect(errors > 0).toBe(true)
     })
     test("UTF-8 validator", () => {
-        expect(isValidUtf8(Buffer.from("héllo ☃ 😀"), 0, Buffer.from("héllo ☃ 😀").length)).toBe(true)
-        expect(isValidUtf8(hex`e282`, 0, 2)).toBe(false)
-        expect(isValidUtf8(hex`c0af`, 0, 2)).toBe(false) // overlong
-        expect(isValidUtf8(hex`eda080`, 0, 3)).toBe(false) // surrogate
-        expect(isValidUtf8(hex`f4908080`, 0, 4)).toBe(false) // > U+10FFFF
+        const ok = Buffer.from("héllo ☃ 😀")
+        expect(utf8ErrorAt(ok)).toBe(-1)
+        expect(utf8ErrorAt(hex`61e282`)).toBe(1) // truncated
+        expect(utf8ErrorAt(hex`c0af`)).toBe(0) // overlong
+        expect(utf8ErrorAt(hex`eda080`)).toBe(0) // surrogate
+        expect(utf8ErrorAt(hex`f4908080`)).toBe(0) // above U+10FFFF
+        expect(utf8ErrorAt(hex`ff61`, 1, 2)).toBe(-1) // a range
     })
     test("direct decode of a CONNACK", () => {
         const p = decodePacket(0x20, hex`0105`, 0, 2)

@@ -5,10 +5,13 @@
  * are checked before they become text.
  */
 
-/** Index of the first byte that is not part of a valid UTF-8 sequence, or -1 when all is valid. */
-export function utf8ErrorAt(b: Buffer): number {
-    const n = b.length
-    let i = 0
+/**
+ * Index of the first byte in `b[start..end)` that is not part of a valid UTF-8 sequence, or -1
+ * when all is valid.
+ */
+export function utf8ErrorAt(b: Buffer, start = 0, end = -1): number {
+    const n = end < 0 ? b.length : end
+    let i = start
     while (i < n) {
         const c = b[i]
         if (c < 0x80) {
