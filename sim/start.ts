@@ -3,13 +3,15 @@
  * Starts aedes on 127.0.0.1, reads the settings files the way the DeviceScript CLI does, points the
  * device at the broker, serves the settings over the host link, runs the VM with its console
  * prefixed `[device] `, restarts it when it exits (as a device reboots), and on Ctrl-C / SIGTERM
- * stops the VM, the host link and the broker. Run `npm start -- --help` for the options.
+ * stops the VM, the host link and the broker. It also serves the dashboard (sim/dashboard/) on
+ * 127.0.0.1. Run `npm start -- --help` for the options.
  */
 import fs from "node:fs"
 import path from "node:path"
 import { spawn, type ChildProcess } from "node:child_process"
 import { parseArgs } from "node:util"
 import { startAedes, type AedesBroker } from "./brokers.ts"
+import { startDashboard, type Dashboard } from "./dashboard/server.ts"
 import { ROOT, runVm, type VmRun } from "./devs.ts"
 import { isSecretKey, loadEnvFiles, type SettingValue } from "./envfile.ts"
 import { startHostLink, type HostLink } from "./hostlink.ts"
@@ -18,15 +20,19 @@ import { startHostLink, type HostLink } from "./hostlink.ts"
 export const USAGE = `Usage: npm start -- [options]
 
 Runs the firmware in the DeviceScript simulator against an embedded MQTT broker
-(aedes on 127.0.0.1), streams the device console, and restarts the device when it exits.
+(aedes on 127.0.0.1), streams the device console, restarts the device when it exits,
+and serves a dashboard page (live charts, commands, console) on 127.0.0.1.
 
 Options:
-  --broker-port N   port of the embedded broker on 127.0.0.1 (default 1883; 0 = any free port)
-  --no-broker       do not start a broker: the device uses MQTT_HOST/MQTT_PORT from the settings
-                    (a local Mosquitto, a cloud)
-  --env FILE        settings layered over .env.defaults (e.g. one file per device identity)
-  --entry FILE      firmware entry file (default src/main.ts)
-  -h, --help        show this help and exit
+  --broker-port N     port of the embedded broker on 127.0.0.1 (default 1883; 0 = any free port)
+  --no-broker         do not start a broker: the device uses MQTT_HOST/MQTT_PORT from the settings
+                      (a local Mosquitto, a cloud)
+  --dashboard-port N  port of the dashboard on 127.0.0.1 (default 8080, or any free port when
+                      8080 is taken; 0 = any free port); the start banner prints its URL
+  --no-dashboard      do not serve the dashboard
+  --env FILE          settings layered over .env.defaults (e.g. one file per device identity)
+  --entry FILE        firmware entry file (default src/main.ts)
+  -h, --help          show this help and exit
 
 Settings: .env.defaults, then --env FILE, then .env.local (if present), each over the one before.
 Unless --no-broker, MQTT_HOST, MQTT_PORT and MQTT_TLS are replaced to point at the embedded broker.
@@ -37,8 +43,20 @@ export interface StartOptions {
     help: boolean
     /** undefined with --no-broker */
     brokerPort?: number
+    /** undefined with --no-dashboard */
+    dashboardPort?: number
     envFile?: string
     entry: string
+}
+
+/** Port of the dashboard unless --dashboard-port says otherwise. */
+export const DEFAULT_DASHBOARD_PORT = 8080
+
+/** Reads a port option: an integer 0..65535. */
+function portOption(name: string, s: string): number {
+    const n = Number(s)
+    if (!/^\d+$/.test(s) || n > 65535) throw new Error(`${name} must be an integer 0..65535, got ${JSON.stringify(s)}`)
+    return n
 }
 
 /** Parses the command line; throws an Error with a message for the user on bad input. */
@@ -48,6 +66,8 @@ export function parseOptions(argv: string[]): StartOptions {
         options: {
             "broker-port": { type: "string" },
             "no-broker": { type: "boolean" },
+            "dashboard-port": { type: "string" },
+            "no-dashboard": { type: "boolean" },
             env: { type: "string" },
             entry: { type: "string" },
             help: { type: "boolean", short: "h" },
@@ -59,13 +79,17 @@ export function parseOptions(argv: string[]): StartOptions {
     let brokerPort: number | undefined = 1883
     if (values["broker-port"] !== undefined) {
         if (noBroker) throw new Error("--broker-port and --no-broker cannot be combined")
-        const s = values["broker-port"]
-        const n = Number(s)
-        if (!/^\d+$/.test(s) || n > 65535) throw new Error(`--broker-port must be an integer 0..65535, got ${JSON.stringify(s)}`)
-        brokerPort = n
+        brokerPort = portOption("--broker-port", values["broker-port"])
     }
     if (noBroker) brokerPort = undefined
-    return { help: values.help === true, brokerPort, envFile: values.env, entry: values.entry ?? "src/main.ts" }
+    const noDashboard = values["no-dashboard"] === true
+    let dashboardPort: number | undefined = DEFAULT_DASHBOARD_PORT
+    if (values["dashboard-port"] !== undefined) {
+        if (noDashboard) throw new Error("--dashboard-port and --no-dashboard cannot be combined")
+        dashboardPort = portOption("--dashboard-port", values["dashboard-port"])
+    }
+    if (noDashboard) dashboardPort = undefined
+    return { help: values.help === true, brokerPort, dashboardPort, envFile: values.env, entry: values.entry ?? "src/main.ts" }
 }
 
 /** How long one VM run may last (`devs run -T`); below 2^31 ms, Node's timer limit. */
@@ -93,7 +117,12 @@ export function deviceSettings(fromFiles: Record<string, SettingValue>, brokerPo
     return s
 }
 
-const log = (msg: string) => console.log(`[runner] ${msg}`)
+/** Where runner lines also go (the dashboard's console), once there is one. */
+let runnerSink: ((msg: string) => void) | undefined
+const log = (msg: string) => {
+    console.log(`[runner] ${msg}`)
+    runnerSink?.(msg)
+}
 
 /** Hides the values of secret settings in a line of device output. */
 export function redactor(settings: Record<string, SettingValue>): (line: string) => string {
@@ -181,6 +210,7 @@ async function main(argv: string[]): Promise<number> {
 
     // the embedded broker
     let broker: AedesBroker | undefined
+    let dashboard: Dashboard | undefined
     if (opts.brokerPort !== undefined) {
         try {
             broker = await startAedes({ port: opts.brokerPort })
@@ -194,9 +224,39 @@ async function main(argv: string[]): Promise<number> {
             else console.error(`npm start: cannot start the embedded broker: ${msg}`)
             return 1
         }
-        broker.aedes.on("client", c => console.log(`[broker] ${c.id} connected`))
-        broker.aedes.on("clientDisconnect", c => console.log(`[broker] ${c.id} disconnected`))
+        broker.aedes.on("client", c => {
+            console.log(`[broker] ${c.id} connected`)
+            dashboard?.state.infoLine("broker", `${c.id} connected`)
+        })
+        broker.aedes.on("clientDisconnect", c => {
+            console.log(`[broker] ${c.id} disconnected`)
+            dashboard?.state.infoLine("broker", `${c.id} disconnected`)
+        })
         Object.assign(settings, deviceSettings(env.settings, broker.port))
+    }
+
+    // the dashboard, on the broker the device uses
+    if (opts.dashboardPort !== undefined) {
+        const want = opts.dashboardPort
+        try {
+            try {
+                dashboard = await startDashboard({ port: want, settings, embedded: broker !== undefined })
+            } catch (e) {
+                // the default port is a convenience: take any free one rather than fail
+                if (want !== DEFAULT_DASHBOARD_PORT || !/in use/.test((e as Error).message)) throw e
+                dashboard = await startDashboard({ port: 0, settings, embedded: broker !== undefined })
+                log(`dashboard: port ${want} is in use; serving on port ${dashboard.port} instead`)
+            }
+            runnerSink = msg => dashboard?.state.runnerLine(msg)
+        } catch (e) {
+            const msg = (e as Error).message
+            if (/in use/.test(msg)) {
+                console.error(`npm start: ${msg}. Pick another with --dashboard-port N (0 = any free port), or --no-dashboard.`)
+                if (broker) await broker.close().catch(() => {})
+                return 1
+            }
+            log(`dashboard not started: ${msg}`)
+        }
     }
 
     let link: HostLink | undefined
@@ -205,6 +265,9 @@ async function main(argv: string[]): Promise<number> {
     let stopping = false
     let wake: (() => void) | undefined
     const closeAll = async () => {
+        runnerSink = undefined
+        if (dashboard) await dashboard.close().catch(() => {})
+        dashboard = undefined
         if (link) await link.close().catch(() => {})
         link = undefined
         if (broker) await broker.close().catch(() => {})
@@ -253,6 +316,7 @@ async function main(argv: string[]): Promise<number> {
         [
             "",
             "W55RP20 kit: firmware in the DeviceScript simulator",
+            ...(dashboard ? [`  dashboard ${dashboard.url}`] : []),
             `  broker    mqtt://${host}:${port}${broker ? " (embedded aedes)" : " (from the settings, --no-broker)"}`,
             `  device    ${id}${env.settings.DEVICE_ID === undefined ? " (set by the runner; DEVICE_ID in .env.local changes it)" : ""}, topics under ${prefix}/${id}/`,
             `  settings  ${found}`,
@@ -275,7 +339,11 @@ async function main(argv: string[]): Promise<number> {
                 child = c
                 if (c.pid !== undefined) dog = watchdog(c.pid)
             },
-            onLine: line => console.log(`[device] ${redact(line)}`),
+            onLine: line => {
+                const text = redact(line)
+                console.log(`[device] ${text}`)
+                dashboard?.state.deviceLine(text)
+            },
         })
         child = undefined
         dog?.kill("SIGKILL")

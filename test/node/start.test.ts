@@ -55,8 +55,8 @@ test("a taken broker port is refused with a clear message, exit 1", async () => 
 })
 
 test("parseOptions defaults and values", () => {
-    assert.deepEqual(parseOptions([]), { help: false, brokerPort: 1883, envFile: undefined, entry: "src/main.ts" })
-    assert.deepEqual(parseOptions(["--broker-port", "0", "--env", "a.env", "--entry", "x.ts"]), { help: false, brokerPort: 0, envFile: "a.env", entry: "x.ts" })
+    assert.deepEqual(parseOptions([]), { help: false, brokerPort: 1883, dashboardPort: 8080, envFile: undefined, entry: "src/main.ts" })
+    assert.deepEqual(parseOptions(["--broker-port", "0", "--env", "a.env", "--entry", "x.ts"]), { help: false, brokerPort: 0, dashboardPort: 8080, envFile: "a.env", entry: "x.ts" })
     assert.equal(parseOptions(["--no-broker"]).brokerPort, undefined)
     assert.equal(parseOptions(["-h"]).help, true)
 })
