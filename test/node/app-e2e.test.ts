@@ -1,0 +1,509 @@
+/**
+ * End-to-end: the real firmware (src/main.ts) in the simulator against real brokers (aedes in this
+ * process, and Mosquitto when installed), observed with mqtt.js clients. One VM boot per broker
+ * covers boot, cadence, commands and their replies, invalid commands, status and its will, Home
+ * Assistant discovery and a broker restart; one more boot covers a configuration error.
+ */
+import { after, test, type TestContext } from "node:test"
+import assert from "node:assert/strict"
+import net from "node:net"
+import path from "node:path"
+import type { ChildProcess } from "node:child_process"
+import mqtt from "mqtt"
+import { mosquittoPath, startAedes, startMosquitto, type Broker } from "../../sim/brokers.ts"
+import { ROOT, runVm, type VmRun } from "../../sim/devs.ts"
+import { loadEnvFiles } from "../../sim/envfile.ts"
+import { startHostLink, type HostLink, type Settings } from "../../sim/hostlink.ts"
+import { deviceSettings } from "../../sim/start.ts"
+
+const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
+/** The firmware entry (E2E_ENTRY overrides it, e.g. to check that a deliberately broken copy fails). */
+const ENTRY = process.env.E2E_ENTRY ?? "src/main.ts"
+
+/**
+ * Cleanups that also run when a test times out (its finally blocks never run then): without them a
+ * reconnecting client or a VM would keep this process alive.
+ */
+const cleanups = new Set<() => Promise<unknown>>()
+function onCleanup(fn: () => Promise<unknown>): () => Promise<void> {
+    cleanups.add(fn)
+    return async () => {
+        if (!cleanups.delete(fn)) return
+        await fn().catch(() => {})
+    }
+}
+after(async () => {
+    for (const fn of [...cleanups].reverse()) await fn().catch(() => {})
+    cleanups.clear()
+})
+
+/** One message seen by an observer. */
+interface Rx {
+    topic: string
+    text: string
+    retain: boolean
+    /** Date.now() at receipt */
+    at: number
+    /** the payload parsed as JSON, or undefined */
+    json: any
+}
+
+/** The simulated device: its VM process and console. */
+class Device {
+    readonly lines: string[] = []
+    child?: ChildProcess
+    exited = false
+    run!: Promise<VmRun>
+
+    /** Starts src/main.ts in the VM; the caller serves its settings over the host link. */
+    start(timeoutMs: number, onLine?: (l: string) => void) {
+        this.run = runVm(ENTRY, {
+            timeoutMs,
+            onSpawn: c => (this.child = c),
+            onLine: l => {
+                this.lines.push(l)
+                if (process.env.VM_LOG) console.log(`[device] ${l}`)
+                onLine?.(l)
+            },
+        })
+        this.run.finally(() => (this.exited = true)).catch(() => {})
+    }
+
+    tail(n = 25): string {
+        return this.lines.slice(-n).join("\n")
+    }
+
+    /** SIGKILL (no DISCONNECT: the broker sees the connection drop) and wait for the exit. */
+    async kill() {
+        if (!this.run) return
+        if (this.child && this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGKILL")
+        await this.run.catch(() => {})
+    }
+}
+
+/** An mqtt.js client that records everything it receives. */
+class Observer {
+    readonly msgs: Rx[] = []
+    private constructor(readonly client: mqtt.MqttClient) {}
+
+    static async open(url: string, opts: mqtt.IClientOptions, filters: string[]): Promise<Observer> {
+        const c = await mqtt.connectAsync(url, { reconnectPeriod: 100, connectTimeout: 5000, ...opts })
+        c.on("error", () => {})
+        const o = new Observer(c)
+        c.on("message", (topic, payload, packet) => {
+            const text = payload.toString("utf8")
+            let json: any
+            try {
+                json = JSON.parse(text)
+            } catch {}
+            o.msgs.push({ topic, text, retain: packet.retain, at: Date.now(), json })
+        })
+        if (filters.length) await c.subscribeAsync(Object.fromEntries(filters.map(f => [f, { qos: 1 as const }])))
+        return o
+    }
+
+    /** Index of the next message (for `after` and `waitFor`). */
+    mark(): number {
+        return this.msgs.length
+    }
+
+    /** Messages on `topic` received since `from`. */
+    after(from: number, topic: string): Rx[] {
+        return this.msgs.slice(from).filter(m => m.topic === topic)
+    }
+
+    /** The first message since `from` that matches; throws naming `what` after `timeoutMs` or when the device dies. */
+    async waitFor(what: string, from: number, pred: (m: Rx) => boolean, timeoutMs: number, dev?: Device): Promise<Rx> {
+        const deadline = Date.now() + timeoutMs
+        for (;;) {
+            for (let i = from; i < this.msgs.length; i++) if (pred(this.msgs[i])) return this.msgs[i]
+            if (dev?.exited) throw new Error(`waiting for ${what}: the VM exited\n${dev.tail()}`)
+            if (Date.now() > deadline) throw new Error(`waiting for ${what}: nothing after ${timeoutMs} ms` + (dev ? `\n--- device ---\n${dev.tail()}` : ""))
+            await sleep(20)
+        }
+    }
+
+    async close() {
+        await this.client.endAsync(true).catch(() => {})
+    }
+}
+
+/** The retained messages a fresh subscriber to `filter` gets (collected until `count` arrive or `waitMs` passes). */
+async function retained(url: string, filter: string, count: number, waitMs = 3000): Promise<Rx[]> {
+    const o = await Observer.open(url, { reconnectPeriod: 0 }, [filter])
+    try {
+        const deadline = Date.now() + waitMs
+        while (o.msgs.length < count && Date.now() < deadline) await sleep(20)
+        await sleep(100)
+        return o.msgs.slice()
+    } finally {
+        await o.close()
+    }
+}
+
+/** The settings `npm start` would serve (.env.defaults and the runner's overrides), with `over` on top. */
+function settingsFor(brokerPort: number, over: Settings): Settings {
+    const env = loadEnvFiles([{ file: path.join(ROOT, ".env.defaults"), required: true }])
+    return { ...(deviceSettings(env.settings, brokerPort) as Settings), MQTT_USER: "", MQTT_PASS: "", ...over }
+}
+
+/**
+ * Waits for the host link (its fixed port is shared by every simulator run on this machine) and
+ * serves `settings` on it; call `boot` next.
+ */
+async function hostLink(settings: Settings): Promise<HostLink> {
+    const link = await startHostLink(settings, { waitMs: 120000 })
+    onCleanup(() => link.close())
+    return link
+}
+
+/** Boots the device and closes the host link once the device has its settings. */
+async function boot(dev: Device, link: HostLink, timeoutMs: number, onLine?: (l: string) => void) {
+    onCleanup(() => dev.kill())
+    try {
+        dev.start(timeoutMs, onLine)
+        const deadline = Date.now() + 30000
+        while (link.served < 1 && !dev.exited && Date.now() < deadline) await sleep(50)
+        assert.ok(link.served >= 1, `the device never asked the host link for its settings\n${dev.tail()}`)
+    } finally {
+        await link.close()
+    }
+}
+
+const REPORT_KEYS = ["ts", "temperature", "humidity", "led", "interval", "uptime"]
+
+/** Checks a telemetry payload: JSON object with exactly the report keys and plausible values. */
+function checkReport(m: Rx, expect: { led?: boolean; interval?: number } = {}) {
+    const r = m.json
+    assert.ok(r && typeof r === "object" && !Array.isArray(r), `telemetry is a JSON object: ${m.text}`)
+    assert.deepEqual(Object.keys(r).sort(), [...REPORT_KEYS].sort(), `telemetry keys: ${m.text}`)
+    assert.ok(Number.isInteger(r.ts) && Math.abs(r.ts - Date.now()) < 60000, `ts is the unix time in ms: ${m.text}`)
+    assert.ok(typeof r.temperature === "number" && r.temperature >= 15 && r.temperature <= 30, `temperature in the simulated range: ${m.text}`)
+    assert.ok(typeof r.humidity === "number" && r.humidity >= 25 && r.humidity <= 70, `humidity in the simulated range: ${m.text}`)
+    assert.equal(typeof r.led, "boolean", `led is a boolean: ${m.text}`)
+    assert.ok(Number.isInteger(r.interval), `interval is an integer: ${m.text}`)
+    assert.ok(Number.isInteger(r.uptime) && r.uptime >= 0 && r.uptime < 600, `uptime in seconds: ${m.text}`)
+    if (expect.led !== undefined) assert.equal(r.led, expect.led, `led in ${m.text}`)
+    if (expect.interval !== undefined) assert.equal(r.interval, expect.interval, `interval in ${m.text}`)
+}
+
+/** The whole device behaviour against one broker, with one VM boot. */
+async function scenario(t: TestContext, broker: Broker) {
+    const id = `e2e-${broker.kind}-${process.pid}`
+    const base = `devices/${id}`
+    const telemetry = `${base}/telemetry`
+    const status = `${base}/status`
+    const replies = `${base}/replies`
+    const cmd = (name: string) => `${base}/commands/${name}`
+    const link = await hostLink(settingsFor(broker.port, { DEVICE_ID: id, REPORT_MS: 1000 }))
+    // a persistent session: nothing is lost while the broker restarts
+    const obs = await Observer.open(broker.url, { clientId: `obs-${id}`, clean: false }, [`${base}/#`, `homeassistant/+/${id}/+/config`])
+    const closeObs = onCleanup(() => obs.close())
+    const dev = new Device()
+    const reports = (from: number) => obs.after(from, telemetry)
+    const nextReport = (what: string, from: number, timeoutMs = 5000) => obs.waitFor(what, from, m => m.topic === telemetry, timeoutMs, dev)
+
+    /** Sends a command and returns its reply (matched by id; `expectId` "" = the next reply). */
+    const send = async (name: string, payload: string | Buffer, expectId: string) => {
+        const from = obs.mark()
+        await obs.client.publishAsync(cmd(name), payload, { qos: 1 })
+        const r = await obs.waitFor(`the reply to ${name} id=${JSON.stringify(expectId)}`, from,
+            m => m.topic === replies && (expectId === "" || m.json?.id === expectId), 5000, dev)
+        assert.ok(r.json && typeof r.json === "object", `reply is JSON: ${r.text}`)
+        assert.equal(r.json.id, expectId, `reply carries the command id: ${r.text}`)
+        return { reply: r.json, rx: r, from }
+    }
+
+    try {
+        const bootFrom = obs.mark()
+        await boot(dev, link, 110000)
+
+        await t.test("boot to the first report", async () => {
+            const first = await nextReport("the first report", bootFrom, 30000)
+            checkReport(first, { led: false, interval: 1000 })
+            assert.ok(dev.lines.some(l => l.includes(`boot: mqtt: connected to 127.0.0.1:${broker.port}`)), "the mqtt phase is logged")
+            assert.ok(dev.lines.some(l => /^boot: reporting every 1000 ms/.test(l)), "the reporting phase is logged")
+        })
+
+        await t.test("status: retained online after connect", async () => {
+            await obs.waitFor("status online", bootFrom, m => m.topic === status && m.text === "online", 5000, dev)
+            const got = await retained(broker.url, status, 1)
+            assert.equal(got.length, 1, "one retained status")
+            assert.equal(got[0].text, "online")
+            assert.equal(got[0].retain, true, "status is retained")
+        })
+
+        await t.test("Home Assistant discovery: retained JSON configs with the required fields", async () => {
+            // let the announcement finish, so the fresh subscriber below gets only retained copies
+            await obs.waitFor("the last discovery message", bootFrom, m => m.topic === `homeassistant/button/${id}/report/config`, 10000, dev)
+            await sleep(200)
+            const got = await retained(broker.url, `homeassistant/+/${id}/+/config`, 6)
+            const topics = got.map(m => m.topic).sort()
+            assert.deepEqual(topics, [
+                `homeassistant/button/${id}/report/config`,
+                `homeassistant/number/${id}/interval/config`,
+                `homeassistant/sensor/${id}/humidity/config`,
+                `homeassistant/sensor/${id}/temperature/config`,
+                `homeassistant/sensor/${id}/uptime/config`,
+                `homeassistant/switch/${id}/led/config`,
+            ])
+            const ids = new Set<string>()
+            const byTopic: Record<string, any> = {}
+            for (const m of got) {
+                assert.equal(m.retain, true, `${m.topic} is retained`)
+                const c = m.json
+                assert.ok(c && typeof c === "object", `${m.topic} is a JSON object: ${m.text}`)
+                byTopic[m.topic] = c
+                const component = m.topic.split("/")[1]
+                assert.ok(typeof c.unique_id === "string" && c.unique_id.length > 0, `${m.topic}: unique_id`)
+                assert.ok(!ids.has(c.unique_id), `${m.topic}: unique_id ${c.unique_id} is unique`)
+                ids.add(c.unique_id)
+                assert.ok(typeof c.name === "string" && c.name.length > 0, `${m.topic}: name`)
+                assert.ok(c.device && Array.isArray(c.device.identifiers) && c.device.identifiers.includes(id), `${m.topic}: device.identifiers holds ${id}`)
+                assert.ok(typeof c.device.name === "string" && c.device.name.length > 0, `${m.topic}: device.name`)
+                assert.equal(c.availability_topic, status, `${m.topic}: availability_topic`)
+                assert.equal(c.payload_available, "online")
+                assert.equal(c.payload_not_available, "offline")
+                if (component !== "button") {
+                    assert.equal(c.state_topic, telemetry, `${m.topic}: state_topic`)
+                    assert.match(c.value_template, new RegExp(`value_json\\.${m.topic.split("/")[3]}\\b`), `${m.topic}: value_template`)
+                }
+                if (component !== "sensor") assert.ok(typeof c.command_topic === "string" && c.command_topic.startsWith(`${base}/commands/`), `${m.topic}: command_topic`)
+            }
+            const temp = byTopic[`homeassistant/sensor/${id}/temperature/config`]
+            assert.equal(temp.device_class, "temperature")
+            assert.equal(temp.unit_of_measurement, "\u00b0C")
+            assert.equal(byTopic[`homeassistant/sensor/${id}/humidity/config`].device_class, "humidity")
+            const sw = byTopic[`homeassistant/switch/${id}/led/config`]
+            assert.equal(sw.command_topic, cmd("set"), "the switch commands via commands/set")
+            // what Home Assistant sends when the switch is flipped works on the device
+            const on = await send("set", sw.payload_on, JSON.parse(sw.payload_on).id)
+            assert.equal(on.reply.code, 200, `HA payload_on: ${on.rx.text}`)
+            assert.deepEqual(on.reply.data, { led: true })
+            checkReport(await nextReport("a report after HA switch on", obs.msgs.indexOf(on.rx)), { led: true })
+            const off = await send("set", sw.payload_off, JSON.parse(sw.payload_off).id)
+            assert.equal(off.reply.code, 200, `HA payload_off: ${off.rx.text}`)
+            assert.deepEqual(off.reply.data, { led: false })
+            const btn = byTopic[`homeassistant/button/${id}/report/config`]
+            assert.equal(btn.command_topic, cmd("report"))
+            assert.equal((await send("report", btn.payload_press, JSON.parse(btn.payload_press).id)).reply.code, 200)
+        })
+
+        await t.test("led: set and toggle apply, reply 200 with the id, the next report shows it", async () => {
+            const on = await send("set", JSON.stringify({ id: "led-on", params: { led: true } }), "led-on")
+            assert.equal(on.reply.code, 200, on.rx.text)
+            assert.deepEqual(on.reply.data, { led: true })
+            checkReport(await nextReport("the report after led on", obs.msgs.indexOf(on.rx)), { led: true })
+
+            const tg = await send("toggle", JSON.stringify({ id: "tg-1" }), "tg-1")
+            assert.equal(tg.reply.code, 200, tg.rx.text)
+            assert.deepEqual(tg.reply.data, { led: false })
+            checkReport(await nextReport("the report after toggle", obs.msgs.indexOf(tg.rx)), { led: false })
+
+            // a numeric id comes back as text; "on" is accepted for a boolean
+            const num = await send("set", '{"id":42,"params":{"led":"on"}}', "42")
+            assert.equal(num.reply.code, 200, num.rx.text)
+            checkReport(await nextReport("the report after led on (numeric id)", obs.msgs.indexOf(num.rx)), { led: true })
+
+            const tg2 = await send("set", JSON.stringify({ id: "tg-2", params: { led: "toggle" } }), "tg-2")
+            assert.equal(tg2.reply.code, 200, tg2.rx.text)
+            assert.deepEqual(tg2.reply.data, { led: false })
+            checkReport(await nextReport("the report after set led toggle", obs.msgs.indexOf(tg2.rx)), { led: false })
+        })
+
+        await t.test("invalid commands get error replies naming the problem; the device keeps reporting", async () => {
+            const big = JSON.stringify({ id: "big", params: { led: true }, pad: "x".repeat(3000) })
+            const cases: { name: string; payload: string | Buffer; id: string; code: number; message: RegExp; what: string }[] = [
+                { what: "bad JSON", name: "set", payload: '{"id":"bj","params":{"led":tru', id: "", code: 400, message: /not valid JSON/ },
+                { what: "not an object", name: "set", payload: "[1,2]", id: "", code: 400, message: /must be a JSON object.*an array/ },
+                { what: "empty set", name: "set", payload: "", id: "", code: 400, message: /payload is empty/ },
+                { what: "no params", name: "set", payload: '{"id":"np"}', id: "np", code: 400, message: /params must be an object/ },
+                { what: "unknown property", name: "set", payload: '{"id":"up","params":{"colour":"red"}}', id: "up", code: 404, message: /unknown property "colour"/ },
+                { what: "wrong type", name: "set", payload: '{"id":"wt","params":{"led":"maybe"}}', id: "wt", code: 422, message: /led must be a boolean.*"maybe"/ },
+                { what: "wrong type (int)", name: "set", payload: '{"id":"wi","params":{"interval":1500.5}}', id: "wi", code: 422, message: /interval must be an integer/ },
+                { what: "out of range", name: "set", payload: '{"id":"or","params":{"interval":10}}', id: "or", code: 422, message: /interval must be an integer 1000\.\.3600000.*got 10 \(out of range\)/ },
+                { what: "read-only", name: "set", payload: '{"id":"ro","params":{"temperature":30}}', id: "ro", code: 403, message: /temperature is read-only/ },
+                { what: "read-only toggle", name: "toggle", payload: '{"id":"rt","params":{"name":"uptime"}}', id: "rt", code: 403, message: /uptime is read-only/ },
+                { what: "all or nothing", name: "set", payload: '{"id":"an","params":{"led":true,"interval":5}}', id: "an", code: 422, message: /interval must be .*out of range/ },
+                { what: "oversized", name: "set", payload: big, id: "", code: 413, message: new RegExp(`payload is ${Buffer.byteLength(big)} bytes, at most 2048 allowed`) },
+                { what: "unknown command", name: "reboot", payload: '{"id":"uc"}', id: "uc", code: 404, message: /unknown command "reboot" \(known: set, toggle, report\)/ },
+                // hostile input: invalid UTF-8 (it once crashed the VM), nesting deep enough to exhaust a recursive parser
+                { what: "invalid UTF-8", name: "set", payload: Buffer.from([...Buffer.from('{"id":"'), 0xc3, 0x28, ...Buffer.from('","params":{"led":true}}')]), id: "", code: 400, message: /not valid UTF-8/ },
+                { what: "deep nesting", name: "set", payload: "[".repeat(1000) + "]".repeat(1000), id: "", code: 400, message: /nested more than 8 levels/ },
+                { what: "bad id type", name: "report", payload: '{"id":{"x":1}}', id: "", code: 400, message: /id must be a string or a number, got an object/ },
+            ]
+            for (const c of cases) {
+                const { reply, rx } = await send(c.name, c.payload, c.id)
+                assert.equal(reply.code, c.code, `${c.what}: code in ${rx.text}`)
+                assert.equal(typeof reply.message, "string", `${c.what}: message in ${rx.text}`)
+                assert.match(reply.message, c.message, `${c.what}: message`)
+                assert.equal(reply.data, undefined, `${c.what}: no data in an error reply`)
+            }
+            // nothing changed, and the schedule still runs (the cadence test below counts the reports)
+            checkReport(await nextReport("a report after the invalid commands", obs.mark(), 3000), { led: false, interval: 1000 })
+            assert.ok(!dev.exited, "the VM is still running")
+        })
+
+        await t.test("cadence: REPORT_MS=1000 gives 5..7 reports in 6 s (still after the invalid commands)", async () => {
+            const from = obs.mark()
+            await sleep(6000)
+            const n = reports(from).length
+            assert.ok(n >= 5 && n <= 7, `${n} reports in 6 s at REPORT_MS=1000\n${dev.tail()}`)
+            for (const r of reports(from)) checkReport(r, { interval: 1000 })
+        })
+
+        await t.test("set interval changes the cadence", async () => {
+            const two = await send("set", JSON.stringify({ id: "iv-2000", params: { interval: 2000 } }), "iv-2000")
+            assert.equal(two.reply.code, 200, two.rx.text)
+            assert.deepEqual(two.reply.data, { interval: 2000 })
+            checkReport(await nextReport("the report after interval 2000", obs.msgs.indexOf(two.rx)), { interval: 2000 })
+            await sleep(100)
+            let from = obs.mark()
+            await sleep(6000)
+            const n = reports(from).length
+            // at the old 1000 ms it would be 6
+            assert.ok(n >= 2 && n <= 4, `${n} reports in 6 s at interval 2000\n${dev.tail()}`)
+            for (const r of reports(from)) checkReport(r, { interval: 2000 })
+
+            const long = await send("set", JSON.stringify({ id: "iv-60000", params: { interval: "60000" } }), "iv-60000")
+            assert.equal(long.reply.code, 200, long.rx.text)
+            assert.deepEqual(long.reply.data, { interval: 60000 })
+            checkReport(await nextReport("the report after interval 60000", obs.msgs.indexOf(long.rx)), { interval: 60000 })
+            await sleep(100)
+            from = obs.mark()
+            await sleep(3000)
+            assert.equal(reports(from).length, 0, "no report within 3 s at interval 60000")
+        })
+
+        await t.test("report now sends a report at once", async () => {
+            const now = await send("report", JSON.stringify({ id: "now-1" }), "now-1")
+            assert.equal(now.reply.code, 200, now.rx.text)
+            // the schedule's next report is a minute away: this one is the command's
+            checkReport(await nextReport("the report asked for", now.from, 5000), { interval: 60000 })
+            // an empty payload is fine for report (id "")
+            const empty = await send("report", "", "")
+            assert.equal(empty.reply.code, 200, empty.rx.text)
+            await nextReport("the report asked for with an empty payload", empty.from, 5000)
+        })
+
+        await t.test(`broker restart (${broker.kind}): reconnect, online again, reporting resumes without a burst`, async () => {
+            const back = await send("set", JSON.stringify({ id: "iv-1000", params: { interval: 1000 } }), "iv-1000")
+            assert.equal(back.reply.code, 200, back.rx.text)
+            await sleep(300)
+            const connectsBefore = dev.lines.filter(l => l.startsWith("mqtt: connected to ")).length
+            let observerBack = 0
+            const onConnect = () => (observerBack ||= Date.now())
+            obs.client.on("connect", onConnect)
+            const from = obs.mark()
+            await broker.stop()
+            await sleep(2000)
+            const startAt = Date.now()
+            await broker.start()
+            // live (not retained) online: the device announced itself again
+            const online = await obs.waitFor("status online after the restart", from,
+                m => m.topic === status && m.text === "online" && !m.retain, 20000, dev)
+            await sleep(4500)
+            obs.client.off("connect", onConnect)
+            assert.ok(online.at >= startAt)
+            assert.ok(dev.lines.filter(l => l.startsWith("mqtt: connected to ")).length > connectsBefore, `the device logged its reconnect\n${dev.tail()}`)
+
+            // Stale reports (queued while offline, or missed slots caught up) would arrive together
+            // right after recovery. Count by arrival (the observer is back before the device: it
+            // retries every 100 ms, the device backs off >= 500 ms) and by the device's timestamps.
+            const fresh = reports(from).filter(m => m.at >= startAt)
+            assert.ok(fresh.length > 0, `no report after the restart\n${dev.tail()}`)
+            const first = fresh[0]
+            assert.ok(observerBack > 0 && observerBack <= first.at, "the observer reconnected before the first report after the restart (else the count below is not meaningful)")
+            const burst = fresh.filter(m => m.at < first.at + 1000)
+            assert.ok(burst.length <= 2, `${burst.length} reports arrived in the first second after recovery:\n${burst.map(m => m.text).join("\n")}`)
+            const firstTs = Math.min(...fresh.map(m => m.json?.ts))
+            const burstTs = fresh.filter(m => m.json.ts < firstTs + 1000)
+            assert.ok(burstTs.length <= 2, `${burstTs.length} reports made in the first second after recovery:\n${burstTs.map(m => m.text).join("\n")}`)
+            // and the schedule goes on at 1000 ms
+            const resumed = fresh.filter(m => m.at >= first.at + 1000 && m.at < first.at + 4000)
+            assert.ok(resumed.length >= 2 && resumed.length <= 4, `${resumed.length} reports in the 3 s after the first second of recovery\n${dev.tail()}`)
+            for (const r of fresh) checkReport(r, { interval: 1000 })
+            const st = await retained(broker.url, status, 1)
+            assert.equal(st.length, 1)
+            assert.equal(st[0].text, "online", "the retained status is online again")
+        })
+
+        await t.test("status: the will publishes offline when the VM is killed", async () => {
+            const from = obs.mark()
+            await dev.kill()
+            const off = await obs.waitFor("offline from the will", from, m => m.topic === status, 15000)
+            assert.equal(off.text, "offline")
+            const st = await retained(broker.url, status, 1)
+            assert.equal(st.length, 1)
+            assert.equal(st[0].text, "offline", "the will is retained")
+            assert.equal(st[0].retain, true)
+        })
+    } finally {
+        await dev.kill()
+        await closeObs()
+    }
+}
+
+// generous: the host link may first wait up to 2 minutes for another simulator run to finish
+const T = { timeout: 300000 }
+
+test("firmware end to end against aedes", T, async t => {
+    const broker = await startAedes()
+    onCleanup(() => broker.close())
+    try {
+        await scenario(t, broker)
+    } finally {
+        await broker.close()
+    }
+})
+
+test("firmware end to end against Mosquitto", { ...T, skip: mosquittoPath() ? false : "mosquitto is not installed" }, async t => {
+    const broker = await startMosquitto({ persistence: true })
+    onCleanup(() => broker.close())
+    try {
+        await scenario(t, broker)
+    } catch (e) {
+        t.diagnostic(`mosquitto log:\n${broker.logTail(30)}`)
+        throw e
+    } finally {
+        await broker.close()
+    }
+})
+
+test("config error: a bad MQTT_PORT stops boot with a message naming the key, no connection", { timeout: 200000 }, async t => {
+    const link = await hostLink(settingsFor(1883, { DEVICE_ID: "e2e-badport", MQTT_PORT: "abc" }))
+    // a device that ignored the error would use the default port 1883: watch it when it is free
+    let attempts = 0
+    const watch = net.createServer(s => {
+        attempts++
+        s.destroy()
+    })
+    const watching = await new Promise<boolean>(r => {
+        watch.once("error", () => r(false))
+        watch.listen(1883, "127.0.0.1", () => r(true))
+    })
+    if (!watching) t.diagnostic("127.0.0.1:1883 is taken: connection attempts are checked from the console only")
+    const dev = new Device()
+    let haltedAt = 0
+    try {
+        await boot(dev, link, 40000, l => {
+            if (!haltedAt && l.startsWith("boot: halted")) haltedAt = Date.now()
+        })
+        const deadline = Date.now() + 30000
+        while (!haltedAt && !dev.exited && Date.now() < deadline) await sleep(50)
+        assert.ok(haltedAt, `the device did not halt\n${dev.tail()}`)
+        // give a wrong implementation time to try the network
+        await sleep(1500)
+        const msg = dev.lines.find(l => l.includes("MQTT_PORT"))
+        assert.ok(msg, `a line names MQTT_PORT\n${dev.tail()}`)
+        assert.match(msg, /^config: MQTT_PORT must be an integer 1\.\.65535, got "abc"$/)
+        assert.ok(dev.lines.some(l => /^boot: halted: fix the settings/.test(l)), "the halt says what to do")
+        const bad = dev.lines.filter(l => /^boot: (config|network|time|ready|mqtt|subscribe|reporting)|^mqtt: |connect/i.test(l))
+        assert.deepEqual(bad, [], "no bring-up after the config error")
+        assert.ok(!dev.exited, "the device waits (halted), it does not crash or restart")
+        if (watching) assert.equal(attempts, 0, "no connection attempt to 127.0.0.1:1883")
+    } finally {
+        await dev.kill()
+        if (watching) await new Promise<void>(r => watch.close(() => r()))
+    }
+})
