@@ -40,6 +40,8 @@ export async function loadSimSettings(): Promise<number> {
         const nl = acc.indexOf(10)
         if (nl < 0) throw new Error("hostlink: no settings line from the runner")
         const msg = JSON.parse(acc.slice(0, nl).toString())
+        // the time first: writing the settings takes a while (about a second in the simulator)
+        if (msg.time > 0) setUnixTime(msg.time, "host")
         const settings = msg.settings || {}
         let n = 0
         for (const key of Object.keys(settings)) {
@@ -49,7 +51,6 @@ export async function loadSimSettings(): Promise<number> {
             await writeSetting(key, settings[key])
             n++
         }
-        if (msg.time > 0) setUnixTime(msg.time, "host")
         return n
     } finally {
         await conn.close()
