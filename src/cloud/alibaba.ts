@@ -14,7 +14,7 @@ import { Snapshot } from "../app/properties"
 import { AlibabaConfig, Config } from "../config"
 import { CloudProfile, ConnectParams, Message, Subscription } from "./profile"
 import { signAlibaba } from "./sign-alibaba"
-import { IdCounter, PropertyMap, ValueStyle, dataJson, paramsJson, platformCommand, requestWithId } from "./thing-model"
+import { dataJson, IdCounter, paramsJson, platformCommand, PropertyMap, requestWithId, sessionParams, ValueStyle } from "./thing-model"
 
 /** Alibaba's identifiers for the model properties (standard thing-model names where one exists). */
 export const ALIBABA_NAMES: { [name: string]: string } = {
@@ -62,20 +62,7 @@ export class AlibabaProfile implements CloudProfile {
         const c = this.cfg
         const a = this.id
         const cr = signAlibaba({ productKey: a.productKey, deviceName: a.deviceName, deviceSecret: a.deviceSecret, clientId: a.clientId, tls: c.mqttTls })
-        let ka = c.keepAliveS
-        if (ka < ALIBABA_KEEPALIVE_MIN) ka = ALIBABA_KEEPALIVE_MIN
-        if (ka > ALIBABA_KEEPALIVE_MAX) ka = ALIBABA_KEEPALIVE_MAX
-        return {
-            host: c.mqttHost,
-            port: c.mqttPort,
-            tls: c.mqttTls,
-            clientId: cr.clientId,
-            username: cr.username,
-            password: cr.password,
-            keepAliveS: ka,
-            cleanSession: true,
-            expiresAtMs: 0,
-        }
+        return sessionParams(c, cr, Math.constrain(c.keepAliveS, ALIBABA_KEEPALIVE_MIN, ALIBABA_KEEPALIVE_MAX))
     }
 
     subscriptions(): Subscription[] {

@@ -20,7 +20,7 @@ import { Snapshot } from "../app/properties"
 import { AzureConfig, Config, TOKEN_TTL_DEFAULT } from "../config"
 import { CloudProfile, ConnectParams, Message, Subscription } from "./profile"
 import { signAzure } from "./sign-azure"
-import { PropertyMap, ValueStyle, dataJson, decodeBody, optionalBody, paramsJson, platformCommand } from "./thing-model"
+import { dataJson, decodeBody, optionalBody, paramsJson, platformCommand, PropertyMap, sessionParams, ValueStyle } from "./thing-model"
 
 const STYLE: ValueStyle = {}
 /** System properties of our telemetry: JSON in UTF-8 (lets hub routing read the body). */
@@ -68,18 +68,7 @@ export class AzureProfile implements CloudProfile {
     connectParams(nowMs: number): ConnectParams {
         const c = this.cfg
         const z = this.id
-        const cr = signAzure({ hubHost: z.hubHost, deviceId: z.deviceId, deviceKey: z.deviceKey }, nowMs, c.tokenTtlS || TOKEN_TTL_DEFAULT)
-        return {
-            host: c.mqttHost,
-            port: c.mqttPort,
-            tls: c.mqttTls,
-            clientId: cr.clientId,
-            username: cr.username,
-            password: cr.password,
-            keepAliveS: c.keepAliveS,
-            cleanSession: true,
-            expiresAtMs: cr.expires * 1000,
-        }
+        return sessionParams(c, signAzure({ hubHost: z.hubHost, deviceId: z.deviceId, deviceKey: z.deviceKey }, nowMs, c.tokenTtlS || TOKEN_TTL_DEFAULT))
     }
 
     subscriptions(): Subscription[] {

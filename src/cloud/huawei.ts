@@ -20,7 +20,7 @@ import { Snapshot } from "../app/properties"
 import { Config, HUAWEI_SVC_DEFAULT, HuaweiConfig } from "../config"
 import { CloudProfile, ConnectParams, Message, Subscription } from "./profile"
 import { signHuawei } from "./sign-huawei"
-import { PropertyMap, ValueStyle, dataJson, decodeBody, paramsJson, platformCommand } from "./thing-model"
+import { dataJson, decodeBody, paramsJson, platformCommand, PropertyMap, sessionParams, ValueStyle } from "./thing-model"
 
 const STYLE: ValueStyle = {}
 const RID = "request_id="
@@ -57,20 +57,10 @@ export class HuaweiProfile implements CloudProfile {
     }
 
     connectParams(nowMs: number): ConnectParams {
-        const c = this.cfg
         const h = this.id
+        // the hour in the client id is for the platform's optional timestamp check: nothing expires
         const cr = signHuawei({ deviceId: h.deviceId, secret: h.secret, checkTimestamp: h.checkTimestamp }, nowMs)
-        return {
-            host: c.mqttHost,
-            port: c.mqttPort,
-            tls: c.mqttTls,
-            clientId: cr.clientId,
-            username: cr.username,
-            password: cr.password,
-            keepAliveS: c.keepAliveS,
-            cleanSession: true,
-            expiresAtMs: 0,
-        }
+        return sessionParams(this.cfg, { clientId: cr.clientId, username: cr.username, password: cr.password })
     }
 
     subscriptions(): Subscription[] {

@@ -14,7 +14,7 @@ import { Snapshot } from "../app/properties"
 import { Config, OneNetConfig, TOKEN_TTL_DEFAULT } from "../config"
 import { CloudProfile, ConnectParams, Message, Subscription } from "./profile"
 import { signOneNet } from "./sign-onenet"
-import { IdCounter, PropertyMap, ValueStyle, dataJson, paramsJson, platformCommand, requestWithId } from "./thing-model"
+import { dataJson, IdCounter, paramsJson, platformCommand, PropertyMap, requestWithId, sessionParams, ValueStyle } from "./thing-model"
 
 /** OneNET's identifiers for the model properties. */
 export const ONENET_NAMES: { [name: string]: string } = {
@@ -57,18 +57,7 @@ export class OneNetProfile implements CloudProfile {
     connectParams(nowMs: number): ConnectParams {
         const c = this.cfg
         const o = this.id
-        const cr = signOneNet({ productId: o.productId, deviceName: o.deviceName, key: o.key, keyScope: o.keyScope }, nowMs, c.tokenTtlS || TOKEN_TTL_DEFAULT)
-        return {
-            host: c.mqttHost,
-            port: c.mqttPort,
-            tls: c.mqttTls,
-            clientId: cr.clientId,
-            username: cr.username,
-            password: cr.password,
-            keepAliveS: c.keepAliveS,
-            cleanSession: true,
-            expiresAtMs: cr.expires * 1000,
-        }
+        return sessionParams(c, signOneNet({ productId: o.productId, deviceName: o.deviceName, key: o.key, keyScope: o.keyScope }, nowMs, c.tokenTtlS || TOKEN_TTL_DEFAULT))
     }
 
     subscriptions(): Subscription[] {

@@ -16,7 +16,7 @@ import { Snapshot } from "../app/properties"
 import { Config, TOKEN_TTL_DEFAULT, TencentConfig } from "../config"
 import { CloudProfile, ConnectParams, Message, Subscription } from "./profile"
 import { signTencent, tencentConnId } from "./sign-tencent"
-import { IdCounter, PropertyMap, ValueStyle, dataJson, decodeBody, paramsJson, platformCommand, requestWithId, requiredId } from "./thing-model"
+import { dataJson, decodeBody, IdCounter, paramsJson, platformCommand, PropertyMap, requestWithId, requiredId, sessionParams, ValueStyle } from "./thing-model"
 
 const STYLE: ValueStyle = { boolAsInt: true }
 /** Reply context markers. */
@@ -49,18 +49,7 @@ export class TencentProfile implements CloudProfile {
     connectParams(nowMs: number): ConnectParams {
         const c = this.cfg
         const t = this.id
-        const cr = signTencent({ productId: t.productId, deviceName: t.deviceName, psk: t.psk }, tencentConnId(), nowMs, c.tokenTtlS || TOKEN_TTL_DEFAULT)
-        return {
-            host: c.mqttHost,
-            port: c.mqttPort,
-            tls: c.mqttTls,
-            clientId: cr.clientId,
-            username: cr.username,
-            password: cr.password,
-            keepAliveS: c.keepAliveS,
-            cleanSession: true,
-            expiresAtMs: cr.expires * 1000,
-        }
+        return sessionParams(c, signTencent({ productId: t.productId, deviceName: t.deviceName, psk: t.psk }, tencentConnId(), nowMs, c.tokenTtlS || TOKEN_TTL_DEFAULT))
     }
 
     subscriptions(): Subscription[] {

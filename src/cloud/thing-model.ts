@@ -8,7 +8,10 @@
 import { Parsed, Reply, Request, checkParams, commandError, decodeRequest, parseCommand } from "../app/commands"
 import { jsonString, toJson } from "../app/json"
 import { PROPERTIES, PropValue, PropertyDesc, Snapshot, findProperty } from "../app/properties"
+import { Config } from "../config"
 import { utf8ErrorAt } from "../util/utf8"
+import { MqttCredentials } from "./credentials"
+import { ConnectParams } from "./profile"
 
 /** How a platform wants values written. */
 export interface ValueStyle {
@@ -184,4 +187,22 @@ export function optionalBody(payload: Buffer, ctx: string, id: string): { body?:
     const req = decodeBody(payload, true, ctx)
     if (req.error) return { error: commandError(id, req.error.code, req.error.message, ctx) }
     return { body: req.body }
+}
+
+/**
+ * Session parameters of a platform: the broker from the settings, the credentials just minted
+ * (they expire when `cr.expires`, Unix seconds, is set), a clean session.
+ */
+export function sessionParams(cfg: Config, cr: MqttCredentials, keepAliveS?: number): ConnectParams {
+    return {
+        host: cfg.mqttHost,
+        port: cfg.mqttPort,
+        tls: cfg.mqttTls,
+        clientId: cr.clientId,
+        username: cr.username,
+        password: cr.password,
+        keepAliveS: keepAliveS > 0 ? keepAliveS : cfg.keepAliveS,
+        cleanSession: true,
+        expiresAtMs: cr.expires > 0 ? cr.expires * 1000 : 0,
+    }
 }

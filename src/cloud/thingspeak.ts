@@ -10,7 +10,7 @@ import { Parsed, Reply } from "../app/commands"
 import { findProperty, Snapshot } from "../app/properties"
 import { Config, ThingSpeakConfig } from "../config"
 import { CloudProfile, ConnectParams, Message, Subscription } from "./profile"
-import { valueJson } from "./thing-model"
+import { sessionParams, valueJson } from "./thing-model"
 
 /** Shortest interval between updates a free ThingSpeak account accepts, ms. */
 export const THINGSPEAK_MIN_INTERVAL_MS = 15000
@@ -29,20 +29,9 @@ export class ThingSpeakProfile implements CloudProfile {
     }
 
     connectParams(nowMs: number): ConnectParams {
-        const c = this.cfg
         const t = this.id
         if (!t.channel || !t.clientId || !t.password) throw new Error("thingspeak: TS_CHANNEL, TS_CLIENT and TS_PASS must be set")
-        return {
-            host: c.mqttHost,
-            port: c.mqttPort,
-            tls: c.mqttTls,
-            clientId: t.clientId,
-            username: t.username || t.clientId,
-            password: t.password,
-            keepAliveS: c.keepAliveS,
-            cleanSession: true,
-            expiresAtMs: 0,
-        }
+        return sessionParams(this.cfg, { clientId: t.clientId, username: t.username || t.clientId, password: t.password })
     }
 
     subscriptions(): Subscription[] {

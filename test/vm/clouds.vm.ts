@@ -18,7 +18,7 @@ import { OneNetProfile } from "../../src/cloud/onenet"
 import { CloudProfile, Message } from "../../src/cloud/profile"
 import { TencentProfile } from "../../src/cloud/tencent"
 import { ThingSpeakProfile } from "../../src/cloud/thingspeak"
-import { utf8ErrorAt } from "../../src/cloud/utf8"
+import { utf8ErrorAt } from "../../src/util/utf8"
 import { Config, ConfigError, MAX_KEY_LENGTH, describeConfig, loadConfig, parsePropNames, parseTsFields } from "../../src/config"
 import { describe, test } from "./harness"
 
