@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process"
 import { createInterface } from "node:readline"
 import net from "node:net"
+import fs from "node:fs"
 import { fileURLToPath } from "node:url"
 import path from "node:path"
 
@@ -48,12 +49,24 @@ export interface VmOptions {
      * "test" (default): `--test -k`, GC stress on, the program ends the run with `ds.restart()`.
      * "device": the VM as on a board (no GC stress, `ds.restart()` restarts the program); it
      * runs until `stopWhen` matches or the timeout, and needs a devtools transport: a local sink
-     * on 127.0.0.1:8082 is started when nothing listens there.
+     * on 127.0.0.1:8082 is started when nothing listens there. Its simulated flash (settings,
+     * secrets included) is deleted before and after the run, so nothing carries over or stays on disk.
      */
     mode?: "test" | "device"
 }
 
 let sink: net.Server | undefined
+
+/** The flash file `devs run` keeps outside test mode (settings written by the program live there). */
+const SIM_FLASH = path.join(ROOT, ".devicescript/flash/sim.bin")
+
+function clearSimFlash() {
+    try {
+        fs.rmSync(SIM_FLASH, { force: true })
+    } catch {
+        // nothing to clear
+    }
+}
 
 /** Makes sure something accepts the VM's devtools (jacdac) connection on 127.0.0.1:8082. */
 function ensureDevtoolsSink(): Promise<void> {
@@ -87,7 +100,10 @@ export async function runVm(entry: string, opts: VmOptions = {}): Promise<VmRun>
     const timeoutMs = opts.timeoutMs ?? 20000
     const device = opts.mode === "device"
     const args = device ? [DEVS_CLI, "run", entry, "--tcp"] : [DEVS_CLI, "run", entry, "--test", "-k", "-T", String(timeoutMs)]
-    if (device) await ensureDevtoolsSink()
+    if (device) {
+        await ensureDevtoolsSink()
+        clearSimFlash()
+    }
     return new Promise((resolve, reject) => {
         const child = spawn(process.execPath, args, {
             cwd: ROOT,
@@ -118,6 +134,7 @@ export async function runVm(entry: string, opts: VmOptions = {}): Promise<VmRun>
         child.on("error", reject)
         child.on("close", code => {
             if (timer) clearTimeout(timer)
+            if (device) clearSimFlash()
             run.code = stopped ? null : code
             resolve(run)
         })
