@@ -397,7 +397,13 @@ export class MqttClient {
             if (sub.acked) return sub.granted
             if (this.connected && !this.pendingFor(sub)) await this.sendSubscribe(sub)
             const left = deadline - ds.millis()
-            if (left <= 0) throw new Error(`mqtt: no SUBACK for "${filter}" within the timeout`)
+            if (left <= 0) {
+                // the caller may retry: do not leave this handler behind to be called twice
+                const i = sub.handlers.indexOf(handler)
+                if (i >= 0) sub.handlers.insert(i, -1)
+                if (!sub.handlers.length) this.removeSub(sub)
+                throw new Error(`mqtt: no SUBACK for "${filter}" within the timeout`)
+            }
             await this.wake.wait(left)
         }
     }
@@ -672,9 +678,17 @@ export class MqttClient {
             await this.pump()
             while (this.running && this.conn === conn) {
                 let p: Packet
+                let steps = 0
                 while (this.conn === conn && (p = this.reader.next())) {
                     this.lastRecv = ds.millis()
                     await this.handle(p)
+                    // a chunk full of packets must not run past the VM's step budget (InfiniteLoop):
+                    // about 300 steps a packet plus 10 a topic byte (the UTF-8 check); yield at 60K
+                    steps += 300 + (p.topic ? p.topic.length * 10 : 0)
+                    if (steps > 60000) {
+                        steps = 0
+                        await ds.sleep(0)
+                    }
                 }
                 if (this.conn !== conn) break
                 const wait = this.keepaliveDue()

@@ -322,13 +322,26 @@ export class PacketReader {
         return decodePacket(hdr, buf, bodyStart, remaining)
     }
 
-    /** Starts collecting a large packet whose start is in `buf`; always returns undefined. */
+    /** Starts collecting a large packet whose start is in `buf` (or skipping it when its topic is too long). */
     private startBig(hdr: number, buf: Buffer, bodyStart: number, end: number, remaining: number): Packet {
         let head = 0
         if (hdr >> 4 === PacketType.Publish) {
             // decode topic and id first, then collect only the payload
             if (end - bodyStart < 2) return undefined
-            head = 2 + u16(buf, bodyStart) + ((hdr >> 1) & 3 ? 2 : 0)
+            const tl = u16(buf, bodyStart)
+            if (tl > MAX_TOPIC_BYTES) {
+                // never collect a long topic (chunk by chunk it costs twice its size in copies): skip it
+                this.oversized++
+                this.skipLeft = remaining
+                this.skipOff = 0
+                this.skipHdr = hdr
+                this.skipTl = -1
+                this.skipId = 0
+                this.pos = bodyStart
+                if (!this.skipSome(buf, end)) return undefined
+                return this.finishSkip()
+            }
+            head = 2 + tl + ((hdr >> 1) & 3 ? 2 : 0)
             if (head > remaining) head = remaining
             if (end - bodyStart < head) return undefined
             this.bigPkt = decodePacket(hdr, buf, bodyStart, head)
@@ -382,6 +395,9 @@ function malformed(what: string): MqttError {
     return new MqttError(`malformed ${what}`)
 }
 
+/** Longest incoming topic accepted, bytes; a PUBLISH with a longer one is treated as oversized. */
+export const MAX_TOPIC_BYTES = 1024
+
 /**
  * Decodes one framed packet of the kinds a broker sends to a client. Unknown or client-only
  * types are returned with `type` set and no fields (the caller counts and ignores them).
@@ -404,6 +420,14 @@ export function decodePacket(hdr: number, buf: Buffer, off: number, len: number)
             const tl = u16(buf, off)
             const idLen = qos ? 2 : 0
             if (2 + tl + idLen > len) throw malformed("PUBLISH (topic longer than packet)")
+            if (tl > MAX_TOPIC_BYTES) {
+                // validating a longer topic would overrun the VM's step budget (InfiniteLoop panic):
+                // handled like an oversized packet (acknowledged, counted, not delivered)
+                p.qos = qos
+                p.id = qos ? u16(buf, off + 2 + tl) : 0
+                p.oversized = true
+                return p
+            }
             // MQTT 1.5.3: well-formed UTF-8 without U+0000 (invalid bytes would also crash string code)
             if (tl === 0 || utf8ErrorAt(buf, off + 2, off + 2 + tl) >= 0) throw malformed("PUBLISH topic (empty or invalid UTF-8)")
             const topic = buf.slice(off + 2, off + 2 + tl).toString()
