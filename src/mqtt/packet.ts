@@ -302,15 +302,7 @@ export class PacketReader {
         const bodyStart = start + 1 + r[1]
         const hdr = buf[start]
         if (1 + r[1] + remaining > this.maxPacketSize) {
-            this.oversized++
-            this.skipLeft = remaining
-            this.skipOff = 0
-            this.skipHdr = hdr
-            this.skipTl = -1
-            this.skipId = 0
-            this.pos = bodyStart
-            if (!this.skipSome(buf, end)) return undefined
-            return this.finishSkip()
+            return this.beginSkip(hdr, remaining, buf, bodyStart, end)
         }
         if (bodyStart + remaining > end) {
             if (remaining >= BIG_PACKET) return this.startBig(hdr, buf, bodyStart, end, remaining)
@@ -331,15 +323,7 @@ export class PacketReader {
             const tl = u16(buf, bodyStart)
             if (tl > MAX_TOPIC_BYTES) {
                 // never collect a long topic (chunk by chunk it costs twice its size in copies): skip it
-                this.oversized++
-                this.skipLeft = remaining
-                this.skipOff = 0
-                this.skipHdr = hdr
-                this.skipTl = -1
-                this.skipId = 0
-                this.pos = bodyStart
-                if (!this.skipSome(buf, end)) return undefined
-                return this.finishSkip()
+                return this.beginSkip(hdr, remaining, buf, bodyStart, end)
             }
             head = 2 + tl + ((hdr >> 1) & 3 ? 2 : 0)
             if (head > remaining) head = remaining
@@ -354,6 +338,19 @@ export class PacketReader {
         this.buf = undefined
         this.pos = 0
         return undefined
+    }
+
+    /** Starts skipping a packet as it streams past (counted as oversized); its id, if any, is kept. */
+    private beginSkip(hdr: number, remaining: number, buf: Buffer, bodyStart: number, end: number): Packet {
+        this.oversized++
+        this.skipLeft = remaining
+        this.skipOff = 0
+        this.skipHdr = hdr
+        this.skipTl = -1
+        this.skipId = 0
+        this.pos = bodyStart
+        if (!this.skipSome(buf, end)) return undefined
+        return this.finishSkip()
     }
 
     private skipSome(buf: Buffer, end: number): boolean {

@@ -9,6 +9,7 @@ import { GenericProfile, HA_COMMAND_ID } from "../../src/cloud/generic"
 import { Config, ConfigError, MAX_KEY_LENGTH, describeConfig, loadConfig } from "../../src/config"
 import { loadSimSettings } from "../../src/sim/hostlink"
 import { describe, test as harnessTest } from "./harness"
+import { eq, has, lacks, ok } from "./asserts"
 
 /** A VM test that first yields, so the runtime's step budget (~128K steps per fiber slice) starts afresh. */
 function test(name: string, body: () => Promise<void> | void) {
@@ -20,18 +21,6 @@ function test(name: string, body: () => Promise<void> | void) {
 
 // ---- small assertion helpers (the runtime's expect has only toBe) ----
 
-function eq(actual: any, expected: any, what = "value") {
-    if (actual !== expected) throw new Error(`${what}: expected ${toJson(expected)}, got ${toJson(actual)}`)
-}
-function ok(cond: boolean, what: string) {
-    if (!cond) throw new Error(what)
-}
-function has(s: string, part: string, what = "text") {
-    if (typeof s !== "string" || s.indexOf(part) < 0) throw new Error(`${what}: ${toJson(s)} does not contain ${toJson(part)}`)
-}
-function lacks(s: string, part: string, what = "text") {
-    if (typeof s === "string" && s.indexOf(part) >= 0) throw new Error(`${what}: ${toJson(s)} must not contain ${toJson(part)}`)
-}
 
 /** A settings reader over a plain object. */
 function reader(values: any, seen?: string[]) {

@@ -21,21 +21,10 @@ import { ThingSpeakProfile } from "../../src/cloud/thingspeak"
 import { utf8ErrorAt } from "../../src/util/utf8"
 import { Config, ConfigError, MAX_KEY_LENGTH, describeConfig, loadConfig, parsePropNames, parseTsFields } from "../../src/config"
 import { describe, test } from "./harness"
+import { eq, has, lacks, ok } from "./asserts"
 
 // ---- helpers ----
 
-function eq(actual: any, expected: any, what = "value") {
-    if (actual !== expected) throw new Error(`${what}: expected ${toJson(expected)}, got ${toJson(actual)}`)
-}
-function ok(cond: boolean, what: string) {
-    if (!cond) throw new Error(what)
-}
-function has(s: string, part: string, what = "text") {
-    if (typeof s !== "string" || s.indexOf(part) < 0) throw new Error(`${what}: ${toJson(s)} does not contain ${toJson(part)}`)
-}
-function lacks(s: string, part: string, what = "text") {
-    if (typeof s === "string" && s.indexOf(part) >= 0) throw new Error(`${what}: ${toJson(s)} must not contain ${toJson(part)}`)
-}
 function buf(s: string): Buffer {
     return Buffer.from(s)
 }
