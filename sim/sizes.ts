@@ -1,0 +1,103 @@
+/**
+ * Bytecode budget of firmware images. The DeviceScript VM refuses an image whose function
+ * bytecode (descriptors and code of every function) reaches 64 KB (verifier check 1051), so each
+ * image in src/images must stay under it.
+ *
+ *   npx tsx sim/sizes.ts [entry.ts ...] [--files] [--functions PATTERN]
+ *
+ * Without entries: every image in src/images. --files: bytes per source file; --functions:
+ * the functions of files whose path contains PATTERN, smallest first.
+ */
+import { execFileSync } from "node:child_process"
+import fs from "node:fs"
+import path from "node:path"
+import { fileURLToPath } from "node:url"
+import { DEVS_CLI, ROOT } from "./devs.ts"
+
+/** What the verifier accepts: header + function descriptors + code below 0x10000. */
+export const FUNCTION_LIMIT = 0x10000
+/** The fixed header before the function section (112 bytes in 2.16.4). */
+const HEADER = 112
+
+export interface ImageSize {
+    entry: string
+    /** function descriptors and code, bytes */
+    functions: number
+    /** strings, floats (not limited by 1051) */
+    data: number
+    /** bytes per source file (functions) */
+    files: Map<string, number>
+    fns: { name: string; file: string; size: number }[]
+    /** bytes left before the verifier refuses the image */
+    left: number
+}
+
+interface DbgSource {
+    path: string
+    length: number
+    index: number
+}
+
+/** Builds `entry` (without verifying) and measures it. Builds into .devicescript/bin (shared). */
+export function measureImage(entry: string): ImageSize {
+    execFileSync(process.execPath, [DEVS_CLI, "build", entry, "--no-verify", "--quiet"], { cwd: ROOT, stdio: "pipe" })
+    const dbg = JSON.parse(fs.readFileSync(path.join(ROOT, ".devicescript/bin/bytecode-dbg.json"), "utf8"))
+    const sources = (dbg.sources as DbgSource[]).slice().sort((a, b) => a.index - b.index)
+    const starts: number[] = []
+    let pos = 0
+    for (const s of sources) {
+        starts.push(pos)
+        pos += s.length
+    }
+    const fileOf = (loc: number) => {
+        let lo = 0
+        let hi = starts.length - 1
+        while (lo < hi) {
+            const mid = (lo + hi + 1) >> 1
+            if (starts[mid] <= loc) lo = mid
+            else hi = mid - 1
+        }
+        return sources[lo]?.path ?? "?"
+    }
+    const files = new Map<string, number>()
+    const fns: ImageSize["fns"] = []
+    let functions = 0
+    for (const f of dbg.functions as { name: string; size: number; location: number[] }[]) {
+        const file = fileOf(f.location[0])
+        files.set(file, (files.get(file) ?? 0) + f.size)
+        fns.push({ name: f.name, file, size: f.size })
+        functions += f.size
+    }
+    const s = dbg.sizes
+    return { entry, functions, data: s.strings + s.floats, files, fns, left: FUNCTION_LIMIT - HEADER - functions }
+}
+
+/** The committed firmware images. */
+export function imageEntries(): string[] {
+    const dir = path.join(ROOT, "src/images")
+    return fs
+        .readdirSync(dir)
+        .filter(f => f.endsWith(".ts"))
+        .sort()
+        .map(f => `src/images/${f}`)
+}
+
+function main() {
+    const args = process.argv.slice(2)
+    const showFiles = args.includes("--files")
+    const fi = args.indexOf("--functions")
+    const pattern = fi >= 0 ? args[fi + 1] : undefined
+    const entries = args.filter((a, i) => a.endsWith(".ts") && (fi < 0 || i !== fi + 1))
+    for (const e of entries.length ? entries : imageEntries()) {
+        const m = measureImage(e)
+        const verdict = m.left > 0 ? `${m.left} left` : `${-m.left} OVER THE LIMIT`
+        console.log(`${e}: ${m.functions} bytes of functions (${verdict}), ${m.data} bytes of data`)
+        if (showFiles)
+            for (const [f, n] of [...m.files].sort((a, b) => b[1] - a[1])) console.log(`  ${String(n).padStart(6)}  ${f}`)
+        if (pattern)
+            for (const f of m.fns.filter(f => f.file.includes(pattern)).sort((a, b) => a.size - b.size))
+                console.log(`  ${String(f.size).padStart(6)}  ${f.name}  ${f.file}`)
+    }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main()
