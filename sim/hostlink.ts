@@ -35,12 +35,12 @@ export interface HostLink {
  * up to `waitMs` for the port to come free (tests in parallel processes queue up this way); then
  * it rejects with a clear message.
  */
-export async function startHostLink(settings: Settings, opts: { port?: number; waitMs?: number } = {}): Promise<HostLink> {
+export async function startHostLink(settings: Settings, opts: { port?: number; waitMs?: number; time?: boolean } = {}): Promise<HostLink> {
     const port = opts.port ?? HOSTLINK_PORT
     const deadline = Date.now() + (opts.waitMs ?? 0)
     for (;;) {
         try {
-            return await listenHostLink(settings, port)
+            return await listenHostLink(settings, port, opts.time ?? true)
         } catch (e) {
             if (!(e as Error).message.includes("in use") || Date.now() > deadline) throw e
             await new Promise(r => setTimeout(r, 200 + Math.random() * 300))
@@ -48,7 +48,8 @@ export async function startHostLink(settings: Settings, opts: { port?: number; w
     }
 }
 
-function listenHostLink(settings: Settings, port: number): Promise<HostLink> {
+/** `time`: hand the device the desktop's time (false: the device finds it itself, e.g. by SNTP). */
+function listenHostLink(settings: Settings, port: number, time: boolean): Promise<HostLink> {
     checkSettings(settings)
     let current = settings
     let served = 0
@@ -62,7 +63,7 @@ function listenHostLink(settings: Settings, port: number): Promise<HostLink> {
             acc += d.toString("utf8")
             if (acc.includes("\n")) {
                 served++
-                sock.end(JSON.stringify({ settings: current, time: Date.now() }) + "\n")
+                sock.end(JSON.stringify({ settings: current, time: time ? Date.now() : 0 }) + "\n")
             } else if (acc.length > 1024) sock.destroy()
         })
     })

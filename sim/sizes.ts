@@ -74,9 +74,8 @@ export function measureImage(entry: string): ImageSize {
 
 /** The committed firmware images. */
 export function imageEntries(): string[] {
-    const dir = path.join(ROOT, "src/images")
     return fs
-        .readdirSync(dir)
+        .readdirSync(path.join(ROOT, "src/images"))
         .filter(f => f.endsWith(".ts"))
         .sort()
         .map(f => `src/images/${f}`)

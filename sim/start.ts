@@ -6,7 +6,9 @@
  * stops the VM, the host link and the broker. It also serves the dashboard (sim/dashboard/) on
  * 127.0.0.1. Run `npm start -- --help` for the options.
  */
+import dns from "node:dns/promises"
 import fs from "node:fs"
+import nodeNet from "node:net"
 import path from "node:path"
 import { spawn, type ChildProcess } from "node:child_process"
 import { parseArgs } from "node:util"
@@ -15,6 +17,8 @@ import { startDashboard, type Dashboard } from "./dashboard/server.ts"
 import { ROOT, runVm, type VmRun } from "./devs.ts"
 import { isSecretKey, loadEnvFiles, type SettingValue } from "./envfile.ts"
 import { startHostLink, type HostLink } from "./hostlink.ts"
+import { imageFor } from "./images.ts"
+import { startW5500Sim, type W5500Sim } from "./w5500/index.ts"
 
 /** The `--help` text: every option. */
 export const USAGE = `Usage: npm start -- [options]
@@ -22,6 +26,9 @@ export const USAGE = `Usage: npm start -- [options]
 Runs the firmware in the DeviceScript simulator against an embedded MQTT broker
 (aedes on 127.0.0.1), streams the device console, restarts the device when it exits,
 and serves a dashboard page (live charts, commands, console) on 127.0.0.1.
+By default the device reaches the network through an emulated W5500 on an emulated LAN
+(DHCP, DNS and NTP servers at 192.168.50.1; the broker is broker.lan), running the same
+driver, DHCP, DNS and SNTP code as the board.
 
 Options:
   --broker-port N     port of the embedded broker on 127.0.0.1 (default 1883; 0 = any free port)
@@ -30,12 +37,18 @@ Options:
   --dashboard-port N  port of the dashboard on 127.0.0.1 (default 8080, or any free port when
                       8080 is taken; 0 = any free port); the start banner prints its URL
   --no-dashboard      do not serve the dashboard
+  --net w5500|host    w5500 (default): the emulated W5500 and LAN; host: the simulator's own
+                      socket (needed for TLS, e.g. CLOUD=azure, which picks host by default)
+  --allow-external    --net w5500 --no-broker: let the emulated LAN reach MQTT_HOST on the real
+                      network (its name is resolved on this computer); otherwise loopback only
   --env FILE          settings layered over .env.defaults (e.g. one file per device identity)
-  --entry FILE        firmware entry file (default src/main.ts)
+  --entry FILE        firmware entry file (default: src/images/sim-<CLOUD>.ts, the image of the
+                      platform the settings choose)
   -h, --help          show this help and exit
 
 Settings: .env.defaults, then --env FILE, then .env.local (if present), each over the one before.
-Unless --no-broker, MQTT_HOST, MQTT_PORT and MQTT_TLS are replaced to point at the embedded broker.
+Unless --no-broker, MQTT_HOST, MQTT_PORT and MQTT_TLS are replaced to point at the embedded broker;
+the runner also sets NET (and, with --net host, hands the device the desktop's time).
 Stop with Ctrl-C.`
 
 /** Parsed command line. */
@@ -46,7 +59,11 @@ export interface StartOptions {
     /** undefined with --no-dashboard */
     dashboardPort?: number
     envFile?: string
-    entry: string
+    /** undefined: from CLOUD */
+    entry?: string
+    /** undefined: w5500, or host when the platform needs TLS */
+    net?: "w5500" | "host"
+    allowExternal: boolean
 }
 
 /** Port of the dashboard unless --dashboard-port says otherwise. */
@@ -70,6 +87,8 @@ export function parseOptions(argv: string[]): StartOptions {
             "no-dashboard": { type: "boolean" },
             env: { type: "string" },
             entry: { type: "string" },
+            net: { type: "string" },
+            "allow-external": { type: "boolean" },
             help: { type: "boolean", short: "h" },
         },
         strict: true,
@@ -89,7 +108,11 @@ export function parseOptions(argv: string[]): StartOptions {
         dashboardPort = portOption("--dashboard-port", values["dashboard-port"])
     }
     if (noDashboard) dashboardPort = undefined
-    return { help: values.help === true, brokerPort, dashboardPort, envFile: values.env, entry: values.entry ?? "src/main.ts" }
+    const net = values.net
+    if (net !== undefined && net !== "w5500" && net !== "host") throw new Error(`--net must be w5500 or host, got ${JSON.stringify(net)}`)
+    const allowExternal = values["allow-external"] === true
+    if (allowExternal && (net === "host" || !noBroker)) throw new Error("--allow-external goes with --net w5500 and --no-broker (the device then reaches MQTT_HOST through the emulated LAN)")
+    return { help: values.help === true, brokerPort, dashboardPort, envFile: values.env, entry: values.entry, net, allowExternal }
 }
 
 /** How long one VM run may last (`devs run -T`); below 2^31 ms, Node's timer limit. */
@@ -106,15 +129,32 @@ export const SIM_DEVICE_ID = "w55rp20-sim"
  * The settings the simulated device gets: the files' settings, DEVICE_ID defaulted to
  * SIM_DEVICE_ID, and with `brokerPort` the broker settings pointed at the embedded broker.
  */
-export function deviceSettings(fromFiles: Record<string, SettingValue>, brokerPort?: number): Record<string, SettingValue> {
+export function deviceSettings(fromFiles: Record<string, SettingValue>, brokerPort?: number, net?: "w5500" | "host"): Record<string, SettingValue> {
     const s: Record<string, SettingValue> = { ...fromFiles }
     if (s.DEVICE_ID === undefined) s.DEVICE_ID = SIM_DEVICE_ID
+    if (net) s.NET = net
     if (brokerPort !== undefined) {
-        s.MQTT_HOST = "127.0.0.1"
+        s.MQTT_HOST = net === "w5500" ? BROKER_NAME : "127.0.0.1"
         s.MQTT_PORT = brokerPort
         s.MQTT_TLS = false
     }
     return s
+}
+
+/** The emulated LAN (sim/w5500): the broker's name and address there. */
+export const BROKER_NAME = "broker.lan"
+export const BROKER_LAN_IP = "192.168.50.2"
+
+/**
+ * The emulated W5500 and LAN for `npm start --net w5500`: DHCP, DNS (broker.lan, and with
+ * `external` the user's MQTT_HOST) and NTP at the gateway; TCP to broker.lan reaches 127.0.0.1.
+ */
+export async function startEmulatedNetwork(external?: { name: string; ip: string }): Promise<W5500Sim> {
+    const dns: Record<string, string> = { "router.lan": "192.168.50.1", "ntp.lan": "192.168.50.1", "pool.ntp.org": "192.168.50.1", [BROKER_NAME]: BROKER_LAN_IP }
+    if (external) dns[external.name] = external.ip
+    return await startW5500Sim({
+        lan: { dns, hosts: [BROKER_LAN_IP], allowExternal: !!external, log: (level, msg) => log(`lan: ${level}: ${msg}`) },
+    })
 }
 
 /** Where runner lines also go (the dashboard's console), once there is one. */
@@ -187,13 +227,6 @@ async function main(argv: string[]): Promise<number> {
         return 0
     }
 
-    const entryAbs = path.resolve(process.cwd(), opts.entry)
-    if (!fs.existsSync(entryAbs)) {
-        console.error(`npm start: --entry ${opts.entry}: no such file`)
-        return 2
-    }
-    const entry = path.relative(ROOT, entryAbs)
-
     // settings, layered the way the DeviceScript CLI does
     const files = [{ file: path.join(ROOT, ".env.defaults"), required: false }]
     if (opts.envFile) files.push({ file: path.resolve(process.cwd(), opts.envFile), required: true })
@@ -206,7 +239,29 @@ async function main(argv: string[]): Promise<number> {
         return 2
     }
     for (const w of env.warnings) log(`warning: ${w}`)
-    const settings = deviceSettings(env.settings)
+
+    // the image of the chosen platform, and the network: the emulated W5500 unless TLS is needed
+    const cloud = env.settings.CLOUD ?? "generic"
+    const needsTls = cloud === "azure" || (opts.brokerPort === undefined && env.settings.MQTT_TLS === true)
+    const net = opts.net ?? (needsTls ? "host" : "w5500")
+    if (net === "w5500" && needsTls) {
+        console.error(`npm start: --net w5500 cannot carry TLS (the W5500 path is plain TCP), and ${cloud === "azure" ? "CLOUD=azure" : "MQTT_TLS=true"} needs it: use --net host`)
+        return 2
+    }
+    if (opts.net === undefined && net === "host") log(`network: the simulator's own socket (${cloud === "azure" ? "CLOUD=azure" : "MQTT_TLS=true"} needs TLS, which the W5500 path lacks)`)
+    let entry: string
+    try {
+        if (opts.entry === undefined) entry = imageFor("sim", cloud)
+        else {
+            const entryAbs = path.resolve(process.cwd(), opts.entry)
+            if (!fs.existsSync(entryAbs)) throw new Error(`--entry ${opts.entry}: no such file`)
+            entry = path.relative(ROOT, entryAbs)
+        }
+    } catch (e) {
+        console.error(`npm start: ${(e as Error).message}`)
+        return 2
+    }
+    const settings = deviceSettings(env.settings, undefined, net)
 
     // the embedded broker
     let broker: AedesBroker | undefined
@@ -232,19 +287,21 @@ async function main(argv: string[]): Promise<number> {
             console.log(`[broker] ${c.id} disconnected`)
             dashboard?.state.infoLine("broker", `${c.id} disconnected`)
         })
-        Object.assign(settings, deviceSettings(env.settings, broker.port))
+        Object.assign(settings, deviceSettings(env.settings, broker.port, net))
     }
 
     // the dashboard, on the broker the device uses
     if (opts.dashboardPort !== undefined) {
         const want = opts.dashboardPort
+        // the dashboard reaches the embedded broker from this computer, not through the emulated LAN
+        const seen = broker ? { ...settings, MQTT_HOST: "127.0.0.1" } : settings
         try {
             try {
-                dashboard = await startDashboard({ port: want, settings, embedded: broker !== undefined })
+                dashboard = await startDashboard({ port: want, settings: seen, embedded: broker !== undefined })
             } catch (e) {
                 // the default port is a convenience: take any free one rather than fail
                 if (want !== DEFAULT_DASHBOARD_PORT || !/in use/.test((e as Error).message)) throw e
-                dashboard = await startDashboard({ port: 0, settings, embedded: broker !== undefined })
+                dashboard = await startDashboard({ port: 0, settings: seen, embedded: broker !== undefined })
                 log(`dashboard: port ${want} is in use; serving on port ${dashboard.port} instead`)
             }
             runnerSink = msg => dashboard?.state.runnerLine(msg)
@@ -256,6 +313,28 @@ async function main(argv: string[]): Promise<number> {
                 return 1
             }
             log(`dashboard not started: ${msg}`)
+        }
+    }
+
+    // the emulated W5500, its LAN and the bridge the simulated device's driver talks to
+    let lan: W5500Sim | undefined
+    if (net === "w5500") {
+        try {
+            let external: { name: string; ip: string } | undefined
+            if (opts.allowExternal) {
+                const name = String(settings.MQTT_HOST ?? "")
+                const ip = nodeNet.isIPv4(name) ? name : (await dns.lookup(name, { family: 4 })).address
+                if (!nodeNet.isIPv4(name)) external = { name, ip }
+                log(`lan: real destinations allowed; ${name} is ${ip}`)
+            }
+            lan = await startEmulatedNetwork(external)
+            if (opts.allowExternal) lan.lan.allowExternal = true
+        } catch (e) {
+            const msg = (e as Error).message
+            console.error(`npm start: cannot start the emulated W5500: ${msg}${/in use/i.test(msg) ? " (another npm start? or use --net host)" : ""}`)
+            if (dashboard) await dashboard.close().catch(() => {})
+            if (broker) await broker.close().catch(() => {})
+            return 1
         }
     }
 
@@ -272,6 +351,8 @@ async function main(argv: string[]): Promise<number> {
         link = undefined
         if (broker) await broker.close().catch(() => {})
         broker = undefined
+        if (lan) await lan.close().catch(() => {})
+        lan = undefined
     }
     const killVm = async () => {
         const c = child
@@ -298,7 +379,8 @@ async function main(argv: string[]): Promise<number> {
     process.on("SIGTERM", onSignal)
 
     try {
-        link = await startHostLink(settings, { waitMs: 10000 })
+        // over the W5500 the device sets its clock by SNTP from the emulated LAN, as a board does
+        link = await startHostLink(settings, { waitMs: 10000, time: net === "host" })
     } catch (e) {
         console.error(`npm start: ${(e as Error).message}`)
         await closeAll()
@@ -306,7 +388,8 @@ async function main(argv: string[]): Promise<number> {
     }
 
     // the banner
-    const host = String(settings.MQTT_HOST ?? "(MQTT_HOST not set)")
+    // where the user reaches the broker from this computer (the device may know it as broker.lan)
+    const host = broker ? "127.0.0.1" : String(settings.MQTT_HOST ?? "(MQTT_HOST not set)")
     const port = Number(settings.MQTT_PORT ?? 1883)
     const id = String(settings.DEVICE_ID)
     const prefix = typeof settings.TOPIC_PREFIX === "string" ? settings.TOPIC_PREFIX : "devices"
@@ -317,7 +400,9 @@ async function main(argv: string[]): Promise<number> {
             "",
             "W55RP20 kit: firmware in the DeviceScript simulator",
             ...(dashboard ? [`  dashboard ${dashboard.url}`] : []),
-            `  broker    mqtt://${host}:${port}${broker ? " (embedded aedes)" : " (from the settings, --no-broker)"}`,
+            `  network   ${net === "w5500" ? "emulated W5500 on LAN 192.168.50.0/24 (DHCP, DNS, NTP at 192.168.50.1)" : "the simulator's own socket (--net host)"}`,
+            `  broker    mqtt://${host}:${port}${broker ? ` (embedded aedes${net === "w5500" ? `; the device knows it as ${BROKER_NAME}` : ""})` : " (from the settings, --no-broker)"}`,
+            `  image     ${entry}`,
             `  device    ${id}${env.settings.DEVICE_ID === undefined ? " (set by the runner; DEVICE_ID in .env.local changes it)" : ""}, topics under ${prefix}/${id}/`,
             `  settings  ${found}`,
             `  watch     mosquitto_sub ${hp} -t '#' -v`,

@@ -55,8 +55,14 @@ test("a taken broker port is refused with a clear message, exit 1", async () => 
 })
 
 test("parseOptions defaults and values", () => {
-    assert.deepEqual(parseOptions([]), { help: false, brokerPort: 1883, dashboardPort: 8080, envFile: undefined, entry: "src/main.ts" })
-    assert.deepEqual(parseOptions(["--broker-port", "0", "--env", "a.env", "--entry", "x.ts"]), { help: false, brokerPort: 0, dashboardPort: 8080, envFile: "a.env", entry: "x.ts" })
+    const none = { envFile: undefined, entry: undefined, net: undefined, allowExternal: false }
+    assert.deepEqual(parseOptions([]), { help: false, brokerPort: 1883, dashboardPort: 8080, ...none })
+    assert.deepEqual(parseOptions(["--broker-port", "0", "--env", "a.env", "--entry", "x.ts", "--net", "host"]), {
+        ...none, help: false, brokerPort: 0, dashboardPort: 8080, envFile: "a.env", entry: "x.ts", net: "host",
+    })
+    assert.equal(parseOptions(["--net", "w5500", "--no-broker", "--allow-external"]).allowExternal, true)
+    assert.throws(() => parseOptions(["--net", "wifi"]), /--net must be w5500 or host, got "wifi"/)
+    assert.throws(() => parseOptions(["--allow-external"]), /--allow-external goes with --net w5500 and --no-broker/)
     assert.equal(parseOptions(["--no-broker"]).brokerPort, undefined)
     assert.equal(parseOptions(["-h"]).help, true)
 })
@@ -65,6 +71,8 @@ test("device settings: broker override, DEVICE_ID default, nothing else touched"
     const files = { MQTT_HOST: "cloud.example.com", MQTT_PORT: 8883, MQTT_TLS: true, MQTT_PASS: "s", REPORT_MS: 2000 }
     assert.deepEqual(deviceSettings(files, 1884), { ...files, MQTT_HOST: "127.0.0.1", MQTT_PORT: 1884, MQTT_TLS: false, DEVICE_ID: SIM_DEVICE_ID })
     assert.deepEqual(deviceSettings(files), { ...files, DEVICE_ID: SIM_DEVICE_ID })
+    // over the emulated W5500 the device finds the embedded broker by name on the emulated LAN
+    assert.deepEqual(deviceSettings(files, 1884, "w5500"), { ...files, MQTT_HOST: "broker.lan", MQTT_PORT: 1884, MQTT_TLS: false, NET: "w5500", DEVICE_ID: SIM_DEVICE_ID })
     assert.equal(deviceSettings({ DEVICE_ID: "mine" }).DEVICE_ID, "mine")
 })
 

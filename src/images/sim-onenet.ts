@@ -1,0 +1,15 @@
+/** Simulator image, onenet platform: runtime sockets and the W5500 emulator bridge, simulated sensor. */
+import { startSimSensor } from "../app/sensors"
+import { platform } from "../cloud/onenet"
+import { runDevice } from "../device"
+import { hostNetwork, simW5500 } from "../net/starters"
+import { loadSimSettings } from "../sim/hostlink"
+
+await runDevice({
+    name: "sim-onenet",
+    platform,
+    host: hostNetwork,
+    w5500: simW5500,
+    sensors: startSimSensor,
+    settings: loadSimSettings,
+})

@@ -1,0 +1,34 @@
+/**
+ * The network stacks an image can carry, started from the configuration: the runtime's sockets
+ * (simulator), the W5500 through the emulator bridge (simulator) or through the board's wiring.
+ * Each is a separate function so an image links only the transports it names.
+ */
+import { Config } from "../config"
+import { openBridgeBus } from "../hal/bridge-spi"
+import { openBoardBus } from "../hal/w5500-bus"
+import { SpiBus } from "../hal/spi"
+import { HostStack } from "./host"
+import { NetStack } from "./stack"
+import { startWiznet } from "./wiznet"
+
+/** The runtime's own sockets (the desktop simulator; TLS included). */
+export async function hostNetwork(): Promise<NetStack> {
+    return new HostStack()
+}
+
+/** Starts the W5500 stack on `bus` with the NET_*, NTP_SERVERS and DHCP_WAIT_MS settings. */
+async function wiznet(bus: SpiBus, cfg: Config, log: (msg: string) => void): Promise<NetStack> {
+    const mac = cfg.netMac ? Buffer.from(cfg.netMac.split(":").join(""), "hex") : undefined
+    const st = cfg.netIp ? { ip: cfg.netIp, mask: cfg.netMask, gateway: cfg.netGateway, dns: cfg.netDns } : undefined
+    return await startWiznet(bus, { mac, static: st, dhcpFallbackMs: cfg.dhcpWaitMs, dns: cfg.netDns, ntp: cfg.ntpServers, log })
+}
+
+/** The W5500 emulator behind the simulator bridge (sim/w5500/BRIDGE.md). */
+export async function simW5500(cfg: Config, log: (msg: string) => void): Promise<NetStack> {
+    return await wiznet(await openBridgeBus(), cfg, log)
+}
+
+/** The board's W5500, wired as its board file says (bit-banged on the W55RP20, SPI0 on the W5500-EVB-Pico). */
+export async function boardW5500(cfg: Config, log: (msg: string) => void): Promise<NetStack> {
+    return await wiznet(await openBoardBus(), cfg, log)
+}
