@@ -1,6 +1,6 @@
 /**
  * `npm run bundle`: one UF2 file for a board, made of the stock DeviceScript RP2040 runtime, the
- * board configuration (boards/<id>.board.json), the compiled firmware (src/main.ts) and the
+ * board configuration (boards/<id>.board.json), the compiled board image of the chosen CLOUD (src/images/board-<CLOUD>.ts) and the
  * settings (.env.defaults, then .env.local), with `devs bundle --board <id>`.
  *
  * Around the CLI it:
@@ -25,6 +25,7 @@ import { parseArgs } from "node:util"
 import { fileURLToPath } from "node:url"
 import { ROOT } from "./devs.ts"
 import { isSecretKey, loadEnvFiles } from "./envfile.ts"
+import { imageFor } from "./images.ts"
 import { DCFG_ADDR, FSTOR_ADDR, readBundle, type BundleContents } from "./bundle-image.ts"
 import { parseUf2, RP2040_FAMILY_ID } from "./uf2.ts"
 
@@ -32,7 +33,7 @@ import { parseUf2, RP2040_FAMILY_ID } from "./uf2.ts"
 export const USAGE = `Usage: npm run bundle -- [options]
 
 Packs the stock DeviceScript RP2040 runtime, the board configuration, the firmware
-(src/main.ts) and the settings (.env.defaults, then .env.local) into one UF2 file:
+image of the CLOUD the settings choose (src/images/board-<CLOUD>.ts) and the settings (.env.defaults, then .env.local) into one UF2 file:
   .devicescript/bin/bundle-devicescript-rp2040-<board>.uf2
 Copy it to the board in BOOTSEL mode with npm run flash.
 
@@ -62,8 +63,16 @@ export const CACHE_FRESH_MS = 24 * 3600 * 1000
 export const DEVTOOLS_PORTS = [8081, 8082, 8083]
 /** The board bundled unless --board says otherwise. */
 export const DEFAULT_BOARD = "w55rp20_evb_pico"
-/** The firmware entry file. */
-export const ENTRY = "src/main.ts"
+/** The firmware image to bundle: the board image of the CLOUD the settings files choose (src/images/board-<CLOUD>.ts). */
+export function bundleEntry(project: string, local: boolean): string {
+    const files = [{ file: path.join(project, ".env.defaults"), required: false }]
+    if (local) files.push({ file: path.join(project, ".env.local"), required: false })
+    try {
+        return imageFor("board", loadEnvFiles(files).settings.CLOUD)
+    } catch (e) {
+        throw new BundleError(`bundle: ${(e as Error).message}`)
+    }
+}
 /** The CLI deploys each setting as one packet: name, NUL and the JSON value in at most 236 bytes. */
 export const MAX_SETTING_PACKET = 236
 /** Files and folders of the project the CLI needs to build and bundle. */
@@ -324,7 +333,7 @@ export function explainFailure(code: number | null, output: string, o: BundleOpt
     if (/^fetch https?:\/\//m.test(output) && /fetch failed|can't fetch|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT/.test(output))
         return [`bundle: the DeviceScript CLI tried to download the runtime and failed (offline?)`, ...manualPlacement(o.project)].join("\n")
     if (/invalid board id|missing --board/.test(output)) return `bundle: the CLI does not know the board ${o.board}: is boards/${o.board}.board.json there?`
-    if (/\.ts:\d+:\d+ - error /.test(output)) return `bundle: ${ENTRY} did not compile (errors above)`
+    if (/\.ts:\d+:\d+ - error /.test(output)) return `bundle: ${bundleEntry(o.project, o.local)} did not compile (errors above)`
     return `bundle: devs bundle failed (exit code ${code}); its output is above`
 }
 
@@ -396,6 +405,7 @@ export async function bundle(o: BundleOptions, log: (s: string) => void = s => c
     if (!o.local && scan.localKeys.length)
         log(`bundle: --no-local: .env.local left out (${scan.localKeys.join(", ")}); the UF2 carries .env.defaults only`)
 
+    const entry = bundleEntry(o.project, o.local)
     const runtime = await ensureRuntime(o.project, o.runtimeUrl, log)
     const busy = await portsInUse()
     if (busy.length)
@@ -412,8 +422,8 @@ export async function bundle(o: BundleOptions, log: (s: string) => void = s => c
     try {
         fs.rmSync(out, { force: true })
         const cli = path.join(o.project, "node_modules/@devicescript/cli/built/devicescript-cli.cjs")
-        log(`bundle: compiling ${ENTRY} and packing it with devs bundle --board ${o.board} (some 10 s)...`)
-        const r = await runCli(cli, ["bundle", "--board", o.board, "--flash-file", out, ENTRY], stage, o.verbose ? log : undefined, c => (child = c))
+        log(`bundle: compiling ${entry} (the board image of CLOUD=${entry.replace(/^.*board-|\.ts$/g, "")}) and packing it with devs bundle --board ${o.board} (some 10 s)...`)
+        const r = await runCli(cli, ["bundle", "--board", o.board, "--flash-file", out, entry], stage, o.verbose ? log : undefined, c => (child = c))
         if (r.code !== 0 || !fs.existsSync(out)) {
             if (!o.verbose) for (const l of r.output.split("\n")) log(`  devs| ${l}`)
             throw new BundleError(explainFailure(r.code, r.output, o))

@@ -1,23 +1,40 @@
 /**
- * The firmware image must fit the DeviceScript VM: the bytecode of all functions together must
- * stay under 64 KB (the image verifier refuses more, and the device would not start).
+ * Every firmware image must fit the DeviceScript VM: header, function descriptors and code of all
+ * functions together below 64 KB (the image verifier refuses more, and the device would not
+ * start). And each image carries only what its target and platform need: that is how they fit.
  */
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { execFileSync } from "node:child_process"
-import fs from "node:fs"
-import path from "node:path"
-import { DEVS_CLI, ROOT } from "../../sim/devs.ts"
+import { imageEntries, measureImage } from "../../sim/sizes.ts"
+import { CLOUDS } from "../../sim/images.ts"
 
-const LIMIT = 0x10000
+const images = imageEntries()
 
-test("src/main.ts fits the VM's 64 KB function bytecode limit", () => {
-    // --no-verify: read the size even when the image is too large, and say so by number
-    execFileSync(process.execPath, [DEVS_CLI, "build", "src/main.ts", "--no-verify"], { cwd: ROOT, stdio: "pipe" })
-    const md = fs.readFileSync(path.join(ROOT, ".devicescript/bin/bytecode-sizes.md"), "utf8")
-    const m = /^\s*(\d+)\s*\|\s*Function TOTAL/m.exec(md)
-    assert.ok(m, "no Function TOTAL line in bytecode-sizes.md")
-    const used = Number(m[1])
-    console.log(`firmware functions: ${used} bytes of ${LIMIT} (${LIMIT - used} left)`)
-    assert.ok(used < LIMIT, `src/main.ts has ${used} bytes of function bytecode; the VM accepts at most ${LIMIT - 1}`)
+test("there is a simulator image for every platform and a board image for every plain-MQTT platform", () => {
+    for (const c of CLOUDS) {
+        assert.ok(images.includes(`src/images/sim-${c}.ts`), `no simulator image for ${c}`)
+        if (c !== "azure") assert.ok(images.includes(`src/images/board-${c}.ts`), `no board image for ${c}`)
+    }
 })
+
+for (const entry of [...images, "src/main.ts"]) {
+    test(`${entry} fits the VM's 64 KB function bytecode limit and links only its own parts`, () => {
+        const m = measureImage(entry)
+        console.log(`${entry}: ${m.functions} bytes of functions, ${m.left} left`)
+        assert.ok(m.left > 0, `${entry} has ${m.functions} bytes of function bytecode, ${-m.left} too many for the VM`)
+        const files = [...m.files.keys()]
+        const has = (f: string) => files.some(x => x.endsWith(f))
+        const board = entry.includes("/board-")
+        const cloud = /(sim|board)-(\w+)\.ts$/.exec(entry)?.[2] ?? "generic"
+        if (board) {
+            for (const f of ["src/hal/bridge-spi.ts", "src/sim/hostlink.ts", "src/net/host.ts"]) assert.ok(!has(f), `${entry} links ${f}`)
+            for (const f of ["src/hal/gpio-spi.ts", "src/hal/hardware-spi.ts", "src/net/wiznet/stack.ts"]) assert.ok(has(f), `${entry} lacks ${f}`)
+        } else {
+            for (const f of ["src/hal/gpio-spi.ts", "src/hal/hardware-spi.ts"]) assert.ok(!has(f), `${entry} links ${f}`)
+            assert.ok(has("src/net/host.ts"), `${entry} lacks the host network`)
+            assert.equal(has("src/net/wiznet/stack.ts"), cloud !== "azure", `${entry}: W5500 stack linked: ${has("src/net/wiznet/stack.ts")}`)
+        }
+        for (const other of CLOUDS) if (other !== cloud) assert.ok(!has(`src/cloud/${other}.ts`), `${entry} links the ${other} platform`)
+        assert.ok(has(`src/cloud/${cloud}.ts`), `${entry} lacks its platform`)
+    })
+}
