@@ -18,7 +18,7 @@ import { ROOT, runVm, type VmRun } from "./devs.ts"
 import { isSecretKey, loadEnvFiles, type SettingValue } from "./envfile.ts"
 import { startHostLink, type HostLink } from "./hostlink.ts"
 import { imageFor } from "./images.ts"
-import { startW5500Sim, type W5500Sim } from "./w5500/index.ts"
+import { startW5500Sim, type LanOptions, type W5500Options, type W5500Sim } from "./w5500/index.ts"
 
 /** The `--help` text: every option. */
 export const USAGE = `Usage: npm start -- [options]
@@ -149,11 +149,12 @@ export const BROKER_LAN_IP = "192.168.50.2"
  * The emulated W5500 and LAN for `npm start --net w5500`: DHCP, DNS (broker.lan, and with
  * `external` the user's MQTT_HOST) and NTP at the gateway; TCP to broker.lan reaches 127.0.0.1.
  */
-export async function startEmulatedNetwork(external?: { name: string; ip: string }): Promise<W5500Sim> {
+export async function startEmulatedNetwork(opts: { external?: { name: string; ip: string }; lan?: LanOptions; chip?: W5500Options } = {}): Promise<W5500Sim> {
     const dns: Record<string, string> = { "router.lan": "192.168.50.1", "ntp.lan": "192.168.50.1", "pool.ntp.org": "192.168.50.1", [BROKER_NAME]: BROKER_LAN_IP }
-    if (external) dns[external.name] = external.ip
+    if (opts.external) dns[opts.external.name] = opts.external.ip
     return await startW5500Sim({
-        lan: { dns, hosts: [BROKER_LAN_IP], allowExternal: !!external, log: (level, msg) => log(`lan: ${level}: ${msg}`) },
+        chip: opts.chip,
+        lan: { dns, hosts: [BROKER_LAN_IP], allowExternal: !!opts.external, log: (level, msg) => log(`lan: ${level}: ${msg}`), ...opts.lan },
     })
 }
 
@@ -327,7 +328,7 @@ async function main(argv: string[]): Promise<number> {
                 if (!nodeNet.isIPv4(name)) external = { name, ip }
                 log(`lan: real destinations allowed; ${name} is ${ip}`)
             }
-            lan = await startEmulatedNetwork(external)
+            lan = await startEmulatedNetwork({ external })
             if (opts.allowExternal) lan.lan.allowExternal = true
         } catch (e) {
             const msg = (e as Error).message
