@@ -10,7 +10,7 @@ import { test } from "node:test"
 import assert from "node:assert/strict"
 import { startAedes, type AedesBroker } from "../../sim/brokers.ts"
 import { startEmulatedNetwork, BROKER_LAN_IP } from "../../sim/start.ts"
-import type { W5500Sim } from "../../sim/w5500/index.ts"
+import type { LanOptions, W5500Sim } from "../../sim/w5500/index.ts"
 import { Device, Observer, boot, checkReport, hostLink, onCleanup, settingsFor, sleep } from "./lib/e2e.ts"
 
 const T = { timeout: 240000 }
@@ -29,7 +29,7 @@ interface Rig {
 }
 
 /** aedes, the emulated W5500 and LAN, an observer, and the device booted with `over` settings. */
-async function rig(name: string, over: Record<string, string | number | boolean>, lan: Parameters<typeof startEmulatedNetwork>[0]["lan"] = {}): Promise<Rig> {
+async function rig(name: string, over: Record<string, string | number | boolean>, lan: LanOptions = {}): Promise<Rig> {
     const id = `w5500-${name}-${process.pid}`
     const base = `devices/${id}`
     const broker = await startAedes()
