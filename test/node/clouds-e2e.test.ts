@@ -1,5 +1,5 @@
 /**
- * End-to-end per cloud platform: the real firmware (src/main.ts) in the simulator against the
+ * End-to-end per cloud platform: the real firmware (the platform's simulator image) in the simulator against the
  * platform's emulated cloud (sim/clouds/emulated.ts). The cloud checks the credentials the device
  * mints, the shape of every report, sends the platform's commands and checks each reply. Plus: a
  * wrong secret is refused with the platform's CONNACK code (and never printed), and with a short
@@ -13,38 +13,11 @@ import { ROOT, runVm, type VmRun } from "../../sim/devs.ts"
 import { loadEnvFiles } from "../../sim/envfile.ts"
 import { startHostLink, type Settings } from "../../sim/hostlink.ts"
 import { deviceSettings } from "../../sim/start.ts"
+import { imageFor } from "../../sim/images.ts"
+import { Device } from "./lib/e2e.ts"
 import { CLOUD_PLATFORMS, REFUSAL_CODES, TEST_IDENTITIES, startEmulatedCloud, type CloudPlatform, type EmulatedCloud } from "../../sim/clouds/emulated.ts"
 
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
-
-/** The simulated device: src/main.ts in the VM, its console kept. */
-class Device {
-    readonly lines: string[] = []
-    child?: ChildProcess
-    exited = false
-    run!: Promise<VmRun>
-
-    start(timeoutMs: number) {
-        this.run = runVm("src/main.ts", {
-            timeoutMs,
-            onSpawn: c => (this.child = c),
-            onLine: l => {
-                this.lines.push(l)
-                if (process.env.VM_LOG) console.log(`[device] ${l}`)
-            },
-        })
-        this.run.finally(() => (this.exited = true)).catch(() => {})
-    }
-
-    tail(n = 30): string {
-        return this.lines.slice(-n).join("\n")
-    }
-
-    async kill() {
-        if (this.child && this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGKILL")
-        await this.run?.catch(() => {})
-    }
-}
 
 /** .env.defaults as npm start serves it, pointed at `cloud`, with `over` on top. */
 function settingsFor(cloud: EmulatedCloud, over: Settings = {}): Settings {
@@ -96,7 +69,7 @@ describe("clouds end-to-end (firmware in the simulator)", () => {
     for (const platform of CLOUD_PLATFORMS) {
         test(`${platform}: connect with minted credentials, reports, commands and replies`, async t => {
             const cloud = await startEmulatedCloud(platform)
-            const dev = new Device()
+            const dev = new Device(imageFor("sim", platform))
             try {
                 await boot(dev, settingsFor(cloud, { DEVICE_ID: `e2e-${platform}` }), 120000)
                 const first = await reports(cloud, dev, 2, 0, 40000)
@@ -129,7 +102,7 @@ describe("clouds end-to-end (firmware in the simulator)", () => {
 
     test("a wrong secret is refused with the platform's CONNACK code and never printed", async () => {
         const cloud = await startEmulatedCloud("onenet")
-        const dev = new Device()
+        const dev = new Device(imageFor("sim", "onenet"))
         const wrong = "AAAA" + TEST_IDENTITIES.onenet.deviceKey.slice(4)
         try {
             await boot(dev, settingsFor(cloud, { ONENET_KEY: wrong }), 60000)
@@ -150,7 +123,7 @@ describe("clouds end-to-end (firmware in the simulator)", () => {
 
     test("token renewal: with TOKEN_TTL=10 the device reconnects with fresh SAS tokens before the hub drops it", async () => {
         const cloud = await startEmulatedCloud("azure")
-        const dev = new Device()
+        const dev = new Device(imageFor("sim", "azure"))
         try {
             await boot(dev, settingsFor(cloud, { TOKEN_TTL: 10 }), 120000)
             await reports(cloud, dev, 1, 0, 40000)

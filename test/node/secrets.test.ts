@@ -17,6 +17,7 @@ import mqtt from "mqtt"
 import { ROOT, runVm, type VmRun } from "../../sim/devs.ts"
 import { loadEnvFiles } from "../../sim/envfile.ts"
 import { startHostLink, type Settings } from "../../sim/hostlink.ts"
+import { imageFor } from "../../sim/images.ts"
 import { deviceSettings } from "../../sim/start.ts"
 import { startAedes, type AedesBroker } from "../../sim/brokers.ts"
 import { CLOUD_PLATFORMS, TEST_IDENTITIES, cloudSettings, startEmulatedCloud, type AnyIdentity, type CloudPlatform } from "../../sim/clouds/emulated.ts"
@@ -259,7 +260,7 @@ async function bootOnce(r: Run, settings: Settings, timeoutMs: number): Promise<
     r.exited = false
     const link = await startHostLink(settings, { waitMs: 120000 })
     try {
-        r.run = runVm("src/main.ts", {
+        r.run = runVm(imageFor("sim", r.platform), {
             // test mode: its settings store lives in memory ("device" mode keeps it, secrets included,
             // in .devicescript/flash/sim.bin, shared by every device-mode run)
             timeoutMs,
