@@ -4,6 +4,8 @@
  *   broker, same 120-byte JSON payload; measured in both VM modes (device: as on a board;
  *   test: `--test`, which turns on GC stress).
  * - Bytecode size of each client (program size minus a baseline program, from `devs build`).
+ * - The firmware over the emulated W5500 (`npm start`'s default network): SPI transactions and
+ *   bytes per report, boot-to-first-report time, and the bytecode of the network stack per image.
  * Each figure is checked against what the broker received, so a client that drops messages
  * cannot look fast.
  */
@@ -14,6 +16,9 @@ import mqtt from "mqtt"
 import { startAedes } from "./brokers.ts"
 import { DEVS_CLI, ROOT, runVm } from "./devs.ts"
 import { startHostLink } from "./hostlink.ts"
+import { measureImage } from "./sizes.ts"
+import { deviceSettings, startEmulatedNetwork } from "./start.ts"
+import { loadEnvFiles } from "./envfile.ts"
 
 const N = Number(process.env.BENCH_N ?? 2000)
 
@@ -75,6 +80,57 @@ function rate(f: Figure | undefined) {
     return f && f.ms > 0 ? (f.received / f.ms) * 1000 : 0
 }
 
+/** The bytes of the MQTT PUBLISH (QoS 0) that carries `payload` on `topic`. */
+function publishBytes(topic: string, payload: number): number {
+    const rem = 2 + Buffer.byteLength(topic) + payload
+    return 1 + (rem < 128 ? 1 : rem < 16384 ? 2 : 3) + rem
+}
+
+/**
+ * The firmware image (src/main.ts) over the emulated W5500 in device mode, reporting every second
+ * to aedes: boot-to-first-report time and the SPI traffic per report in a window of `n` reports.
+ */
+async function w5500Figures(n = 10) {
+    const broker = await startAedes()
+    const sim = await startEmulatedNetwork({ lan: { log: () => {} } })
+    const reports: { at: number; topic: string; bytes: number; spiBytes: number; spiFrames: number }[] = []
+    broker.aedes.on("publish", (p, client) => {
+        if (client && p.topic.endsWith("/telemetry"))
+            reports.push({ at: Date.now(), topic: p.topic, bytes: (p.payload as Buffer).length, spiBytes: sim.chip.counters.bytes, spiFrames: sim.chip.counters.frames })
+    })
+    const env = loadEnvFiles([{ file: path.join(ROOT, ".env.defaults"), required: false }])
+    const settings = { ...deviceSettings(env.settings, broker.port, "w5500"), DEVICE_ID: "bench-w5500", REPORT_MS: 1000, MQTT_USER: "", MQTT_PASS: "", LOG_LEVEL: "debug" }
+    const link = await startHostLink(settings as Record<string, string | number | boolean>, { waitMs: 120000, time: false })
+    let spawnedAt = 0
+    let vmStartAt = 0
+    const phases: string[] = []
+    try {
+        const run = await runVm("src/main.ts", {
+            mode: "device",
+            timeoutMs: 120000,
+            onSpawn: () => (spawnedAt = Date.now()),
+            onLine: l => {
+                if (!vmStartAt && /start: /.test(l)) vmStartAt = Date.now()
+                const m = /boot: (\w+): .*\((\d+) ms\)$/.exec(l)
+                if (m) phases.push(`${m[1]} ${m[2]} ms`)
+            },
+            // LOG_LEVEL=debug: a console line per report, so the stop condition is checked often
+            stopWhen: () => reports.length >= n + 3,
+        })
+        if (reports.length < n + 3) throw new Error(`bench: only ${reports.length} reports over the W5500:\n${run.lines.slice(-20).join("\n")}`)
+    } finally {
+        await link.close()
+        await sim.close()
+        await broker.close()
+    }
+    // the window between report 3 and report 3+n: reports only (a 3600 s lease, 60 s keepalive)
+    const a = reports[2], b = reports[2 + n]
+    const spi = (b.spiBytes - a.spiBytes) / n
+    const frames = (b.spiFrames - a.spiFrames) / n
+    const pkt = publishBytes(b.topic, b.bytes)
+    return { boot: reports[0].at - spawnedAt, bootVm: reports[0].at - (vmStartAt || spawnedAt), phases, spi, frames, pkt, payload: b.bytes, target: 1.5 * pkt + 40 }
+}
+
 async function main() {
     console.log(`MQTT benchmark: ${N} messages of 120 bytes per figure, aedes on 127.0.0.1, one VM run per mode\n`)
     const rows: string[] = []
@@ -102,6 +158,25 @@ async function main() {
     console.log(`| ours: src/mqtt + src/net/host.ts (QoS 0-2, subscribe, unsubscribe) | ${ours} |`)
     console.log(`| stock: @devicescript/net MQTT client + sockets + observables | ${stock} |`)
     console.log(`\nours / stock bytecode = ${(ours / stock).toFixed(2)}x`)
+
+    console.log("\nW5500 (emulated, npm start's default network): the firmware image src/main.ts in device mode, REPORT_MS=1000\n")
+    const w = await w5500Figures()
+    console.log("| figure | value | target |")
+    console.log("|---|---:|---:|")
+    console.log(`| SPI bytes per report (QoS 0 PUBLISH of ${w.pkt} bytes: ${w.payload}-byte payload) | ${w.spi.toFixed(1)} | <= ${w.target.toFixed(0)} (1.5x packet + 40) |`)
+    console.log(`| SPI transactions (frames) per report | ${w.frames.toFixed(1)} | |`)
+    console.log(`| boot to first report at the broker, from VM spawn | ${w.boot} ms | |`)
+    console.log(`| boot to first report, from the VM's first line | ${w.bootVm} ms | < 1500 ms |`)
+    console.log(`\ndevice-side bring-up phases (since boot): ${w.phases.join(", ")}`)
+
+    console.log("\n| image | network stack bytecode (src/net/wiznet, dhcp/dns/sntp/ip, src/hal) | whole image | left of 64 KB |")
+    console.log("|---|---:|---:|---:|")
+    for (const img of ["src/images/sim-generic.ts", "src/images/board-generic.ts", "src/images/board-alibaba.ts"]) {
+        const m = measureImage(img)
+        let stack = 0
+        for (const [f, b] of m.files) if (/src\/net\/(wiznet\/|dhcp|dns|sntp|ip)|src\/hal\//.test(f)) stack += b
+        console.log(`| ${img} | ${stack} | ${m.functions} | ${m.left} |`)
+    }
 }
 
 main().then(
