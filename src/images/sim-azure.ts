@@ -3,12 +3,12 @@ import { startSimSensor } from "../app/sensors"
 import { platform } from "../cloud/azure"
 import { runDevice } from "../device"
 import { hostNetwork } from "../net/starters"
-import { loadSimSettings } from "../sim/hostlink"
+import { simSettings } from "../sim/ballast"
 
 await runDevice({
     name: "sim-azure",
     platform,
     host: hostNetwork,
     sensors: startSimSensor,
-    settings: loadSimSettings,
+    settings: simSettings,
 })

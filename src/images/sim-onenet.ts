@@ -3,7 +3,7 @@ import { startSimSensor } from "../app/sensors"
 import { platform } from "../cloud/onenet"
 import { runDevice } from "../device"
 import { hostNetwork, simW5500 } from "../net/starters"
-import { loadSimSettings } from "../sim/hostlink"
+import { simSettings } from "../sim/ballast"
 
 await runDevice({
     name: "sim-onenet",
@@ -11,5 +11,5 @@ await runDevice({
     host: hostNetwork,
     w5500: simW5500,
     sensors: startSimSensor,
-    settings: loadSimSettings,
+    settings: simSettings,
 })
