@@ -1,0 +1,33 @@
+/**
+ * The fault scenarios of `npm run soak` in their reduced form (`--quick`): the real firmware in
+ * the simulator's device mode, QoS 1 reports to aedes through the fault proxy, over the
+ * simulator's socket or the emulated W5500. Each must lose no report, keep the VM alive, and
+ * recover; the figures go to the test output as diagnostics.
+ */
+import { test } from "node:test"
+import assert from "node:assert/strict"
+import { SCENARIOS, ballastSearch, describe, soak } from "../../sim/scenarios.ts"
+
+const QUICK = ["broker-restart", "half-open-idle", "half-open-publish", "reset-mid-packet", "partition", "link-flap", "dhcp-gone", "dns-gone", "ntp-gone"]
+
+for (const name of QUICK) {
+    test(`fault scenario ${name} (reduced): no QoS 1 report lost, the device recovers`, { timeout: 300000 }, async t => {
+        const r = await SCENARIOS[name](true, !!process.env.VM_LOG)
+        t.diagnostic(describe(r))
+        for (const n of r.notes) t.diagnostic(n)
+        assert.deepEqual(r.problems, [], describe(r))
+        assert.ok(r.made > 0 && r.delivered > 0, `reports made ${r.made}, delivered ${r.delivered}`)
+        assert.equal(r.lost, 0)
+    })
+}
+
+test("heap: a ballast the firmware survives, and a 300-report soak with faults while holding it less 2 KB", { timeout: 900000 }, async t => {
+    // coarse: start the search at 8 KB steps' worth of range, so it takes few boots
+    const kb = await ballastSearch(false, 0, 48)
+    t.diagnostic(`largest ballast survived at boot: ${kb} KB`)
+    assert.ok(kb >= 4, `the firmware should leave at least 4 KB of heap spare, found ${kb} KB`)
+    const r = await soak(300, Math.max(0, kb - 2))
+    t.diagnostic(describe(r))
+    for (const n of r.notes) t.diagnostic(n)
+    assert.deepEqual(r.problems, [], describe(r))
+})
