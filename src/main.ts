@@ -7,7 +7,8 @@ import * as ds from "@devicescript/core"
 import { applyCommand, Parsed } from "./app/commands"
 import { Device } from "./app/properties"
 import { Schedule } from "./app/schedule"
-import { Sensor, startSensor } from "./app/sensors"
+import { Sensor, startSimSensor } from "./app/sensors"
+import { startBoardSensor } from "./app/i2c-sensors"
 import { CloudProfile, ConnectParams, Message } from "./cloud/profile"
 import { createProfile } from "./cloud"
 import { Config, ConfigError, describeConfig, loadConfig } from "./config"
@@ -241,15 +242,15 @@ export async function runDevice() {
         }
         throw e
     }
-    phase("config", bootT, describeConfig(cfg))
-
     let profile: CloudProfile
     try {
-        profile = createProfile(cfg)
+        profile = await createProfile(cfg)
     } catch (e) {
-        console.log(`config: ${(e as Error).message}`)
+        const m = (e as Error).message
+        console.log(e instanceof ConfigError ? m : `config: ${m}`)
         return await halt("fix the settings above and restart")
     }
+    phase("config", bootT, describeConfig(cfg))
 
     let t0 = ds.millis()
     let net: NetStack
@@ -274,7 +275,8 @@ export async function runDevice() {
     }
 
     await waitForTime(profile)
-    const sensor = await startSensor(cfg.sensor)
+    const log = (m: string) => console.log(m)
+    const sensor = await (ds.isSimulator() ? startSimSensor : startBoardSensor)(cfg.sensor, log)
     phase("ready", bootT, `${profile.name} profile, device ${cfg.deviceId}`)
     await new App(cfg, net, profile, sensor).start()
 }
