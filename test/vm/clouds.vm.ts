@@ -104,7 +104,7 @@ async function cfgOf(values: any, extra?: any): Promise<Config> {
     return c
 }
 /** The profile of `values` (CLOUD picks the platform), logging to `log`. */
-async function profOf(values: any, extra?: any, log?: (m: string) => void): Promise<any> {
+async function profOf(values: any, extra?: any, log?: (m: string) => void): Promise<CloudProfile> {
     const rd = reader(merge(values, extra))
     return await createProfile(await loadConfig(rd), log || (m => {}), rd)
 }
@@ -232,7 +232,7 @@ describe("cloud settings", () => {
     test("each platform loads with its identity and default endpoint", async () => {
         const a = await cfgOf(ALI)
         eq(a.cloud, "alibaba", "cloud")
-        eq((await profOf(ALI)).id.productKey, "a1X2bEnP82z", "pk")
+        eq(((await profOf(ALI)) as any).id.productKey, "a1X2bEnP82z", "pk")
         has(a.mqttHost, ".cn-shanghai.", "region default")
         eq(a.mqttHost, "a1X2bEnP82z.iot-as-mqtt.cn-shanghai.aliyuncs.com", "alibaba legacy host")
         eq(a.mqttPort, 1883, "alibaba port")
@@ -242,7 +242,7 @@ describe("cloud settings", () => {
         eq((await cfgOf(ALI, { ALI_HOST: "ali.example.com", ALI_INSTANCE: "iot-1" })).mqttHost, "ali.example.com", "ALI_HOST wins")
         const o = await cfgOf(ONENET)
         eq(o.mqttHost, "mqtts.heclouds.com", "onenet host")
-        const op = await profOf(ONENET)
+        const op: any = await profOf(ONENET)
         eq(op.id.productId, "123123", "pid")
         eq(op.id.keyScope, "device", "scope")
         eq(op.ttlS, 3600, "ttl default")
@@ -254,13 +254,13 @@ describe("cloud settings", () => {
         eq(z.mqttPort, 8883, "azure port")
         const t = await cfgOf(TS)
         eq(t.mqttHost, "mqtt3.thingspeak.com", "thingspeak host")
-        const tp = await profOf(TS)
+        const tp: any = await profOf(TS)
         eq(tp.id.channel, "1234567", "channel as text")
         eq(tp.id.username, "MRoXDjcfBTgdOCIxDiIMMDA", "user defaults to client id")
         eq(tp.id.fields.join(","), "temperature,humidity,led,interval,uptime", "fields default")
         const h = await cfgOf(HUAWEI)
         eq(h.mqttHost, HUAWEI.HUAWEI_HOST, "huawei host")
-        const hp = await profOf(HUAWEI)
+        const hp: any = await profOf(HUAWEI)
         eq(hp.id.serviceId, "Sensor", "service default")
         eq(hp.id.checkTimestamp, false, "tschk default")
         const c = await cfgOf(TENCENT)
@@ -309,9 +309,9 @@ describe("cloud settings", () => {
     })
 
     test("TOKEN_TTL, CLOUD_PROPS and TS_FIELDS", async () => {
-        eq((await profOf(ONENET, { TOKEN_TTL: 60 })).ttlS, 60, "ttl")
+        eq(((await profOf(ONENET, { TOKEN_TTL: 60 })) as any).ttlS, 60, "ttl")
         eq(await configError(merge(ONENET, { TOKEN_TTL: 5 })), "config: TOKEN_TTL must be an integer 10..31536000, got 5")
-        const c = await profOf(ALI, { CLOUD_PROPS: "temperature:Temp, uptime:-" })
+        const c: any = await profOf(ALI, { CLOUD_PROPS: "temperature:Temp, uptime:-" })
         eq(c.props["temperature"], "Temp", "mapped")
         eq(c.props["uptime"], "-", "left out")
         has(await configError(merge(ALI, { CLOUD_PROPS: "temp:x" })), 'config: CLOUD_PROPS must be name:identifier pairs separated by commas ("temp" is not a property of the device)')
@@ -319,7 +319,7 @@ describe("cloud settings", () => {
         has(await configError(merge(ALI, { CLOUD_PROPS: "led:a,interval:a" })), "identifier a is used twice")
         has(await configError(merge(ALI, { CLOUD_PROPS: "led:9x" })), '"9x" is not an identifier')
         eq(parsePropNames("").names !== undefined, true, "empty map")
-        eq((await profOf(TS, { TS_FIELDS: "humidity,,temperature" })).id.fields.join(","), "humidity,,temperature", "gap")
+        eq(((await profOf(TS, { TS_FIELDS: "humidity,,temperature" })) as any).id.fields.join(","), "humidity,,temperature", "gap")
         has(await configError(merge(TS, { TS_FIELDS: "a,b" })), 'config: TS_FIELDS must be property names separated by commas, position n = field n ("a" is not a property of the device)')
         has(parseTsFields("temperature,temperature").error, "listed twice")
         has(parseTsFields("1,2,3,4,5,6,7,8,9").error, "9 fields listed")
@@ -390,7 +390,7 @@ describe("createProfile", () => {
 
     test("notes: ThingSpeak takes no commands, Azure without TLS, Alibaba plain", async () => {
         const lines: string[] = []
-        (await profOf(TS, { REPORT_MS: 5000 }, m => lines.push(m)))
+        await profOf(TS, { REPORT_MS: 5000 }, m => lines.push(m))
         has(lines.join("\n"), "ThingSpeak has no command channel, so the device takes no commands")
         has(lines.join("\n"), "REPORT_MS=5000 is below the 15000 ms")
         has(lines.join("\n"), "field1=temperature field2=humidity")
