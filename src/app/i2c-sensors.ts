@@ -31,12 +31,10 @@ export function crc8(b: Buffer, from: number, len: number): number {
  */
 export function decodeReading(chip: string, b: Buffer): number[] {
     const aht = chip === "aht20"
-    const name = chip
-    if (b.length < 6) throw new Error(`${name}: short read (${b.length} bytes, 6 expected)`)
-    let bad = aht ? b.length > 6 && crc8(b, 0, 6) !== b[6] : crc8(b, 0, 2) !== b[2] || crc8(b, 3, 2) !== b[5]
-    if (bad) throw new Error(`${name}: CRC mismatch (corrupted read)`)
+    if (b.length < 6) throw new Error(`${chip}: short read (${b.length} bytes, 6 expected)`)
+    if (aht ? b.length > 6 && crc8(b, 0, 6) !== b[6] : crc8(b, 0, 2) !== b[2] || crc8(b, 3, 2) !== b[5]) throw new Error(`${chip}: CRC mismatch (corrupted read)`)
     if (!aht) return [(175 * ((b[0] << 8) | b[1])) / 65535 - 45, (100 * ((b[3] << 8) | b[4])) / 65535]
-    if ((b[0] & 0x80) !== 0) throw new Error(`${name}: busy (measurement not finished)`)
+    if ((b[0] & 0x80) !== 0) throw new Error(`${chip}: busy (measurement not finished)`)
     const h = (b[1] << 12) | (b[2] << 4) | (b[3] >> 4)
     const t = ((b[3] & 0x0f) << 16) | (b[4] << 8) | b[5]
     return [(t * 200) / 1048576 - 50, (h * 100) / 1048576]
@@ -54,8 +52,8 @@ async function measure(chip: string): Promise<Reading> {
     } catch (e: any) {
         throw new Error(`${chip}: ${e.message}`)
     }
-    const v = decodeReading(chip, b)
-    return { temperature: v[0], humidity: v[1], source: chip }
+    const [temperature, humidity] = decodeReading(chip, b)
+    return { temperature, humidity, source: chip }
 }
 
 /** Starts `chip` (calibrates an AHT20 if needed, takes one reading); undefined (logged) when it does not answer. */
