@@ -241,11 +241,12 @@ export async function runDevice(image: Image) {
                 `config: CLOUD=${cfg.cloud}, but this image (${image.name}) carries the ${image.platform.kind} platform only ` +
                     `(one platform fits in an image): npm start, npm run build and npm run bundle pick the image from CLOUD`
             )
-        phase("config", bootT, describeConfig(cfg))
+        // the platform reads its own settings and may fill in the broker's host
         profile = await image.platform.create(cfg, log)
+        phase("config", bootT, describeConfig(cfg))
     } catch (e) {
-        if (!(e instanceof ConfigError)) throw e
-        console.log((e as Error).message)
+        const m = (e as Error).message
+        console.log(e instanceof ConfigError ? m : `config: ${m}`)
         return await halt("fix the settings above and restart")
     }
 

@@ -74,15 +74,10 @@ export function commandError(id: string, code: number, message: string, ctx?: st
 }
 
 function kindOf(v: any): string {
-    if (v === null) return "null"
-    if (v === undefined) return "nothing"
+    if (v === null || v === undefined) return v === null ? "null" : "nothing"
     if (Array.isArray(v)) return "an array"
     const t = typeof v
-    if (t === "object") return "an object"
-    if (t === "string") return "a string"
-    if (t === "number") return "a number"
-    if (t === "boolean") return "a boolean"
-    return t
+    return (t === "object" ? "an " : "a ") + t
 }
 
 function isBlank(b: Buffer): boolean {
@@ -101,36 +96,38 @@ export interface Request {
 }
 
 /**
- * Decodes a JSON request payload: size cap (413), JSON syntax and nesting (400), an object with an
- * optional `id` (string or number). An empty payload is `{}` when `allowEmpty`, else 400.
+ * Decodes a JSON request payload: size cap (413), UTF-8, JSON syntax and nesting (400), an object
+ * with an optional id under `idKey` (string or number, at most 64 characters). An empty payload
+ * is `{}` when `allowEmpty`, else 400.
  */
-export function decodeRequest(payload: Buffer, allowEmpty: boolean, ctx?: string): Request {
+export function decodeRequest(payload: Buffer, allowEmpty: boolean, ctx?: string, idKey = "id"): Request {
     const len = payload ? payload.length : 0
-    if (len > MAX_COMMAND_BYTES)
-        return { id: "", body: undefined, error: commandError("", 413, `payload is ${len} bytes, at most ${MAX_COMMAND_BYTES} allowed`, ctx) }
-    if (!len || isBlank(payload)) {
-        if (allowEmpty) return { id: "", body: {} }
-        return { id: "", body: undefined, error: commandError("", 400, 'payload is empty; expected JSON like {"id":"1","params":{"led":true}}', ctx) }
-    }
-    let body: any
-    try {
-        body = parseJson(payload)
-    } catch (e: any) {
-        return { id: "", body: undefined, error: commandError("", 400, `payload is not valid JSON (${e.message})`, ctx) }
-    }
-    if (body === null || typeof body !== "object" || Array.isArray(body))
-        return {
-            id: "",
-            body: undefined,
-            error: commandError("", 400, 'payload must be a JSON object like {"id":"1","params":{"led":true}}, got ' + kindOf(body), ctx),
+    let body: any = {}
+    let error: string
+    let code = 400
+    if (len > MAX_COMMAND_BYTES) {
+        code = 413
+        error = `payload is ${len} bytes, at most ${MAX_COMMAND_BYTES} allowed`
+    } else if (!len || isBlank(payload)) {
+        if (!allowEmpty) error = 'payload is empty; expected JSON like {"id":"1","params":{"led":true}}'
+    } else {
+        try {
+            body = parseJson(payload)
+            if (body === null || typeof body !== "object" || Array.isArray(body))
+                error = 'payload must be a JSON object like {"id":"1","params":{"led":true}}, got ' + kindOf(body)
+        } catch (e: any) {
+            error = `payload is not valid JSON (${e.message})`
         }
-    const rawId = body["id"]
+    }
     let id = ""
-    if (typeof rawId === "string") id = rawId as string
-    else if (typeof rawId === "number") id = "" + rawId
-    else if (rawId !== undefined && rawId !== null)
-        return { id: "", body: undefined, error: commandError("", 400, `id must be a string or a number, got ${kindOf(rawId)}`, ctx) }
-    if (id.length > 64) return { id: "", body: undefined, error: commandError("", 400, `id is ${id.length} characters long, at most 64 allowed`, ctx) }
+    if (!error) {
+        const rawId = body[idKey]
+        const t = typeof rawId
+        if (t === "string" || t === "number") id = "" + rawId
+        else if (rawId !== undefined && rawId !== null) error = `${idKey} must be a string or a number, got ${kindOf(rawId)}`
+        if (id.length > 64) error = `${idKey} is ${id.length} characters long, at most 64 allowed`
+    }
+    if (error) return { id: "", body: undefined, error: commandError("", code, error, ctx) }
     return { id, body }
 }
 
@@ -183,12 +180,16 @@ export function checkParams(id: string, params: any, ctx?: string): Parsed {
  * report `{"id":"3"}` (toggle and report accept an empty payload).
  */
 export function parseCommand(name: string, payload: Buffer, ctx?: string): Parsed {
-    if (typeof name !== "string") name = ""
-    const known = COMMAND_NAMES.indexOf(name) >= 0
     // only set needs a body; an unknown command with an empty payload is still a 404
     const req = decodeRequest(payload, name !== "set", ctx)
     if (req.error) return req.error
-    if (!known) {
+    return commandOf(name, req, ctx)
+}
+
+/** The command `name` of a decoded request (see `parseCommand`). */
+export function commandOf(name: string, req: Request, ctx?: string): Parsed {
+    if (typeof name !== "string") name = ""
+    if (COMMAND_NAMES.indexOf(name) < 0) {
         const shown = JSON.stringify(name.length > 32 ? name.slice(0, 29) + "..." : name)
         return commandError(req.id, 404, `unknown command ${shown} (known: ${COMMAND_NAMES.join(", ")})`, ctx)
     }

@@ -11,10 +11,12 @@
 import { Parsed, Reply, commandError } from "../app/commands"
 import { toJson } from "../app/json"
 import { Snapshot } from "../app/properties"
-import { AlibabaConfig, Config } from "../config"
+import { Config, ReadSetting, isChars, isHost, setting, settings, checkSettings } from "../config"
+import { Platform } from "../image"
 import { CloudProfile, ConnectParams, Message, Subscription } from "./profile"
+import { HOST_TEXT, ID_TEXT, idValue, propNames } from "./settings"
 import { signAlibaba } from "./sign-alibaba"
-import { dataJson, IdCounter, paramsJson, platformCommand, PropertyMap, requestWithId, sessionParams, ValueStyle } from "./thing-model"
+import { BOOL_AS_INT, FLOAT_POINT, PropertyMap, nextId, platformCommand, propertyMap, requestWithId, sessionParams, valuesJson } from "./thing-model"
 
 /** Alibaba's identifiers for the model properties (standard thing-model names where one exists). */
 export const ALIBABA_NAMES: { [name: string]: string } = {
@@ -28,8 +30,22 @@ export const ALIBABA_NAMES: { [name: string]: string } = {
 /** Keepalive range the platform accepts, seconds. */
 export const ALIBABA_KEEPALIVE_MIN = 30
 export const ALIBABA_KEEPALIVE_MAX = 1200
+/** Default ALI_REGION. */
+export const ALI_REGION_DEFAULT = "cn-shanghai"
 
-const STYLE: ValueStyle = { boolAsInt: true, floatPoint: true }
+/** Alibaba Cloud IoT device certificate. */
+export interface AlibabaConfig {
+    /** ALI_PK: ProductKey */
+    productKey: string
+    /** ALI_DN: DeviceName */
+    deviceName: string
+    /** ALI_SECRET: DeviceSecret; secret */
+    deviceSecret: string
+    /** ALI_CLIENT_ID: id before the `|` parameters ("" = `{ProductKey}.{DeviceName}`) */
+    clientId: string
+}
+
+const STYLE = BOOL_AS_INT | FLOAT_POINT
 const EXAMPLE = '{"id":"1","version":"1.0","params":{"LightSwitch":1}}'
 
 /** The Alibaba Cloud IoT profile. */
@@ -37,25 +53,17 @@ export class AlibabaProfile implements CloudProfile {
     readonly name = "alibaba"
     readonly requiresTls = false
     readonly needsTime = false
-    /** `/sys/{pk}/{dn}/thing/` */
-    readonly base: string
-    readonly reportTopic: string
-    readonly setTopic: string
-    readonly setReplyTopic: string
     /** `/sys/{pk}/{dn}/thing/service/` followed by a service identifier */
     readonly servicePrefix: string
+    readonly reportTopic: string
     readonly props: PropertyMap
-    private id: AlibabaConfig
-    private ids = new IdCounter()
 
-    constructor(private cfg: Config) {
-        this.id = cfg.alibaba || { productKey: "", deviceName: "", deviceSecret: "", clientId: "", region: "", instance: "" }
-        this.base = `/sys/${this.id.productKey}/${this.id.deviceName}/thing/`
-        this.reportTopic = this.base + "event/property/post"
-        this.servicePrefix = this.base + "service/"
-        this.setTopic = this.servicePrefix + "property/set"
-        this.setReplyTopic = this.setTopic + "_reply"
-        this.props = new PropertyMap(ALIBABA_NAMES, cfg.propNames)
+    /** `names`: CLOUD_PROPS */
+    constructor(private cfg: Config, private id: AlibabaConfig, names?: { [name: string]: string }) {
+        const base = `/sys/${id.productKey}/${id.deviceName}/thing/`
+        this.servicePrefix = base + "service/"
+        this.reportTopic = base + "event/property/post"
+        this.props = propertyMap(ALIBABA_NAMES, names)
     }
 
     connectParams(nowMs: number): ConnectParams {
@@ -67,7 +75,7 @@ export class AlibabaProfile implements CloudProfile {
 
     subscriptions(): Subscription[] {
         return [
-            { filter: this.setTopic, qos: 1 },
+            { filter: this.servicePrefix + "property/set", qos: 1 },
             { filter: this.servicePrefix + "+", qos: 1 },
         ]
     }
@@ -81,38 +89,62 @@ export class AlibabaProfile implements CloudProfile {
     }
 
     report(snapshot: Snapshot, tsMs: number): Message {
-        const payload =
-            '{"id":"' + this.ids.next() + '","version":"1.0","params":' + paramsJson(snapshot, this.props, STYLE) + ',"method":"thing.event.property.post"}'
+        const payload = '{"id":"' + nextId() + '","version":"1.0","params":' + valuesJson(snapshot, this.props, STYLE) + ',"method":"thing.event.property.post"}'
         return { topic: this.reportTopic, payload, qos: 1, retain: false }
     }
 
     parseCommand(topic: string, payload: Buffer): Parsed {
-        if (!topic || !topic.startsWith(this.servicePrefix)) return undefined
-        if (topic === this.setTopic) {
-            const ctx = this.setReplyTopic
-            const req = requestWithId(payload, "id", ctx, EXAMPLE)
-            if (req.error) return req.error
-            return platformCommand("set", req.id, req.body["params"], this.props, ctx)
-        }
-        const ident = topic.slice(this.servicePrefix.length)
+        const pre = this.servicePrefix
+        if (!topic || !topic.startsWith(pre)) return undefined
+        const ident = topic.slice(pre.length)
+        const set = ident === "property/set"
         // replies (ours, echoed by a plain broker) and deeper topics (property/get...) are not calls
-        if (!ident.length || ident.indexOf("/") >= 0 || ident.endsWith("_reply")) return undefined
+        if (!set && (!ident.length || ident.indexOf("/") >= 0 || ident.endsWith("_reply"))) return undefined
         const ctx = topic + "_reply"
         const req = requestWithId(payload, "id", ctx, EXAMPLE)
         if (req.error) return req.error
         const method = req.body["method"]
-        if (method !== undefined && method !== "thing.service." + ident)
+        if (!set && method !== undefined && method !== "thing.service." + ident)
             return commandError(req.id, 400, `method must be "thing.service.${ident}" on this topic, got ${toJson(method)}`, ctx)
-        return platformCommand(ident, req.id, req.body["params"], this.props, ctx)
+        return platformCommand(set ? "set" : ident, req.id, req.body["params"], this.props, ctx)
     }
 
     reply(cmd: Parsed, reply: Reply): Message {
-        if (!cmd || !cmd.ctx || !cmd.ctx.startsWith(this.servicePrefix)) return undefined
+        const ctx = cmd ? cmd.ctx : undefined
+        if (!ctx || !ctx.startsWith(this.servicePrefix)) return undefined
         // a property set answers with empty data; service calls return their output (the new values)
-        const data = cmd.ctx === this.setReplyTopic ? "{}" : dataJson(reply, this.props, STYLE)
+        const data = ctx.endsWith("/property/set_reply") ? "{}" : valuesJson(reply.data, this.props, STYLE)
         let payload = '{"id":' + toJson(reply.id) + ',"code":' + reply.code + ',"data":' + data
         if (reply.code !== 200 && reply.message) payload += ',"message":' + toJson(reply.message)
-        payload += "}"
-        return { topic: cmd.ctx, payload, qos: 1, retain: false }
+        return { topic: ctx, payload: payload + "}", qos: 1, retain: false }
     }
+}
+
+/** CLOUD=alibaba: ALI_PK, ALI_DN, ALI_SECRET; optional ALI_CLIENT_ID, ALI_REGION, ALI_INSTANCE, ALI_HOST, CLOUD_PROPS. */
+export const platform: Platform = {
+    kind: "alibaba",
+    create: async (cfg: Config, log: (msg: string) => void, read?: ReadSetting): Promise<CloudProfile> => {
+        const s = settings(read)
+        const m = "CLOUD=alibaba "
+        const id: AlibabaConfig = {
+            productKey: await setting(s, "ALI_PK", "", ID_TEXT, idValue, false, m + "(the ProductKey from the console)"),
+            deviceName: await setting(s, "ALI_DN", "", ID_TEXT, idValue, false, m + "(the DeviceName)"),
+            deviceSecret: await setting(s, "ALI_SECRET", "", "the DeviceSecret", undefined, true, m + "(the DeviceSecret)"),
+            clientId: await setting(s, "ALI_CLIENT_ID", "", "at most 64 characters without '|' or ','", t =>
+                t.length <= 64 && t.indexOf("|") < 0 && t.indexOf(",") < 0 ? t : undefined
+            ),
+        }
+        const region = await setting(s, "ALI_REGION", ALI_REGION_DEFAULT, "a region id like cn-shanghai", t => (isChars(t, "-") ? t : undefined))
+        const instance = await setting(s, "ALI_INSTANCE", "", "an instance id like iot-06z00ax1o4qyvz9", t => (isChars(t, "-_") ? t : undefined))
+        const host = await setting(s, "ALI_HOST", "", HOST_TEXT, t => (isHost(t) ? t : undefined))
+        const names = await propNames(s)
+        checkSettings(s)
+        // MQTT_HOST, else ALI_HOST, else the instance's or the region's endpoint
+        if (!cfg.mqttHost) cfg.mqttHost = host || (instance ? instance + ".mqtt.iothub.aliyuncs.com" : `${id.productKey}.iot-as-mqtt.${region}.aliyuncs.com`)
+        log(`alibaba: ALI_PK=${id.productKey} ALI_DN=${id.deviceName} ALI_SECRET=(set)${id.clientId ? " ALI_CLIENT_ID=" + id.clientId : ""}`)
+        if (!cfg.mqttTls) log("alibaba: plain MQTT (securemode=3); accounts created since 2022-08 accept TLS only (MQTT_TLS=true)")
+        if (cfg.keepAliveS < ALIBABA_KEEPALIVE_MIN || cfg.keepAliveS > ALIBABA_KEEPALIVE_MAX)
+            log(`alibaba: MQTT_KEEPALV=${cfg.keepAliveS} is outside the ${ALIBABA_KEEPALIVE_MIN}..${ALIBABA_KEEPALIVE_MAX} s the platform accepts; clamped`)
+        return new AlibabaProfile(cfg, id, names)
+    },
 }

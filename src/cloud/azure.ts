@@ -14,15 +14,27 @@
  * Property names are the model's unless CLOUD_PROPS maps them. The SAS token expires TOKEN_TTL
  * after now; the hub drops the connection then, so the device reconnects with a fresh one before.
  */
-import { Parsed, Reply, commandError } from "../app/commands"
+import { Parsed, Reply, commandError, decodeRequest } from "../app/commands"
 import { toJson } from "../app/json"
 import { Snapshot } from "../app/properties"
-import { AzureConfig, Config, TOKEN_TTL_DEFAULT } from "../config"
+import { Config, ReadSetting, checkSettings, isHost, setting, settings } from "../config"
+import { Platform } from "../image"
 import { CloudProfile, ConnectParams, Message, Subscription } from "./profile"
+import { B64_TEXT, HOST_TEXT, ID_TEXT, base64Value, idValue, propNames, tokenTtl } from "./settings"
 import { signAzure } from "./sign-azure"
-import { dataJson, decodeBody, optionalBody, paramsJson, platformCommand, PropertyMap, sessionParams, ValueStyle } from "./thing-model"
+import { utf8ErrorAt } from "../util/utf8"
+import { PropertyMap, platformCommand, propertyMap, sessionParams, valuesJson } from "./thing-model"
 
-const STYLE: ValueStyle = {}
+/** Azure IoT Hub device with a symmetric key. */
+export interface AzureConfig {
+    /** AZURE_HOST: the hub's host name, e.g. `myhub.azure-devices.net` */
+    hubHost: string
+    /** AZURE_DEVICE: device id */
+    deviceId: string
+    /** AZURE_KEY: base64 device key; secret */
+    deviceKey: string
+}
+
 /** System properties of our telemetry: JSON in UTF-8 (lets hub routing read the body). */
 const JSON_PROPS = "$.ct=application%2Fjson&$.ce=utf-8"
 const METHOD_PREFIX = "$iothub/methods/POST/"
@@ -53,22 +65,20 @@ export class AzureProfile implements CloudProfile {
     /** `devices/{id}/messages/devicebound/` */
     readonly c2dPrefix: string
     readonly props: PropertyMap
-    private id: AzureConfig
     private rid = 0
 
-    constructor(private cfg: Config) {
-        this.id = cfg.azure || { hubHost: "", deviceId: "", deviceKey: "" }
-        const dev = `devices/${this.id.deviceId}/messages/`
+    /** `ttlS`: TOKEN_TTL; `names`: CLOUD_PROPS */
+    constructor(private cfg: Config, private id: AzureConfig, private ttlS = 3600, names?: { [name: string]: string }) {
+        const dev = `devices/${id.deviceId}/messages/`
         this.telemetryTopic = dev + "events/" + JSON_PROPS
         this.c2dReplyTopic = this.telemetryTopic + "&type=reply"
         this.c2dPrefix = dev + "devicebound/"
-        this.props = new PropertyMap(undefined, cfg.propNames)
+        this.props = propertyMap(undefined, names)
     }
 
     connectParams(nowMs: number): ConnectParams {
-        const c = this.cfg
         const z = this.id
-        return sessionParams(c, signAzure({ hubHost: z.hubHost, deviceId: z.deviceId, deviceKey: z.deviceKey }, nowMs, c.tokenTtlS || TOKEN_TTL_DEFAULT))
+        return sessionParams(this.cfg, signAzure({ hubHost: z.hubHost, deviceId: z.deviceId, deviceKey: z.deviceKey }, nowMs, this.ttlS))
     }
 
     subscriptions(): Subscription[] {
@@ -89,7 +99,7 @@ export class AzureProfile implements CloudProfile {
     }
 
     report(snapshot: Snapshot, tsMs: number): Message {
-        const params = paramsJson(snapshot, this.props, STYLE)
+        const params = valuesJson(snapshot, this.props, 0)
         const payload = tsMs > 0 ? '{"ts":' + toJson(tsMs) + (params.length > 2 ? "," : "") + params.slice(1) : params
         return { topic: this.telemetryTopic, payload, qos: 1, retain: false }
     }
@@ -110,14 +120,16 @@ export class AzureProfile implements CloudProfile {
         // without a request id there is nobody to answer: an error without a reply
         if (!rid.length) return commandError("", 400, `direct method ${toJson(name)} has no $rid`)
         const ctx = CTX_METHOD + rid
-        const b = optionalBody(payload, ctx, rid)
-        if (b.error) return b.error
-        return platformCommand(name, rid, b.body, this.props, ctx)
+        // the parameters are the payload; "", blanks and null mean none
+        const t = payload && payload.length <= 8 && utf8ErrorAt(payload) < 0 ? payload.toString().trim() : ""
+        const req = decodeRequest(t === "null" ? undefined : payload, true, ctx)
+        if (req.error) return commandError(rid, req.error.code, req.error.message, ctx)
+        return platformCommand(name, rid, req.body, this.props, ctx)
     }
 
     /** A cloud-to-device message: the generic request shape, the command from "method". */
     private parseC2d(bag: string, payload: Buffer): Parsed {
-        const req = decodeBody(payload, false, CTX_C2D)
+        const req = decodeRequest(payload, false, CTX_C2D)
         if (req.error) return req.error
         let name = "set"
         const m = req.body["method"]
@@ -133,7 +145,7 @@ export class AzureProfile implements CloudProfile {
     /** A desired-properties patch: a set of every non-`$` member. */
     private parseDesired(rest: string, payload: Buffer): Parsed {
         const version = bagValue(rest.startsWith("?") ? rest.slice(1) : rest, "$version")
-        const req = decodeBody(payload, false, CTX_TWIN)
+        const req = decodeRequest(payload, false, CTX_TWIN)
         if (req.error) return req.error
         const params: { [k: string]: any } = {}
         let n = 0
@@ -148,31 +160,42 @@ export class AzureProfile implements CloudProfile {
     }
 
     reply(cmd: Parsed, reply: Reply): Message {
-        if (!cmd || !cmd.ctx) return undefined
-        const ctx = cmd.ctx
-        if (ctx.startsWith(CTX_METHOD)) {
-            const rid = ctx.slice(CTX_METHOD.length)
-            let body = '{"code":' + reply.code
-            if (reply.code === 200) body += ',"data":' + dataJson(reply, this.props, STYLE)
-            else body += ',"message":' + toJson(reply.message || "error")
-            body += "}"
-            return { topic: `$iothub/methods/res/${reply.code}/?$rid=${rid}`, payload: body, qos: 0, retain: false }
-        }
-        if (ctx === CTX_C2D) {
-            let body = '{"id":' + toJson(reply.id) + ',"code":' + reply.code
-            if (reply.code === 200) body += ',"data":' + dataJson(reply, this.props, STYLE)
-            else body += ',"message":' + toJson(reply.message || "error")
-            body += "}"
-            return { topic: this.c2dReplyTopic, payload: body, qos: 1, retain: false }
-        }
+        const ctx = cmd ? cmd.ctx : undefined
+        if (!ctx) return undefined
+        const ok = reply.code === 200
+        const data = valuesJson(reply.data, this.props, 0)
+        const msg = toJson(reply.message || "error")
         if (ctx === CTX_TWIN) {
             this.rid = this.rid >= 999999 ? 1 : this.rid + 1
-            const body =
-                reply.code === 200
-                    ? dataJson(reply, this.props, STYLE)
-                    : '{"lastError":{"code":' + reply.code + ',"message":' + toJson(reply.message || "error") + "}}"
+            const body = ok ? data : '{"lastError":{"code":' + reply.code + ',"message":' + msg + "}}"
             return { topic: REPORTED_PREFIX + this.rid, payload: body, qos: 0, retain: false }
         }
-        return undefined
+        const method = ctx.startsWith(CTX_METHOD)
+        if (!method && ctx !== CTX_C2D) return undefined
+        const body = (method ? "{" : '{"id":' + toJson(reply.id) + ",") + '"code":' + reply.code + (ok ? ',"data":' + data : ',"message":' + msg) + "}"
+        if (method) return { topic: `$iothub/methods/res/${reply.code}/?$rid=${ctx.slice(CTX_METHOD.length)}`, payload: body, qos: 0, retain: false }
+        return { topic: this.c2dReplyTopic, payload: body, qos: 1, retain: false }
     }
+}
+
+/** CLOUD=azure: AZURE_HOST, AZURE_DEVICE, AZURE_KEY; optional TOKEN_TTL, CLOUD_PROPS. */
+export const platform: Platform = {
+    kind: "azure",
+    create: async (cfg: Config, log: (msg: string) => void, read?: ReadSetting): Promise<CloudProfile> => {
+        const s = settings(read)
+        const m = "CLOUD=azure "
+        const id: AzureConfig = {
+            hubHost: await setting(s, "AZURE_HOST", "", HOST_TEXT, t => (isHost(t) && t.indexOf(":") < 0 ? t : undefined), false,
+                m + "(the hub's host name, e.g. myhub.azure-devices.net)"),
+            deviceId: await setting(s, "AZURE_DEVICE", "", ID_TEXT, idValue, false, m + "(the device id)"),
+            deviceKey: await setting(s, "AZURE_KEY", "", B64_TEXT, base64Value, true, m + "(the device's primary key)"),
+        }
+        const ttl = await tokenTtl(s)
+        const names = await propNames(s)
+        checkSettings(s)
+        if (!cfg.mqttHost) cfg.mqttHost = id.hubHost
+        log(`azure: AZURE_HOST=${id.hubHost} AZURE_DEVICE=${id.deviceId} AZURE_KEY=(set) TOKEN_TTL=${ttl}s`)
+        if (!cfg.mqttTls) log("azure: MQTT_TLS=false: IoT Hub accepts TLS connections only; this works against an emulated hub, never the real one")
+        return new AzureProfile(cfg, id, ttl, names)
+    },
 }

@@ -11,6 +11,7 @@ import { Parsed, Reply, commandError, parseCommand } from "../app/commands"
 import { toJson } from "../app/json"
 import { PROPERTIES, PropertyDesc, Snapshot } from "../app/properties"
 import { Config } from "../config"
+import { Platform } from "../image"
 import { CloudProfile, ConnectParams, Message, Subscription } from "./profile"
 
 /** Payloads of the status topic. */
@@ -180,4 +181,12 @@ export class GenericProfile implements CloudProfile {
         out.push({ topic: `${this.cfg.haPrefix}/button/${id}/report/config`, payload: toJson(btn), qos: 1, retain: true })
         return out
     }
+}
+
+/** CLOUD=generic: any MQTT broker; MQTT_HOST (checked by loadConfig), TOPIC_PREFIX and HA_* are common settings. */
+export const platform: Platform = {
+    kind: "generic",
+    create: async (cfg: Config, log: (msg: string) => void): Promise<CloudProfile> => {
+        return new GenericProfile(cfg)
+    },
 }

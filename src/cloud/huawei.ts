@@ -14,15 +14,31 @@
  * them. Credentials are keyed by the UTC hour; the platform checks that hour only with
  * HUAWEI_TSCHK=true, so only then does the device need the real time. They do not expire.
  */
-import { Parsed, Reply, commandError } from "../app/commands"
+import { Parsed, Reply, commandError, decodeRequest } from "../app/commands"
 import { toJson } from "../app/json"
 import { Snapshot } from "../app/properties"
-import { Config, HUAWEI_SVC_DEFAULT, HuaweiConfig } from "../config"
+import { Config, ReadSetting, boolSetting, checkSettings, isChars, isHost, setting, settings } from "../config"
+import { Platform } from "../image"
 import { CloudProfile, ConnectParams, Message, Subscription } from "./profile"
+import { HOST_TEXT, ID_TEXT, idValue, propNames } from "./settings"
 import { signHuawei } from "./sign-huawei"
-import { dataJson, decodeBody, paramsJson, platformCommand, PropertyMap, sessionParams, ValueStyle } from "./thing-model"
+import { PropertyMap, platformCommand, propertyMap, sessionParams, valuesJson } from "./thing-model"
 
-const STYLE: ValueStyle = {}
+/** Default HUAWEI_SVC. */
+export const HUAWEI_SVC_DEFAULT = "Sensor"
+
+/** Huawei Cloud IoTDA device. */
+export interface HuaweiConfig {
+    /** HUAWEI_DEVICE: device id */
+    deviceId: string
+    /** HUAWEI_SECRET: device secret; secret */
+    secret: string
+    /** HUAWEI_SVC: service id of the product model holding the properties, default "Sensor" */
+    serviceId: string
+    /** HUAWEI_TSCHK: ask the platform to check the connect timestamp (needs the real time); default false */
+    checkTimestamp: boolean
+}
+
 const RID = "request_id="
 
 /** The value of `request_id=` right after `prefix` in `topic` (no further levels), or "". */
@@ -44,16 +60,15 @@ export class HuaweiProfile implements CloudProfile {
     readonly commandPrefix: string
     readonly setPrefix: string
     readonly props: PropertyMap
-    private id: HuaweiConfig
 
-    constructor(private cfg: Config) {
-        this.id = cfg.huawei || { deviceId: "", secret: "", serviceId: HUAWEI_SVC_DEFAULT, checkTimestamp: false }
-        this.needsTime = this.id.checkTimestamp
-        this.base = `$oc/devices/${this.id.deviceId}/sys/`
+    /** `names`: CLOUD_PROPS */
+    constructor(private cfg: Config, private id: HuaweiConfig, names?: { [name: string]: string }) {
+        this.needsTime = id.checkTimestamp
+        this.base = `$oc/devices/${id.deviceId}/sys/`
         this.reportTopic = this.base + "properties/report"
         this.commandPrefix = this.base + "commands/"
         this.setPrefix = this.base + "properties/set/"
-        this.props = new PropertyMap(undefined, cfg.propNames)
+        this.props = propertyMap(undefined, names)
     }
 
     connectParams(nowMs: number): ConnectParams {
@@ -80,7 +95,7 @@ export class HuaweiProfile implements CloudProfile {
 
     report(snapshot: Snapshot, tsMs: number): Message {
         const payload =
-            '{"services":[{"service_id":' + toJson(this.id.serviceId) + ',"properties":' + paramsJson(snapshot, this.props, STYLE) + "}]}"
+            '{"services":[{"service_id":' + toJson(this.id.serviceId) + ',"properties":' + valuesJson(snapshot, this.props, 0) + "}]}"
         return { topic: this.reportTopic, payload, qos: 1, retain: false }
     }
 
@@ -90,7 +105,7 @@ export class HuaweiProfile implements CloudProfile {
             const rid = requestId(topic, this.commandPrefix)
             if (!rid) return undefined // responses (ours, echoed) and other levels
             const ctx = this.commandPrefix + "response/" + RID + rid
-            const req = decodeBody(payload, false, ctx)
+            const req = decodeRequest(payload, false, ctx)
             if (req.error) return commandError(rid, req.error.code, req.error.message, ctx)
             const name = req.body["command_name"]
             if (typeof name !== "string" || !(name as string).length)
@@ -101,7 +116,7 @@ export class HuaweiProfile implements CloudProfile {
             const rid = requestId(topic, this.setPrefix)
             if (!rid) return undefined
             const ctx = this.setPrefix + "response/" + RID + rid
-            const req = decodeBody(payload, false, ctx)
+            const req = decodeRequest(payload, false, ctx)
             if (req.error) return commandError(rid, req.error.code, req.error.message, ctx)
             const services = req.body["services"]
             if (!Array.isArray(services) || !services.length)
@@ -126,8 +141,31 @@ export class HuaweiProfile implements CloudProfile {
         if (cmd.ctx.startsWith(this.commandPrefix)) {
             payload = '{"result_code":' + (ok ? 0 : reply.code)
             if (cmd.kind !== "error") payload += ',"response_name":' + toJson(cmd.kind)
-            payload += ',"paras":' + (ok ? dataJson(reply, this.props, STYLE) : '{"error":' + toJson(reply.message || "error") + "}") + "}"
+            payload += ',"paras":' + (ok ? valuesJson(reply.data, this.props, 0) : '{"error":' + toJson(reply.message || "error") + "}") + "}"
         } else payload = '{"result_code":' + (ok ? 0 : reply.code) + ',"result_desc":' + toJson(ok ? "success" : reply.message || "error") + "}"
         return { topic: cmd.ctx, payload, qos: 1, retain: false }
     }
+}
+
+/** CLOUD=huawei: HUAWEI_DEVICE, HUAWEI_SECRET, HUAWEI_HOST (or MQTT_HOST); optional HUAWEI_SVC, HUAWEI_TSCHK, CLOUD_PROPS. */
+export const platform: Platform = {
+    kind: "huawei",
+    create: async (cfg: Config, log: (msg: string) => void, read?: ReadSetting): Promise<CloudProfile> => {
+        const s = settings(read)
+        const m = "CLOUD=huawei "
+        const id: HuaweiConfig = {
+            deviceId: await setting(s, "HUAWEI_DEVICE", "", ID_TEXT, idValue, false, m + "(the device id)"),
+            secret: await setting(s, "HUAWEI_SECRET", "", "the device secret", undefined, true, m + "(the device secret)"),
+            serviceId: await setting(s, "HUAWEI_SVC", HUAWEI_SVC_DEFAULT, "a service id of the product model", t => (isChars(t, "_-", false, 64) ? t : undefined)),
+            checkTimestamp: await boolSetting(s, "HUAWEI_TSCHK", false),
+        }
+        const host = await setting(s, "HUAWEI_HOST", "", HOST_TEXT, t => (isHost(t) ? t : undefined), false,
+            cfg.mqttHost ? undefined : m + "(the MQTT access address from the IoTDA console)")
+        const names = await propNames(s)
+        checkSettings(s)
+        if (!cfg.mqttHost) cfg.mqttHost = host
+        log(`huawei: HUAWEI_DEVICE=${id.deviceId} HUAWEI_SECRET=(set) HUAWEI_SVC=${id.serviceId} HUAWEI_TSCHK=${id.checkTimestamp}`)
+        if (!id.checkTimestamp) log("huawei: connect timestamp not checked (HUAWEI_TSCHK=false), so the device does not wait for the time")
+        return new HuaweiProfile(cfg, id, names)
+    },
 }

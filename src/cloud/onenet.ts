@@ -11,23 +11,33 @@
 import { Parsed, Reply } from "../app/commands"
 import { toJson } from "../app/json"
 import { Snapshot } from "../app/properties"
-import { Config, OneNetConfig, TOKEN_TTL_DEFAULT } from "../config"
+import { Config, ReadSetting, checkSettings, choiceSetting, setting, settings } from "../config"
+import { Platform } from "../image"
 import { CloudProfile, ConnectParams, Message, Subscription } from "./profile"
+import { B64_TEXT, ID_TEXT, base64Value, idValue, propNames, tokenTtl } from "./settings"
 import { signOneNet } from "./sign-onenet"
-import { dataJson, IdCounter, paramsJson, platformCommand, PropertyMap, requestWithId, sessionParams, ValueStyle } from "./thing-model"
+import { PropertyMap, nextId, platformCommand, propertyMap, requestWithId, sessionParams, valuesJson } from "./thing-model"
 
 /** OneNET's identifiers for the model properties. */
 export const ONENET_NAMES: { [name: string]: string } = {
     temperature: "temp",
     humidity: "humi",
-    led: "led",
-    interval: "interval",
-    uptime: "uptime",
+}
+
+/** China Mobile OneNET device. */
+export interface OneNetConfig {
+    /** ONENET_PID: product id */
+    productId: string
+    /** ONENET_DEV: device name */
+    deviceName: string
+    /** ONENET_KEY: base64 access key (device key, or product key with ONENET_SCOPE=product); secret */
+    key: string
+    /** ONENET_SCOPE: which key ONENET_KEY is; default "device" */
+    keyScope: "device" | "product"
 }
 
 /** OneNET message ids are decimal strings of at most 13 digits. */
 const ID_LIMIT = 9999999999999
-const STYLE: ValueStyle = {}
 const EXAMPLE = '{"id":"1","version":"1.0","params":{"led":true}}'
 
 /** The OneNET profile. */
@@ -37,27 +47,17 @@ export class OneNetProfile implements CloudProfile {
     readonly needsTime = true
     /** `$sys/{pid}/{dn}/thing/` */
     readonly base: string
-    readonly reportTopic: string
-    readonly setTopic: string
-    /** `$sys/{pid}/{dn}/thing/service/` followed by `{identifier}/invoke` */
-    readonly servicePrefix: string
     readonly props: PropertyMap
-    private id: OneNetConfig
-    private ids = new IdCounter(ID_LIMIT)
 
-    constructor(private cfg: Config) {
-        this.id = cfg.onenet || { productId: "", deviceName: "", key: "", keyScope: "device" }
-        this.base = `$sys/${this.id.productId}/${this.id.deviceName}/thing/`
-        this.reportTopic = this.base + "property/post"
-        this.setTopic = this.base + "property/set"
-        this.servicePrefix = this.base + "service/"
-        this.props = new PropertyMap(ONENET_NAMES, cfg.propNames)
+    /** `ttlS`: TOKEN_TTL; `names`: CLOUD_PROPS */
+    constructor(private cfg: Config, private id: OneNetConfig, private ttlS = 3600, names?: { [name: string]: string }) {
+        this.base = `$sys/${id.productId}/${id.deviceName}/thing/`
+        this.props = propertyMap(ONENET_NAMES, names)
     }
 
     connectParams(nowMs: number): ConnectParams {
-        const c = this.cfg
         const o = this.id
-        return sessionParams(c, signOneNet({ productId: o.productId, deviceName: o.deviceName, key: o.key, keyScope: o.keyScope }, nowMs, c.tokenTtlS || TOKEN_TTL_DEFAULT))
+        return sessionParams(this.cfg, signOneNet({ productId: o.productId, deviceName: o.deviceName, key: o.key, keyScope: o.keyScope }, nowMs, this.ttlS))
     }
 
     subscriptions(): Subscription[] {
@@ -74,32 +74,54 @@ export class OneNetProfile implements CloudProfile {
     }
 
     report(snapshot: Snapshot, tsMs: number): Message {
-        const payload = '{"id":"' + this.ids.next() + '","version":"1.0","params":' + paramsJson(snapshot, this.props, STYLE, tsMs > 0 ? tsMs : 0) + "}"
-        return { topic: this.reportTopic, payload, qos: 1, retain: false }
+        const payload = '{"id":"' + nextId(ID_LIMIT) + '","version":"1.0","params":' + valuesJson(snapshot, this.props, 0, tsMs > 0 ? tsMs : 0) + "}"
+        return { topic: this.base + "property/post", payload, qos: 1, retain: false }
     }
 
     parseCommand(topic: string, payload: Buffer): Parsed {
         if (!topic || !topic.startsWith(this.base)) return undefined
-        if (topic === this.setTopic) {
-            const ctx = this.setTopic + "_reply"
-            const req = requestWithId(payload, "id", ctx, EXAMPLE)
-            if (req.error) return req.error
-            return platformCommand("set", req.id, req.body["params"], this.props, ctx)
+        const rest = topic.slice(this.base.length)
+        let name = "set"
+        if (rest !== "property/set") {
+            // service/{identifier}/invoke
+            if (!rest.startsWith("service/") || !rest.endsWith("/invoke")) return undefined
+            name = rest.slice(8, rest.length - 7)
+            if (!name.length || name.indexOf("/") >= 0) return undefined
         }
-        if (!topic.startsWith(this.servicePrefix) || !topic.endsWith("/invoke")) return undefined
-        const ident = topic.slice(this.servicePrefix.length, topic.length - "/invoke".length)
-        if (!ident.length || ident.indexOf("/") >= 0) return undefined
         const ctx = topic + "_reply"
         const req = requestWithId(payload, "id", ctx, EXAMPLE)
         if (req.error) return req.error
-        return platformCommand(ident, req.id, req.body["params"], this.props, ctx)
+        return platformCommand(name, req.id, req.body["params"], this.props, ctx)
     }
 
     reply(cmd: Parsed, reply: Reply): Message {
-        if (!cmd || !cmd.ctx || !cmd.ctx.startsWith(this.base)) return undefined
-        let payload = '{"id":' + toJson(reply.id) + ',"code":' + reply.code + ',"msg":' + toJson(reply.code === 200 ? "success" : reply.message || "error")
-        if (cmd.ctx.endsWith("/invoke_reply") && reply.code === 200) payload += ',"data":' + dataJson(reply, this.props, STYLE)
-        payload += "}"
-        return { topic: cmd.ctx, payload, qos: 1, retain: false }
+        const ctx = cmd ? cmd.ctx : undefined
+        if (!ctx || !ctx.startsWith(this.base)) return undefined
+        const ok = reply.code === 200
+        let payload = '{"id":' + toJson(reply.id) + ',"code":' + reply.code + ',"msg":' + toJson(ok ? "success" : reply.message || "error")
+        if (ok && ctx.endsWith("/invoke_reply")) payload += ',"data":' + valuesJson(reply.data, this.props, 0)
+        return { topic: ctx, payload: payload + "}", qos: 1, retain: false }
     }
+}
+
+/** CLOUD=onenet: ONENET_PID, ONENET_DEV, ONENET_KEY; optional ONENET_SCOPE, TOKEN_TTL, CLOUD_PROPS. */
+export const platform: Platform = {
+    kind: "onenet",
+    create: async (cfg: Config, log: (msg: string) => void, read?: ReadSetting): Promise<CloudProfile> => {
+        const s = settings(read)
+        const m = "CLOUD=onenet "
+        const plain = (t: string) => (t.indexOf("/") < 0 ? idValue(t) : undefined)
+        const id: OneNetConfig = {
+            productId: await setting(s, "ONENET_PID", "", ID_TEXT, plain, false, m + "(the product id)"),
+            deviceName: await setting(s, "ONENET_DEV", "", ID_TEXT, plain, false, m + "(the device name)"),
+            key: await setting(s, "ONENET_KEY", "", B64_TEXT, base64Value, true, m + "(the access key)"),
+            keyScope: await choiceSetting(s, "ONENET_SCOPE", "device", ["device", "product"]),
+        }
+        const ttl = await tokenTtl(s)
+        const names = await propNames(s)
+        checkSettings(s)
+        if (!cfg.mqttHost) cfg.mqttHost = cfg.mqttTls ? "mqttstls.heclouds.com" : "mqtts.heclouds.com"
+        log(`onenet: ONENET_PID=${id.productId} ONENET_DEV=${id.deviceName} ONENET_KEY=(set) ONENET_SCOPE=${id.keyScope} TOKEN_TTL=${ttl}s`)
+        return new OneNetProfile(cfg, id, ttl, names)
+    },
 }

@@ -10,15 +10,27 @@
  * template's bool type); identifiers are the model's unless CLOUD_PROPS maps them. The user name
  * carries an expiry (TOKEN_TTL after now), so the device needs the real time.
  */
-import { Parsed, Reply, commandError } from "../app/commands"
+import { Parsed, Reply, commandError, decodeRequest } from "../app/commands"
 import { toJson } from "../app/json"
 import { Snapshot } from "../app/properties"
-import { Config, TOKEN_TTL_DEFAULT, TencentConfig } from "../config"
+import { Config, ReadSetting, checkSettings, isChars, setting, settings } from "../config"
+import { Platform } from "../image"
 import { CloudProfile, ConnectParams, Message, Subscription } from "./profile"
+import { B64_TEXT, ID_TEXT, base64Value, propNames, tokenTtl } from "./settings"
 import { signTencent, tencentConnId } from "./sign-tencent"
-import { dataJson, decodeBody, IdCounter, paramsJson, platformCommand, PropertyMap, requestWithId, requiredId, sessionParams, ValueStyle } from "./thing-model"
+import { BOOL_AS_INT, PropertyMap, nextId, platformCommand, propertyMap, requestWithId, sessionParams, valuesJson } from "./thing-model"
 
-const STYLE: ValueStyle = { boolAsInt: true }
+/** Tencent Cloud IoT Explorer device with key authentication. */
+export interface TencentConfig {
+    /** TENCENT_PID: product id */
+    productId: string
+    /** TENCENT_DEV: device name */
+    deviceName: string
+    /** TENCENT_PSK: base64 device secret; secret */
+    psk: string
+}
+
+const STYLE = BOOL_AS_INT
 /** Reply context markers. */
 const CTX_CONTROL = "control"
 const CTX_ACTION = "action"
@@ -33,23 +45,20 @@ export class TencentProfile implements CloudProfile {
     readonly upAction: string
     readonly downAction: string
     readonly props: PropertyMap
-    private id: TencentConfig
-    private tokens = new IdCounter()
 
-    constructor(private cfg: Config) {
-        this.id = cfg.tencent || { productId: "", deviceName: "", psk: "" }
-        const pd = `${this.id.productId}/${this.id.deviceName}`
+    /** `ttlS`: TOKEN_TTL; `names`: CLOUD_PROPS */
+    constructor(private cfg: Config, private id: TencentConfig, private ttlS = 3600, names?: { [name: string]: string }) {
+        const pd = `${id.productId}/${id.deviceName}`
         this.upProperty = "$thing/up/property/" + pd
         this.downProperty = "$thing/down/property/" + pd
         this.upAction = "$thing/up/action/" + pd
         this.downAction = "$thing/down/action/" + pd
-        this.props = new PropertyMap(undefined, cfg.propNames)
+        this.props = propertyMap(undefined, names)
     }
 
     connectParams(nowMs: number): ConnectParams {
-        const c = this.cfg
         const t = this.id
-        return sessionParams(c, signTencent({ productId: t.productId, deviceName: t.deviceName, psk: t.psk }, tencentConnId(), nowMs, c.tokenTtlS || TOKEN_TTL_DEFAULT))
+        return sessionParams(this.cfg, signTencent({ productId: t.productId, deviceName: t.deviceName, psk: t.psk }, tencentConnId(), nowMs, this.ttlS))
     }
 
     subscriptions(): Subscription[] {
@@ -68,22 +77,20 @@ export class TencentProfile implements CloudProfile {
     }
 
     report(snapshot: Snapshot, tsMs: number): Message {
-        const payload = '{"method":"report","clientToken":"' + this.tokens.next() + '","params":' + paramsJson(snapshot, this.props, STYLE) + "}"
+        const payload = '{"method":"report","clientToken":"' + nextId() + '","params":' + valuesJson(snapshot, this.props, STYLE) + "}"
         return { topic: this.upProperty, payload, qos: 1, retain: false }
     }
 
     parseCommand(topic: string, payload: Buffer): Parsed {
         if (topic === this.downProperty) {
             // the down topic also carries the platform's answers to our reports (report_reply...)
-            const req = decodeBody(payload, false, CTX_CONTROL)
-            if (req.error) return req.error
-            const method = req.body["method"]
+            const r = requestWithId(payload, "clientToken", CTX_CONTROL, '{"method":"control","clientToken":"1","params":{"led":1}}')
+            const method = r.body ? r.body["method"] : undefined
             if (typeof method === "string" && (method as string).endsWith("_reply")) return undefined
-            const r = requiredId(req.body, "clientToken", CTX_CONTROL, '{"method":"control","clientToken":"1","params":{"led":1}}')
             if (r.error) return r.error
             if (method !== "control")
                 return commandError(r.id, 404, `unknown method ${toJson(method)} on the property topic (known: control)`, CTX_CONTROL)
-            return platformCommand("set", r.id, req.body["params"], this.props, CTX_CONTROL)
+            return platformCommand("set", r.id, r.body["params"], this.props, CTX_CONTROL)
         }
         if (topic === this.downAction) {
             const r = requestWithId(payload, "clientToken", CTX_ACTION, '{"method":"action","clientToken":"1","actionId":"toggle","params":{}}')
@@ -105,8 +112,28 @@ export class TencentProfile implements CloudProfile {
         let payload =
             '{"method":"' + (action ? "action_reply" : "control_reply") + '","clientToken":' + toJson(reply.id) +
             ',"code":' + (ok ? 0 : reply.code) + ',"status":' + toJson(ok ? "success" : reply.message || "error")
-        if (action && ok) payload += ',"response":' + dataJson(reply, this.props, STYLE)
+        if (action && ok) payload += ',"response":' + valuesJson(reply.data, this.props, STYLE)
         payload += "}"
         return { topic: action ? this.upAction : this.upProperty, payload, qos: 1, retain: false }
     }
+}
+
+/** CLOUD=tencent: TENCENT_PID, TENCENT_DEV, TENCENT_PSK; optional TOKEN_TTL, CLOUD_PROPS. */
+export const platform: Platform = {
+    kind: "tencent",
+    create: async (cfg: Config, log: (msg: string) => void, read?: ReadSetting): Promise<CloudProfile> => {
+        const s = settings(read)
+        const m = "CLOUD=tencent "
+        const id: TencentConfig = {
+            productId: await setting(s, "TENCENT_PID", "", "letters and digits", t => (isChars(t, "", false, 32) ? t : undefined), false, m + "(the product id)"),
+            deviceName: await setting(s, "TENCENT_DEV", "", ID_TEXT, t => (isChars(t, "_-.:@", false, 48) ? t : undefined), false, m + "(the device name)"),
+            psk: await setting(s, "TENCENT_PSK", "", B64_TEXT, base64Value, true, m + "(the device secret)"),
+        }
+        const ttl = await tokenTtl(s)
+        const names = await propNames(s)
+        checkSettings(s)
+        if (!cfg.mqttHost) cfg.mqttHost = id.productId + ".iotcloud.tencentdevices.com"
+        log(`tencent: TENCENT_PID=${id.productId} TENCENT_DEV=${id.deviceName} TENCENT_PSK=(set) TOKEN_TTL=${ttl}s`)
+        return new TencentProfile(cfg, id, ttl, names)
+    },
 }

@@ -4,7 +4,8 @@ import { COMMAND_NAMES, MAX_COMMAND_BYTES, Parsed, applyCommand, checkParams, pa
 import { MAX_JSON_DEPTH, jsonDepth, parseJson, toJson } from "../../src/app/json"
 import { Device, INTERVAL_MAX, INTERVAL_MIN, PROPERTIES, checkValue, findProperty, isNumeric } from "../../src/app/properties"
 import { Schedule, nextDeadline } from "../../src/app/schedule"
-import { FixedSensor, SIM_HUM_MAX, SIM_HUM_MIN, SIM_TEMP_MAX, SIM_TEMP_MIN, SimulatedSensor, startSensor } from "../../src/app/sensors"
+import { FixedSensor, SIM_HUM_MAX, SIM_HUM_MIN, SIM_TEMP_MAX, SIM_TEMP_MIN, SimulatedSensor, startSimSensor } from "../../src/app/sensors"
+import { crc8, decodeReading } from "../../src/app/i2c-sensors"
 import { GenericProfile, HA_COMMAND_ID } from "../../src/cloud/generic"
 import { Config, ConfigError, MAX_KEY_LENGTH, describeConfig, loadConfig } from "../../src/config"
 import { loadSimSettings } from "../../src/sim/hostlink"
@@ -66,6 +67,13 @@ function testConfig(extra?: any): Config {
         sensor: "sim",
         net: "host",
         logLevel: "info",
+        netIp: "",
+        netMask: "255.255.255.0",
+        netGateway: "",
+        netDns: [],
+        ntpServers: ["pool.ntp.org"],
+        dhcpWaitMs: 0,
+        netMac: "",
     }
     if (extra) for (const k of Object.keys(extra)) (c as any)[k] = extra[k]
     return c
@@ -252,6 +260,67 @@ describe("config", () => {
             await deleteSetting("MQTT_PORT")
             await deleteSetting("REPORT_MS")
         }
+    })
+})
+
+describe("network settings (W5500)", () => {
+    test("defaults: DHCP, standard mask, no DNS override, pool.ntp.org", async () => {
+        const c = await loadConfig(reader(BASE))
+        eq(c.netIp, "", "NET_IP unset = DHCP")
+        eq(c.netMask, "255.255.255.0", "mask")
+        eq(c.netGateway, "", "gateway")
+        eq(c.netDns.length, 0, "dns")
+        eq(c.ntpServers.join(","), "pool.ntp.org", "ntp")
+        eq(c.dhcpWaitMs, 0, "dhcp wait")
+        eq(c.netMac, "", "mac")
+        has(describeConfig(c), "ip=dhcp")
+    })
+
+    test("static address, lists, MAC and DHCP wait", async () => {
+        const c = await loadConfig(
+            reader(
+                withBase({
+                    NET_IP: "192.168.1.20",
+                    NET_MASK: "255.255.0.0",
+                    NET_GATEWAY: " 192.168.1.1 ",
+                    NET_DNS: "1.1.1.1, 8.8.8.8",
+                    NTP_SERVERS: "time.example.com,10.0.0.1",
+                    DHCP_WAIT_MS: "15000",
+                    NET_MAC: "02:12:34:56:78:9a",
+                })
+            )
+        )
+        eq(c.netIp, "192.168.1.20", "ip")
+        eq(c.netMask, "255.255.0.0", "mask")
+        eq(c.netGateway, "192.168.1.1", "gateway trimmed")
+        eq(c.netDns.join("|"), "1.1.1.1|8.8.8.8", "dns list")
+        eq(c.ntpServers.join("|"), "time.example.com|10.0.0.1", "ntp list")
+        eq(c.dhcpWaitMs, 15000, "dhcp wait")
+        eq(c.netMac, "02:12:34:56:78:9a", "mac")
+        has(describeConfig(c), "ip=192.168.1.20")
+        eq((await loadConfig(reader(withBase({ NTP_SERVERS: "None" })))).ntpServers.length, 0, "none = no SNTP")
+        eq((await loadConfig(reader(withBase({ NET_MAC: "0A:BC:DE:F0:12:34" })))).netMac, "0A:BC:DE:F0:12:34", "upper-case MAC")
+    })
+
+    test("bad network values name the key, the value and what was expected", async () => {
+        eq(await configError(withBase({ NET_IP: "192.168.1" })), 'config: NET_IP must be an IPv4 address like 192.168.1.20 (unset: DHCP), got "192.168.1"')
+        has(await configError(withBase({ NET_IP: "192.168.1.256" })), "NET_IP must be an IPv4 address")
+        has(await configError(withBase({ NET_IP: "a.b.c.d" })), 'got "a.b.c.d"')
+        has(await configError(withBase({ NET_MASK: "255.255.255" })), "config: NET_MASK must be a subnet mask like 255.255.255.0")
+        has(await configError(withBase({ NET_GATEWAY: "gw" })), 'config: NET_GATEWAY must be an IPv4 address like 192.168.1.20, got "gw"')
+        eq(
+            await configError(withBase({ NET_DNS: "1.1.1.1,,8.8.8.8" })),
+            'config: NET_DNS must be IPv4 addresses separated by commas, like 1.1.1.1,8.8.8.8, got "1.1.1.1,,8.8.8.8"'
+        )
+        has(await configError(withBase({ NET_DNS: "dns.google" })), "NET_DNS must be IPv4 addresses")
+        has(await configError(withBase({ NTP_SERVERS: "ntp://x" })), 'config: NTP_SERVERS must be host names or addresses separated by commas, or "none", got "ntp://x"')
+        eq(await configError(withBase({ DHCP_WAIT_MS: 700000 })), "config: DHCP_WAIT_MS must be an integer 0..600000, got 700000")
+        has(await configError(withBase({ DHCP_WAIT_MS: "-1" })), "DHCP_WAIT_MS must be an integer 0..600000")
+        for (const bad of ["02:12:34:56:78", "02-12-34-56-78-9a", "02:12:34:56:78:9g", "01:12:34:56:78:9a", "2:12:34:56:78:9a"])
+            eq(await configError(withBase({ NET_MAC: bad })), `config: NET_MAC must be a unicast MAC address like 02:12:34:56:78:9a, got ${JSON.stringify(bad)}`)
+        // all at once
+        const m = await configError(withBase({ NET_IP: "x", NET_MAC: "y", DHCP_WAIT_MS: "soon" }))
+        eq(m.split("\n").length, 3, "three problems: " + m)
     })
 })
 
@@ -766,6 +835,94 @@ describe("schedule", () => {
 
 // ---- sensors ----
 
+/** A writable copy of `h` (hex literals live in flash and are read-only). */
+function mut(h: Buffer): Buffer {
+    const b = Buffer.alloc(h.length)
+    b.blitAt(0, h, 0, h.length)
+    return b
+}
+
+describe("I2C sensor conversions (AHT20, SHT30)", () => {
+    test("CRC-8 (poly 0x31, init 0xFF) datasheet vectors", () => {
+        eq(crc8(hex`BEEF`, 0, 2), 0x92, "Sensirion example 0xBEEF")
+        eq(crc8(hex`0000`, 0, 2), 0x81, "0x0000")
+        eq(crc8(hex`00BEEF`, 1, 2), 0x92, "offset")
+        eq(crc8(hex``, 0, 0), 0xff, "no bytes: the initial value")
+    })
+
+    test("SHT30: raw words to C and %RH", () => {
+        // T = -45 + 175 * raw / 65535; RH = 100 * raw / 65535
+        const b = mut(hex`6666 00 8000 00`)
+        b[2] = crc8(b, 0, 2)
+        b[5] = crc8(b, 3, 2)
+        const v = decodeReading("sht30", b)
+        ok(Math.abs(v[0] - (-45 + (175 * 0x6666) / 65535)) < 1e-9, "temperature " + v[0])
+        ok(Math.abs(v[0] - 25) < 0.01, "about 25 C: " + v[0])
+        ok(Math.abs(v[1] - 50.0008) < 0.001, "about 50 %RH: " + v[1])
+        const ends = mut(hex`0000 81 FFFF AC`)
+        eq(crc8(ends, 3, 2), 0xac, "CRC of 0xFFFF")
+        const e = decodeReading("sht30", ends)
+        eq(e[0], -45, "lowest temperature")
+        eq(e[1], 100, "highest humidity")
+    })
+
+    test("AHT20: 20-bit humidity and temperature, with and without the CRC byte", () => {
+        // status 0x1C (calibrated, idle), humidity 0x80000 (50 %), temperature 0x60000 (25 C)
+        const b = mut(hex`1C 80 00 06 00 00 00`)
+        b[6] = crc8(b, 0, 6)
+        const v = decodeReading("aht20", b)
+        eq(v[1], 50, "humidity")
+        eq(v[0], 25, "temperature")
+        const six = decodeReading("aht20", b.slice(0, 6))
+        eq(six[0], 25, "6-byte read (no CRC)")
+        const lo = decodeReading("aht20", hex`1C 00 00 00 00 00`)
+        eq(lo[0], -50, "lowest temperature")
+        eq(lo[1], 0, "driest")
+    })
+
+    test("malformed reads: an Error naming the chip and the problem", () => {
+        const errOf = (chip: string, b: Buffer) => {
+            try {
+                decodeReading(chip, b)
+            } catch (e: any) {
+                return e.message as string
+            }
+            return "no error"
+        }
+        const good = mut(hex`1C 80 00 06 00 00 00`)
+        good[6] = crc8(good, 0, 6)
+        const badCrc = mut(good)
+        badCrc[6] ^= 0x01
+        has(errOf("aht20", badCrc), "aht20: CRC mismatch")
+        const busy = mut(hex`9C 80 00 06 00 00 00`)
+        busy[6] = crc8(busy, 0, 6)
+        has(errOf("aht20", busy), "aht20: busy")
+        has(errOf("aht20", hex`1C 80 00`), "aht20: short read (3 bytes, 6 expected)")
+        has(errOf("sht30", hex`6666 00 8000 00`), "sht30: CRC mismatch")
+        has(errOf("sht30", hex``), "sht30: short read (0 bytes")
+        const sht = mut(hex`6666 00 8000 00`)
+        sht[2] = crc8(sht, 0, 2)
+        sht[5] = crc8(sht, 3, 2) ^ 0x80
+        has(errOf("sht30", sht), "sht30: CRC mismatch")
+    })
+
+    test("a failed read keeps the last values in the device model", async () => {
+        // what the app does with a sensor error: it reports the values it had
+        const d = new Device(0, 5000)
+        d.measure(21.5, 40)
+        let failed = false
+        try {
+            const v = decodeReading("aht20", hex`9C 80 00 06 00 00`)
+            d.measure(v[0], v[1])
+        } catch (e: any) {
+            failed = true
+        }
+        ok(failed, "busy read refused")
+        eq(d.snapshot(0)["temperature"], 21.5, "last temperature kept")
+        eq(d.snapshot(0)["humidity"], 40, "last humidity kept")
+    })
+})
+
 describe("sensors", () => {
     test("the simulated walk is slow, bounded and moving", async () => {
         let seed = 12345
@@ -810,13 +967,13 @@ describe("sensors", () => {
 
     test("auto in the simulator picks the walk and says so", async () => {
         const lines: string[] = []
-        const s = await startSensor("auto", m => lines.push(m))
+        const s = await startSimSensor("auto", m => lines.push(m))
         eq(s.source, "sim", "source")
         eq(lines.join("|"), "sensor: simulated random walk active", "log")
         const lines2: string[] = []
-        const s2 = await startSensor("aht20", m => lines2.push(m))
+        const s2 = await startSimSensor("aht20", m => lines2.push(m))
         eq(s2.source, "sim", "no I2C in the simulator")
         has(lines2.join("|"), "SENSOR=aht20 but the simulator has no I2C")
-        eq((await startSensor("fixed", m => {})).source, "fixed", "fixed")
+        eq((await startSimSensor("fixed", m => {})).source, "fixed", "fixed")
     })
 })

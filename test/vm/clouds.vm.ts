@@ -13,13 +13,15 @@ import { AlibabaProfile } from "../../src/cloud/alibaba"
 import { AzureProfile } from "../../src/cloud/azure"
 import { GenericProfile } from "../../src/cloud/generic"
 import { HuaweiProfile } from "../../src/cloud/huawei"
-import { createProfile, profileNotes } from "../../src/cloud/index"
+import { PLATFORMS, createProfile } from "../../src/cloud/index"
+import { parsePropNames } from "../../src/cloud/settings"
+import { parseTsFields } from "../../src/cloud/thingspeak"
 import { OneNetProfile } from "../../src/cloud/onenet"
 import { CloudProfile, Message } from "../../src/cloud/profile"
 import { TencentProfile } from "../../src/cloud/tencent"
 import { ThingSpeakProfile } from "../../src/cloud/thingspeak"
 import { utf8ErrorAt } from "../../src/util/utf8"
-import { Config, ConfigError, MAX_KEY_LENGTH, describeConfig, loadConfig, parsePropNames, parseTsFields } from "../../src/config"
+import { Config, ConfigError, MAX_KEY_LENGTH, describeConfig, loadConfig } from "../../src/config"
 import { describe, test } from "./harness"
 import { eq, has, lacks, ok } from "./asserts"
 
@@ -94,17 +96,32 @@ const SECRETS = ["ga7XA6KdlEeiPXQPpRbAjOZXwG8ydgSe", "KuF3NT/jUBJ62LNBB", "MDEyM
 /** 2030-01-01T00:00:00Z plus a bit, Unix ms. */
 const NOW = 1893456000123
 
+/** The common configuration, after the platform's `create` has read its settings (it fills the default host). */
 async function cfgOf(values: any, extra?: any): Promise<Config> {
-    return await loadConfig(reader(merge(values, extra)))
+    const rd = reader(merge(values, extra))
+    const c = await loadConfig(rd)
+    await createProfile(c, m => {}, rd)
+    return c
+}
+/** The profile of `values` (CLOUD picks the platform), logging to `log`. */
+async function profOf(values: any, extra?: any, log?: (m: string) => void): Promise<CloudProfile> {
+    const rd = reader(merge(values, extra))
+    return await createProfile(await loadConfig(rd), log || (m => {}), rd)
+}
+/** What the platform's `create` logs for `values`. */
+async function notesOf(values: any, extra?: any): Promise<string[]> {
+    const lines: string[] = []
+    await profOf(values, extra, m => lines.push(m))
+    return lines
 }
 async function configError(values: any): Promise<string> {
     try {
-        await loadConfig(reader(values))
+        await profOf(values)
     } catch (e: any) {
         ok(e instanceof ConfigError, "expected a ConfigError, got " + e)
         return e.message
     }
-    throw new Error("expected loadConfig to fail for " + toJson(values))
+    throw new Error("expected loadConfig and create to fail for " + toJson(values))
 }
 
 const SNAP: Snapshot = { temperature: 25, humidity: 48.75, led: true, interval: 5000, uptime: 42 }
@@ -215,8 +232,8 @@ describe("cloud settings", () => {
     test("each platform loads with its identity and default endpoint", async () => {
         const a = await cfgOf(ALI)
         eq(a.cloud, "alibaba", "cloud")
-        eq(a.alibaba.productKey, "a1X2bEnP82z", "pk")
-        eq(a.alibaba.region, "cn-shanghai", "region default")
+        eq(((await profOf(ALI)) as any).id.productKey, "a1X2bEnP82z", "pk")
+        has(a.mqttHost, ".cn-shanghai.", "region default")
         eq(a.mqttHost, "a1X2bEnP82z.iot-as-mqtt.cn-shanghai.aliyuncs.com", "alibaba legacy host")
         eq(a.mqttPort, 1883, "alibaba port")
         eq(a.mqttTls, false, "alibaba tls")
@@ -225,9 +242,10 @@ describe("cloud settings", () => {
         eq((await cfgOf(ALI, { ALI_HOST: "ali.example.com", ALI_INSTANCE: "iot-1" })).mqttHost, "ali.example.com", "ALI_HOST wins")
         const o = await cfgOf(ONENET)
         eq(o.mqttHost, "mqtts.heclouds.com", "onenet host")
-        eq(o.onenet.productId, "123123", "pid")
-        eq(o.onenet.keyScope, "device", "scope")
-        eq(o.tokenTtlS, 3600, "ttl default")
+        const op: any = await profOf(ONENET)
+        eq(op.id.productId, "123123", "pid")
+        eq(op.id.keyScope, "device", "scope")
+        eq(op.ttlS, 3600, "ttl default")
         eq((await cfgOf(ONENET, { MQTT_TLS: true })).mqttHost, "mqttstls.heclouds.com", "onenet tls host")
         eq((await cfgOf(ONENET, { MQTT_TLS: true })).mqttPort, 8883, "onenet tls port")
         const z = await cfgOf(AZURE)
@@ -236,13 +254,15 @@ describe("cloud settings", () => {
         eq(z.mqttPort, 8883, "azure port")
         const t = await cfgOf(TS)
         eq(t.mqttHost, "mqtt3.thingspeak.com", "thingspeak host")
-        eq(t.thingspeak.channel, "1234567", "channel as text")
-        eq(t.thingspeak.username, "MRoXDjcfBTgdOCIxDiIMMDA", "user defaults to client id")
-        eq(t.thingspeak.fields.join(","), "temperature,humidity,led,interval,uptime", "fields default")
+        const tp: any = await profOf(TS)
+        eq(tp.id.channel, "1234567", "channel as text")
+        eq(tp.id.username, "MRoXDjcfBTgdOCIxDiIMMDA", "user defaults to client id")
+        eq(tp.id.fields.join(","), "temperature,humidity,led,interval,uptime", "fields default")
         const h = await cfgOf(HUAWEI)
         eq(h.mqttHost, HUAWEI.HUAWEI_HOST, "huawei host")
-        eq(h.huawei.serviceId, "Sensor", "service default")
-        eq(h.huawei.checkTimestamp, false, "tschk default")
+        const hp: any = await profOf(HUAWEI)
+        eq(hp.id.serviceId, "Sensor", "service default")
+        eq(hp.id.checkTimestamp, false, "tschk default")
         const c = await cfgOf(TENCENT)
         eq(c.mqttHost, "ABCDEFGHIJ.iotcloud.tencentdevices.com", "tencent host")
     })
@@ -289,17 +309,17 @@ describe("cloud settings", () => {
     })
 
     test("TOKEN_TTL, CLOUD_PROPS and TS_FIELDS", async () => {
-        eq((await cfgOf(ONENET, { TOKEN_TTL: 60 })).tokenTtlS, 60, "ttl")
+        eq(((await profOf(ONENET, { TOKEN_TTL: 60 })) as any).ttlS, 60, "ttl")
         eq(await configError(merge(ONENET, { TOKEN_TTL: 5 })), "config: TOKEN_TTL must be an integer 10..31536000, got 5")
-        const c = await cfgOf(ALI, { CLOUD_PROPS: "temperature:Temp, uptime:-" })
-        eq(c.propNames["temperature"], "Temp", "mapped")
-        eq(c.propNames["uptime"], "-", "left out")
+        const c: any = await profOf(ALI, { CLOUD_PROPS: "temperature:Temp, uptime:-" })
+        eq(c.props["temperature"], "Temp", "mapped")
+        eq(c.props["uptime"], "-", "left out")
         has(await configError(merge(ALI, { CLOUD_PROPS: "temp:x" })), 'config: CLOUD_PROPS must be name:identifier pairs separated by commas ("temp" is not a property of the device)')
         has(await configError(merge(ALI, { CLOUD_PROPS: "led" })), '"led" is not name:identifier')
         has(await configError(merge(ALI, { CLOUD_PROPS: "led:a,interval:a" })), "identifier a is used twice")
         has(await configError(merge(ALI, { CLOUD_PROPS: "led:9x" })), '"9x" is not an identifier')
         eq(parsePropNames("").names !== undefined, true, "empty map")
-        eq((await cfgOf(TS, { TS_FIELDS: "humidity,,temperature" })).thingspeak.fields.join(","), "humidity,,temperature", "gap")
+        eq(((await profOf(TS, { TS_FIELDS: "humidity,,temperature" })) as any).id.fields.join(","), "humidity,,temperature", "gap")
         has(await configError(merge(TS, { TS_FIELDS: "a,b" })), 'config: TS_FIELDS must be property names separated by commas, position n = field n ("a" is not a property of the device)')
         has(parseTsFields("temperature,temperature").error, "listed twice")
         has(parseTsFields("1,2,3,4,5,6,7,8,9").error, "9 fields listed")
@@ -308,42 +328,50 @@ describe("cloud settings", () => {
 
     test("only the chosen platform's keys are read, and every key fits 13 characters", async () => {
         const seen: string[] = []
-        await loadConfig(reader({ MQTT_HOST: "h" }, seen))
-        for (const k of seen) ok(k.indexOf("ALI_") < 0 && k.indexOf("ONENET") < 0 && k !== "TOKEN_TTL", "generic read " + k)
+        await createProfile(await loadConfig(reader({ MQTT_HOST: "h" }, seen)), m => {}, reader({ MQTT_HOST: "h" }, seen))
+        for (const k of seen) ok(k.indexOf("ALI_") < 0 && k.indexOf("ONENET") < 0 && k !== "TOKEN_TTL" && k !== "CLOUD_PROPS", "generic read " + k)
         for (const v of [ALI, ONENET, AZURE, TS, HUAWEI, TENCENT]) {
             const s: string[] = []
-            await loadConfig(reader(v, s))
+            const rd = reader(v, s)
+            await createProfile(await loadConfig(rd), m => {}, rd)
             for (const k of s) ok(k.length <= MAX_KEY_LENGTH, `key ${k} is longer than ${MAX_KEY_LENGTH}`)
-            ok(s.indexOf("TOKEN_TTL") >= 0 && s.indexOf("CLOUD_PROPS") >= 0, v.CLOUD + " reads TOKEN_TTL and CLOUD_PROPS")
+            // tokens are minted on OneNET, Azure and Tencent; ThingSpeak maps fields with TS_FIELDS
+            const tokens = v.CLOUD === "onenet" || v.CLOUD === "azure" || v.CLOUD === "tencent"
+            eq(s.indexOf("TOKEN_TTL") >= 0, tokens, v.CLOUD + " reads TOKEN_TTL")
+            eq(s.indexOf("CLOUD_PROPS") >= 0, v.CLOUD !== "thingspeak", v.CLOUD + " reads CLOUD_PROPS")
         }
+        // every platform is reachable and names its kind
+        eq(PLATFORMS.map(p => p.kind).join(","), "generic,alibaba,onenet,azure,thingspeak,huawei,tencent", "platforms")
     })
 
-    test("describeConfig shows identities but never secrets", async () => {
+    test("the platform logs its identity but never a secret; describeConfig is one line without secrets", async () => {
         for (const v of [ALI, ONENET, AZURE, TS, HUAWEI, TENCENT]) {
-            const d = describeConfig(await cfgOf(v))
+            const lines = await notesOf(v)
+            const d = describeConfig(await cfgOf(v)) + "\n" + lines.join("\n")
             for (const s of SECRETS) lacks(d, s, v.CLOUD)
-            has(d, "(set)", v.CLOUD)
+            has(lines.join("\n"), "(set)", v.CLOUD)
             has(d, "cloud=" + v.CLOUD, v.CLOUD)
+            eq(describeConfig(await cfgOf(v)).indexOf("\n"), -1, "one line")
         }
-        has(describeConfig(await cfgOf(ALI)), "ALI_PK=a1X2bEnP82z ALI_DN=example1 ALI_SECRET=(set)")
+        has((await notesOf(ALI)).join("\n"), "ALI_PK=a1X2bEnP82z ALI_DN=example1 ALI_SECRET=(set)")
     })
 })
 
 describe("createProfile", () => {
     test("picks the profile named by CLOUD", async () => {
         const quiet = (m: string) => {}
-        eq(createProfile(await cfgOf({ MQTT_HOST: "h" }), quiet) instanceof GenericProfile, true, "generic")
-        eq(createProfile(await cfgOf(ALI), quiet) instanceof AlibabaProfile, true, "alibaba")
-        eq(createProfile(await cfgOf(ONENET), quiet) instanceof OneNetProfile, true, "onenet")
-        eq(createProfile(await cfgOf(AZURE), quiet) instanceof AzureProfile, true, "azure")
-        eq(createProfile(await cfgOf(TS), quiet) instanceof ThingSpeakProfile, true, "thingspeak")
-        eq(createProfile(await cfgOf(HUAWEI), quiet) instanceof HuaweiProfile, true, "huawei")
-        eq(createProfile(await cfgOf(TENCENT), quiet) instanceof TencentProfile, true, "tencent")
+        eq((await profOf({ MQTT_HOST: "h" }, undefined, quiet)) instanceof GenericProfile, true, "generic")
+        eq((await profOf(ALI, undefined, quiet)) instanceof AlibabaProfile, true, "alibaba")
+        eq((await profOf(ONENET, undefined, quiet)) instanceof OneNetProfile, true, "onenet")
+        eq((await profOf(AZURE, undefined, quiet)) instanceof AzureProfile, true, "azure")
+        eq((await profOf(TS, undefined, quiet)) instanceof ThingSpeakProfile, true, "thingspeak")
+        eq((await profOf(HUAWEI, undefined, quiet)) instanceof HuaweiProfile, true, "huawei")
+        eq((await profOf(TENCENT, undefined, quiet)) instanceof TencentProfile, true, "tencent")
         const c = await cfgOf(ALI)
         ;(c as any).cloud = "aws"
         let msg = ""
         try {
-            createProfile(c, quiet)
+            await createProfile(c, quiet)
         } catch (e: any) {
             msg = e.message
         }
@@ -353,28 +381,28 @@ describe("createProfile", () => {
     test("platform flags: TLS and time", async () => {
         const flags: string[] = []
         for (const v of [ALI, ONENET, AZURE, TS, HUAWEI, TENCENT]) {
-            const p = createProfile(await cfgOf(v), m => {})
+            const p = (await profOf(v, undefined, m => {}))
             flags.push(`${p.name}:${p.requiresTls ? "tls" : "-"}:${p.needsTime ? "time" : "-"}`)
         }
         eq(flags.join(" "), "alibaba:-:- onenet:-:time azure:tls:time thingspeak:-:- huawei:-:- tencent:-:time", "flags")
-        eq(createProfile(await cfgOf(HUAWEI, { HUAWEI_TSCHK: true }), m => {}).needsTime, true, "huawei with timestamp check")
+        eq((await profOf(HUAWEI, { HUAWEI_TSCHK: true }, m => {})).needsTime, true, "huawei with timestamp check")
     })
 
     test("notes: ThingSpeak takes no commands, Azure without TLS, Alibaba plain", async () => {
         const lines: string[] = []
-        createProfile(await cfgOf(TS, { REPORT_MS: 5000 }), m => lines.push(m))
+        await profOf(TS, { REPORT_MS: 5000 }, m => lines.push(m))
         has(lines.join("\n"), "ThingSpeak has no command channel, so the device takes no commands")
         has(lines.join("\n"), "REPORT_MS=5000 is below the 15000 ms")
         has(lines.join("\n"), "field1=temperature field2=humidity")
-        has(profileNotes(await cfgOf(AZURE, { MQTT_TLS: false })).join("\n"), "IoT Hub accepts TLS connections only")
-        eq(profileNotes(await cfgOf(AZURE)).length, 0, "azure with TLS: nothing to say")
-        has(profileNotes(await cfgOf(ALI)).join("\n"), "securemode=3")
-        has(profileNotes(await cfgOf(ALI, { MQTT_KEEPALV: 10 })).join("\n"), "clamped")
+        has((await notesOf(AZURE, { MQTT_TLS: false })).join("\n"), "IoT Hub accepts TLS connections only")
+        lacks((await notesOf(AZURE)).join("\n"), "TLS connections only", "azure with TLS: nothing to warn about")
+        has((await notesOf(ALI)).join("\n"), "securemode=3")
+        has((await notesOf(ALI, { MQTT_KEEPALV: 10 })).join("\n"), "clamped")
     })
 
     test("no profile publishes a status, will or discovery message", async () => {
         for (const v of [ALI, ONENET, AZURE, TS, HUAWEI, TENCENT]) {
-            const p = createProfile(await cfgOf(v), m => {})
+            const p = (await profOf(v, undefined, m => {}))
             eq(p.status(true), undefined, v.CLOUD + " status")
             eq(p.discovery().length, 0, v.CLOUD + " discovery")
             eq(p.connectParams(NOW).will, undefined, v.CLOUD + " will")
@@ -384,12 +412,12 @@ describe("createProfile", () => {
     test("connectParams without an identity throws naming the setting", async () => {
         const base = await cfgOf({ MQTT_HOST: "h" })
         const cases: any[] = [
-            [new AlibabaProfile(base), "ALI_PK"],
-            [new OneNetProfile(base), "ONENET_PID"],
-            [new AzureProfile(base), "AZURE_HOST"],
-            [new ThingSpeakProfile(base), "TS_CHANNEL"],
-            [new HuaweiProfile(base), "HUAWEI_DEVICE"],
-            [new TencentProfile(base), "TENCENT_PID"],
+            [new AlibabaProfile(base, { productKey: "", deviceName: "", deviceSecret: "", clientId: "" }), "ALI_PK"],
+            [new OneNetProfile(base, { productId: "", deviceName: "", key: "", keyScope: "device" }), "ONENET_PID"],
+            [new AzureProfile(base, { hubHost: "", deviceId: "", deviceKey: "" }), "AZURE_HOST"],
+            [new ThingSpeakProfile(base, { channel: "", clientId: "", username: "", password: "", fields: [] }), "TS_CHANNEL"],
+            [new HuaweiProfile(base, { deviceId: "", secret: "", serviceId: "Sensor", checkTimestamp: false }), "HUAWEI_DEVICE"],
+            [new TencentProfile(base, { productId: "", deviceName: "", psk: "" }), "TENCENT_PID"],
         ]
         for (const c of cases) {
             let msg = ""
@@ -437,7 +465,7 @@ describe("utf8", () => {
             [TENCENT, "$thing/down/property/ABCDEFGHIJ/dev1"],
         ]
         for (const c of cases) {
-            const p = createProfile(await cfgOf(c[0]), m => {})
+            const p = (await profOf(c[0], undefined, m => {}))
             const r = p.parseCommand(c[1], bad)
             ok(r && r.kind === "error", p.name + ": an error")
             eq((r as any).code, 400, p.name + " code")
@@ -452,7 +480,7 @@ describe("utf8", () => {
 
 describe("alibaba profile", () => {
     test("connect parameters", async () => {
-        const p = createProfile(await cfgOf(ALI), m => {})
+        const p = (await profOf(ALI, undefined, m => {}))
         const cp = p.connectParams(NOW)
         eq(cp.clientId, "a1X2bEnP82z.example1|securemode=3,signmethod=hmacsha256|", "client id")
         eq(cp.username, "example1&a1X2bEnP82z", "user")
@@ -461,14 +489,14 @@ describe("alibaba profile", () => {
         eq(cp.tls, false, "tls")
         eq(cp.keepAliveS, 60, "keepalive")
         eq(cp.cleanSession, true, "clean")
-        eq(createProfile(await cfgOf(ALI, { MQTT_TLS: true }), m => {}).connectParams(NOW).clientId, "a1X2bEnP82z.example1|securemode=2,signmethod=hmacsha256|", "tls mode")
-        eq(createProfile(await cfgOf(ALI, { MQTT_KEEPALV: 3600 }), m => {}).connectParams(NOW).keepAliveS, 1200, "keepalive clamped")
+        eq((await profOf(ALI, { MQTT_TLS: true }, m => {})).connectParams(NOW).clientId, "a1X2bEnP82z.example1|securemode=2,signmethod=hmacsha256|", "tls mode")
+        eq((await profOf(ALI, { MQTT_KEEPALV: 3600 }, m => {})).connectParams(NOW).keepAliveS, 1200, "keepalive clamped")
         printCred("alibaba plain", p, NOW, { tlsConn: false })
-        printCred("alibaba own client id", createProfile(await cfgOf(ALI, { ALI_CLIENT_ID: "my-dev.1", MQTT_TLS: true }), m => {}), NOW, { tlsConn: true })
+        printCred("alibaba own client id", (await profOf(ALI, { ALI_CLIENT_ID: "my-dev.1", MQTT_TLS: true }, m => {})), NOW, { tlsConn: true })
     })
 
     test("subscriptions and report", async () => {
-        const p = createProfile(await cfgOf(ALI), m => {})
+        const p = (await profOf(ALI, undefined, m => {}))
         eq(toJson(p.subscriptions()), '[{"filter":"/sys/a1X2bEnP82z/example1/thing/service/property/set","qos":1},{"filter":"/sys/a1X2bEnP82z/example1/thing/service/+","qos":1}]', "subs")
         const m = p.report(SNAP, NOW)
         eq(m.topic, "/sys/a1X2bEnP82z/example1/thing/event/property/post", "topic")
@@ -488,7 +516,7 @@ describe("alibaba profile", () => {
     })
 
     test("CLOUD_PROPS renames and leaves out", async () => {
-        const p = createProfile(await cfgOf(ALI, { CLOUD_PROPS: "temperature:Temp,uptime:-,led:Light" }), m => {})
+        const p = (await profOf(ALI, { CLOUD_PROPS: "temperature:Temp,uptime:-,led:Light" }, m => {}))
         const j = json(p.report(SNAP, NOW), "report")
         eq(keys(j.params), "CurrentHumidity,Light,ReportInterval,Temp", "renamed")
         const c = parseOk(p, "/sys/a1X2bEnP82z/example1/thing/service/property/set", '{"id":"5","params":{"Light":0}}', "set", "5")
@@ -497,7 +525,7 @@ describe("alibaba profile", () => {
     })
 
     test("property set and its reply", async () => {
-        const p = createProfile(await cfgOf(ALI), m => {})
+        const p = (await profOf(ALI, undefined, m => {}))
         const t = "/sys/a1X2bEnP82z/example1/thing/service/property/set"
         const c = parseOk(p, t, '{"id":"7","version":"1.0","params":{"LightSwitch":1,"ReportInterval":2000},"method":"thing.service.property.set"}', "set", "7")
         eq(toJson((c as any).params), '{"led":true,"interval":2000}', "params")
@@ -511,7 +539,7 @@ describe("alibaba profile", () => {
     })
 
     test("service calls and their replies", async () => {
-        const p = createProfile(await cfgOf(ALI), m => {})
+        const p = (await profOf(ALI, undefined, m => {}))
         const t = "/sys/a1X2bEnP82z/example1/thing/service/toggle"
         const c = parseOk(p, t, '{"id":"8","version":"1.0","params":{},"method":"thing.service.toggle"}', "toggle", "8")
         const r = replyFor(p, c)
@@ -525,7 +553,7 @@ describe("alibaba profile", () => {
     })
 
     test("invalid commands get error replies with codes", async () => {
-        const p = createProfile(await cfgOf(ALI), m => {})
+        const p = (await profOf(ALI, undefined, m => {}))
         const set = "/sys/a1X2bEnP82z/example1/thing/service/property/set"
         const bad = parseErr(p, set, "{not json", 400, "not valid JSON")
         const r = replyFor(p, bad)
@@ -547,7 +575,7 @@ describe("alibaba profile", () => {
     })
 
     test("topics that are not commands are ignored", async () => {
-        const p = createProfile(await cfgOf(ALI), m => {})
+        const p = (await profOf(ALI, undefined, m => {}))
         eq(p.parseCommand("/sys/a1X2bEnP82z/example1/thing/service/toggle_reply", buf('{"id":"1","code":200}')), undefined, "our reply")
         eq(p.parseCommand("/sys/a1X2bEnP82z/example1/thing/service/property/set_reply", buf("{}")), undefined, "set_reply")
         eq(p.parseCommand("/sys/a1X2bEnP82z/example1/thing/event/property/post_reply", buf("{}")), undefined, "post_reply")
@@ -564,7 +592,7 @@ describe("onenet profile", () => {
     const BASE = "$sys/123123/mydev/thing/"
 
     test("connect parameters and token expiry", async () => {
-        const p = createProfile(await cfgOf(ONENET, { TOKEN_TTL: 600 }), m => {})
+        const p = (await profOf(ONENET, { TOKEN_TTL: 600 }, m => {}))
         const cp = p.connectParams(NOW)
         eq(cp.clientId, "mydev", "client id")
         eq(cp.username, "123123", "user")
@@ -574,11 +602,11 @@ describe("onenet profile", () => {
         eq(cp.host, "mqtts.heclouds.com", "host")
         ok(p.connectParams(NOW + 60000).expiresAtMs === cp.expiresAtMs + 60000, "a later call renews the expiry")
         printCred("onenet device key", p, NOW)
-        printCred("onenet product key", createProfile(await cfgOf(ONENET, { ONENET_SCOPE: "product", ONENET_KEY: "MDEyMzQ1Njc4OWFiY2RlZg==" }), m => {}), NOW, { scope: "product" })
+        printCred("onenet product key", (await profOf(ONENET, { ONENET_SCOPE: "product", ONENET_KEY: "MDEyMzQ1Njc4OWFiY2RlZg==" }, m => {})), NOW, { scope: "product" })
     })
 
     test("subscriptions and report", async () => {
-        const p = createProfile(await cfgOf(ONENET), m => {})
+        const p = (await profOf(ONENET, undefined, m => {}))
         eq(toJson(p.subscriptions()), '[{"filter":"$sys/123123/mydev/thing/#","qos":1}]', "subs")
         const m = p.report(SNAP, NOW)
         eq(m.topic, BASE + "property/post", "topic")
@@ -594,7 +622,7 @@ describe("onenet profile", () => {
     })
 
     test("property set, service invoke and replies", async () => {
-        const p = createProfile(await cfgOf(ONENET), m => {})
+        const p = (await profOf(ONENET, undefined, m => {}))
         const c = parseOk(p, BASE + "property/set", '{"id":"9","version":"1.0","params":{"led":true,"interval":"2500"}}', "set", "9")
         eq(toJson((c as any).params), '{"led":true,"interval":2500}', "params")
         const r = replyFor(p, c)
@@ -607,7 +635,7 @@ describe("onenet profile", () => {
     })
 
     test("invalid commands get error replies with codes", async () => {
-        const p = createProfile(await cfgOf(ONENET), m => {})
+        const p = (await profOf(ONENET, undefined, m => {}))
         const t = BASE + "property/set"
         const e = parseErr(p, t, "garbage", 400, "not valid JSON")
         const j = json(replyFor(p, e), "error reply")
@@ -622,7 +650,7 @@ describe("onenet profile", () => {
     })
 
     test("replies to our posts and other topics are ignored", async () => {
-        const p = createProfile(await cfgOf(ONENET), m => {})
+        const p = (await profOf(ONENET, undefined, m => {}))
         eq(p.parseCommand(BASE + "property/post/reply", buf('{"id":"1","code":200,"msg":"success"}')), undefined, "post/reply")
         eq(p.parseCommand(BASE + "property/set_reply", buf("{}")), undefined, "our set_reply")
         eq(p.parseCommand(BASE + "service/toggle/invoke_reply", buf("{}")), undefined, "our invoke_reply")
@@ -636,7 +664,7 @@ describe("onenet profile", () => {
 
 describe("azure profile", () => {
     test("connect parameters and SAS expiry", async () => {
-        const p = createProfile(await cfgOf(AZURE, { TOKEN_TTL: 900 }), m => {})
+        const p = (await profOf(AZURE, { TOKEN_TTL: 900 }, m => {}))
         const cp = p.connectParams(NOW)
         eq(cp.clientId, "my_device", "client id")
         eq(cp.username, "myiothub.azure-devices.net/my_device/?api-version=2021-04-12", "user")
@@ -650,7 +678,7 @@ describe("azure profile", () => {
     })
 
     test("subscriptions and telemetry", async () => {
-        const p = createProfile(await cfgOf(AZURE), m => {})
+        const p = (await profOf(AZURE, undefined, m => {}))
         const subs = p.subscriptions().map(s => s.filter).join(" ")
         eq(subs, "devices/my_device/messages/devicebound/# $iothub/methods/POST/# $iothub/twin/PATCH/properties/desired/# $iothub/twin/res/#", "subs")
         const m = p.report(SNAP, NOW)
@@ -660,13 +688,13 @@ describe("azure profile", () => {
         eq(j.ts, NOW, "ts")
         eq(j.led, true, "led")
         eq(keys(json(p.report(SNAP, 0), "no ts")), "humidity,interval,led,temperature,uptime", "no ts while unknown")
-        const q = createProfile(await cfgOf(AZURE, { CLOUD_PROPS: "temperature:-,humidity:-,led:-,interval:-,uptime:-" }), m => {})
+        const q = (await profOf(AZURE, { CLOUD_PROPS: "temperature:-,humidity:-,led:-,interval:-,uptime:-" }, m => {}))
         eq(q.report(SNAP, NOW).payload, '{"ts":' + NOW + "}", "everything left out: still JSON")
         eq(q.report(SNAP, 0).payload, "{}", "nothing at all")
     })
 
     test("direct methods and their responses", async () => {
-        const p = createProfile(await cfgOf(AZURE), m => {})
+        const p = (await profOf(AZURE, undefined, m => {}))
         const c = parseOk(p, "$iothub/methods/POST/set/?$rid=42", '{"led":true,"interval":1500}', "set", "42")
         const dev = new Device(0, 5000)
         const r = replyFor(p, c, dev)
@@ -691,7 +719,7 @@ describe("azure profile", () => {
     })
 
     test("cloud-to-device messages answered as telemetry", async () => {
-        const p = createProfile(await cfgOf(AZURE), m => {})
+        const p = (await profOf(AZURE, undefined, m => {}))
         const pre = "devices/my_device/messages/devicebound/"
         const c = parseOk(p, pre + "%24.to=%2Fdevices%2Fmy_device%2Fmessages%2FdeviceBound", '{"id":"c1","params":{"led":true}}', "set", "c1")
         const r = replyFor(p, c)
@@ -706,7 +734,7 @@ describe("azure profile", () => {
     })
 
     test("desired twin patches are answered with reported properties", async () => {
-        const p = createProfile(await cfgOf(AZURE), m => {})
+        const p = (await profOf(AZURE, undefined, m => {}))
         const c = parseOk(p, "$iothub/twin/PATCH/properties/desired/?$version=7", '{"interval":2000,"$version":7}', "set", "7")
         const r = replyFor(p, c)
         ok(r.topic.startsWith("$iothub/twin/PATCH/properties/reported/?$rid="), "reported topic: " + r.topic)
@@ -726,7 +754,7 @@ describe("azure profile", () => {
 
 describe("thingspeak profile", () => {
     test("connect parameters, fields and QoS 0; no commands", async () => {
-        const p = createProfile(await cfgOf(TS, { TS_USER: "user1" }), m => {})
+        const p = (await profOf(TS, { TS_USER: "user1" }, m => {}))
         const cp = p.connectParams(NOW)
         eq(cp.clientId, "MRoXDjcfBTgdOCIxDiIMMDA", "client id")
         eq(cp.username, "user1", "user")
@@ -737,7 +765,7 @@ describe("thingspeak profile", () => {
         eq(m.topic, "channels/1234567/publish", "topic")
         eq(m.qos, 0, "QoS 0 only")
         eq(m.payload, "field1=25&field2=48.75&field3=1&field4=5000&field5=42", "fields")
-        const q = createProfile(await cfgOf(TS, { TS_FIELDS: "humidity,,led" }), m => {})
+        const q = (await profOf(TS, { TS_FIELDS: "humidity,,led" }, m => {}))
         eq(q.report(SNAP, NOW).payload, "field1=48.75&field3=1", "custom mapping with a gap")
         eq(p.parseCommand("channels/1234567/subscribe", buf('{"field1":"1"}')), undefined, "no commands")
         eq(p.reply({ kind: "report", id: "1", ctx: "x" }, { id: "1", code: 200 }), undefined, "no replies")
@@ -750,20 +778,20 @@ describe("huawei profile", () => {
     const BASE = "$oc/devices/65a1b2c3_dev1/sys/"
 
     test("connect parameters", async () => {
-        const p = createProfile(await cfgOf(HUAWEI), m => {})
+        const p = (await profOf(HUAWEI, undefined, m => {}))
         const cp = p.connectParams(NOW)
         eq(cp.clientId, "65a1b2c3_dev1_0_0_2030010100", "client id with the UTC hour")
         eq(cp.username, "65a1b2c3_dev1", "user")
         ok(only(cp.password, HEXL, 64, 64), "lower-case hex password")
         eq(cp.expiresAtMs, 0, "no expiry")
-        eq(createProfile(await cfgOf(HUAWEI, { HUAWEI_TSCHK: true }), m => {}).connectParams(NOW).clientId, "65a1b2c3_dev1_0_1_2030010100", "checked timestamp")
+        eq((await profOf(HUAWEI, { HUAWEI_TSCHK: true }, m => {})).connectParams(NOW).clientId, "65a1b2c3_dev1_0_1_2030010100", "checked timestamp")
         ok(p.connectParams(5000).clientId.endsWith("_1970010100"), "any clock works unchecked")
         printCred("huawei", p, NOW)
-        printCred("huawei checked", createProfile(await cfgOf(HUAWEI, { HUAWEI_TSCHK: true }), m => {}), NOW)
+        printCred("huawei checked", (await profOf(HUAWEI, { HUAWEI_TSCHK: true }, m => {})), NOW)
     })
 
     test("subscriptions and report", async () => {
-        const p = createProfile(await cfgOf(HUAWEI, { HUAWEI_SVC: "Env" }), m => {})
+        const p = (await profOf(HUAWEI, { HUAWEI_SVC: "Env" }, m => {}))
         eq(p.subscriptions().map(s => s.filter).join(" "), BASE + "commands/# " + BASE + "properties/set/#", "subs")
         const m = p.report(SNAP, NOW)
         eq(m.topic, BASE + "properties/report", "topic")
@@ -775,7 +803,7 @@ describe("huawei profile", () => {
     })
 
     test("commands and their responses", async () => {
-        const p = createProfile(await cfgOf(HUAWEI), m => {})
+        const p = (await profOf(HUAWEI, undefined, m => {}))
         const c = parseOk(p, BASE + "commands/request_id=abc-1", '{"object_device_id":"65a1b2c3_dev1","service_id":"Sensor","command_name":"toggle","paras":{}}', "toggle", "abc-1")
         const r = replyFor(p, c)
         eq(r.topic, BASE + "commands/response/request_id=abc-1", "response topic")
@@ -793,7 +821,7 @@ describe("huawei profile", () => {
     })
 
     test("property set and its response", async () => {
-        const p = createProfile(await cfgOf(HUAWEI), m => {})
+        const p = (await profOf(HUAWEI, undefined, m => {}))
         const c = parseOk(p, BASE + "properties/set/request_id=p1", '{"object_device_id":"65a1b2c3_dev1","services":[{"service_id":"Sensor","properties":{"led":true}}]}', "set", "p1")
         const r = replyFor(p, c)
         eq(r.topic, BASE + "properties/set/response/request_id=p1", "topic")
@@ -805,7 +833,7 @@ describe("huawei profile", () => {
     })
 
     test("responses and other topics are ignored", async () => {
-        const p = createProfile(await cfgOf(HUAWEI), m => {})
+        const p = (await profOf(HUAWEI, undefined, m => {}))
         eq(p.parseCommand(BASE + "commands/response/request_id=1", buf("{}")), undefined, "our response")
         eq(p.parseCommand(BASE + "properties/set/response/request_id=1", buf("{}")), undefined, "our set response")
         eq(p.parseCommand(BASE + "commands/", buf("{}")), undefined, "no request id")
@@ -821,7 +849,7 @@ describe("tencent profile", () => {
     const UP = "$thing/up/property/ABCDEFGHIJ/dev1"
 
     test("connect parameters and expiry", async () => {
-        const p = createProfile(await cfgOf(TENCENT, { TOKEN_TTL: 120 }), m => {})
+        const p = (await profOf(TENCENT, { TOKEN_TTL: 120 }, m => {}))
         const cp = p.connectParams(NOW)
         const exp = Math.floor(NOW / 1000) + 120
         eq(cp.clientId, "ABCDEFGHIJdev1", "client id")
@@ -836,7 +864,7 @@ describe("tencent profile", () => {
     })
 
     test("subscriptions and report", async () => {
-        const p = createProfile(await cfgOf(TENCENT), m => {})
+        const p = (await profOf(TENCENT, undefined, m => {}))
         eq(p.subscriptions().map(s => s.filter).join(" "), DOWN + " $thing/down/action/ABCDEFGHIJ/dev1", "subs")
         const m = p.report(SNAP, NOW)
         eq(m.topic, UP, "topic")
@@ -849,7 +877,7 @@ describe("tencent profile", () => {
     })
 
     test("control and actions with their replies", async () => {
-        const p = createProfile(await cfgOf(TENCENT), m => {})
+        const p = (await profOf(TENCENT, undefined, m => {}))
         const c = parseOk(p, DOWN, '{"method":"control","clientToken":"x-1","params":{"led":1,"interval":4000}}', "set", "x-1")
         eq(toJson((c as any).params), '{"led":true,"interval":4000}', "params")
         const r = replyFor(p, c)
@@ -862,7 +890,7 @@ describe("tencent profile", () => {
     })
 
     test("invalid control messages get error replies; platform replies are ignored", async () => {
-        const p = createProfile(await cfgOf(TENCENT), m => {})
+        const p = (await profOf(TENCENT, undefined, m => {}))
         const e = parseErr(p, DOWN, '{"method":"control","clientToken":"x-2","params":{"led":"dim"}}', 422, "led must be a boolean", "x-2")
         const j = json(replyFor(p, e), "error reply")
         eq(j.code, 422, "code")

@@ -1,0 +1,74 @@
+/**
+ * Settings the cloud platforms share (each platform's `create` reads only what it uses):
+ * TOKEN_TTL, CLOUD_PROPS, and the checks of identity values.
+ */
+import { findProperty } from "../app/properties"
+import { Settings, intSetting, isChars, setting } from "../config"
+import { base64Decode } from "./encoding"
+
+/** Shortest and longest TOKEN_TTL, seconds (10 s is for tests of token renewal). */
+export const TOKEN_TTL_MIN = 10
+export const TOKEN_TTL_MAX = 31536000
+/** Default TOKEN_TTL, seconds. */
+export const TOKEN_TTL_DEFAULT = 3600
+
+/** What identity values may be made of (`ID_TEXT` describes `idValue`). */
+export const ID_TEXT = "letters, digits, '_', '-', '.', '@' or ':'"
+export const B64_TEXT = "base64 text (the key as the console shows it)"
+export const HOST_TEXT = "a host name (no scheme, no port)"
+
+/** An identity value: letters, digits, `_-.@:`, at most 128 characters (no `/`). */
+export function idValue(s: string): string {
+    return isChars(s, "_-.@:", false, 128) ? s : undefined
+}
+
+/** A base64 key that decodes to at least one byte. */
+export function base64Value(s: string): string {
+    try {
+        return base64Decode(s).length > 0 ? s : undefined
+    } catch (e) {
+        return undefined
+    }
+}
+
+/** TOKEN_TTL: lifetime of minted tokens in seconds (OneNET, Azure, Tencent). */
+export async function tokenTtl(s: Settings): Promise<number> {
+    return await intSetting(s, "TOKEN_TTL", TOKEN_TTL_DEFAULT, TOKEN_TTL_MIN, TOKEN_TTL_MAX)
+}
+
+/**
+ * Parses CLOUD_PROPS, `name:identifier` pairs separated by commas (`temperature:temp,uptime:-`);
+ * returns the map, or a description of the first problem.
+ */
+export function parsePropNames(text: string): { names?: { [name: string]: string }; error?: string } {
+    const names: { [name: string]: string } = {}
+    const used: string[] = []
+    for (const part of text.split(",")) {
+        const item = part.trim()
+        if (!item.length) continue
+        const colon = item.indexOf(":")
+        if (colon < 0) return { error: `${JSON.stringify(item)} is not name:identifier` }
+        const name = item.slice(0, colon).trim()
+        const id = item.slice(colon + 1).trim()
+        if (!findProperty(name)) return { error: `${JSON.stringify(name)} is not a property of the device` }
+        if (names[name] !== undefined) return { error: `${name} is mapped twice` }
+        if (id !== "-") {
+            const c = id.charCodeAt(0)
+            if (!isChars(id, "_", false, 50) || (c >= 0x30 && c <= 0x39))
+                return { error: `${JSON.stringify(id)} is not an identifier (letters, digits, '_', at most 50)` }
+            if (used.indexOf(id) >= 0) return { error: `identifier ${id} is used twice` }
+            used.push(id)
+        }
+        names[name] = id
+    }
+    return { names }
+}
+
+/** CLOUD_PROPS: platform identifiers that replace the profile's defaults (undefined when unset). */
+export async function propNames(s: Settings): Promise<{ [name: string]: string }> {
+    return await setting(s, "CLOUD_PROPS", undefined, "name:identifier pairs separated by commas", t => {
+        const p = parsePropNames(t)
+        if (p.error) throw new Error(p.error)
+        return p.names
+    })
+}
