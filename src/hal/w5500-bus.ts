@@ -1,30 +1,158 @@
 /**
- * Opens the SPI bus of the W5500 wherever the firmware runs: in the simulator the bridge to the
- * W5500 emulator (sim/w5500/), on a board the transport its board file names (bit-banged GPIO on
- * the W55RP20-EVB-Pico, hardware SPI0 on the W5500-EVB-Pico).
+ * The W5500's bus on a board: `openBoardBus()` reads the board file's wiring (wiring.ts) and
+ * returns a `BoardSpiBus`, SPI mode 0 MSB first either bit-banged over GPIO ("gpio": the
+ * W55RP20-EVB-Pico, whose internal wiring does not match the RP2040 SPI0 pin roles and whose PIO
+ * is not exposed by the stock runtime) or on the RP2040's hardware SPI0 ("spi0": the
+ * W5500-EVB-Pico, MISO 16, SCK 18, MOSI 19), with CS, RSTn and INTn on GPIO either way. A board
+ * image links this file and not the simulator's bridge (bridge-spi.ts).
+ * NOT VERIFIED ON HARDWARE: the simulator has no GPIO and no SPI; see the README's hardware section.
  */
 import * as ds from "@devicescript/core"
-import { BridgeOptions, BridgeSpiBus } from "./bridge-spi"
-import { GpioSpiBus } from "./gpio-spi"
-import { HardwareSpiBus } from "./hardware-spi"
-import { SpiBus } from "./spi"
-import { readWiring } from "./wiring"
+import "@devicescript/gpio"
+import { BATCH_HEAD, FRAME_WRITE, SpiBatch, SpiBus } from "./spi"
+import { readWiring, W5500Wiring } from "./wiring"
 
-/** Options of `openW5500Bus`. */
-export interface W5500BusOptions {
-    /** simulator only: where the bridge listens (default 127.0.0.1:17767) */
-    bridge?: BridgeOptions
+type DsSpi = typeof ds & {
+    spiConfigure(miso: number, mosi: number, sck: number, mode: number, hz: number): void
+    spiXfer(tx: Buffer, rx: Buffer): Promise<void>
+}
+
+const HIGH = ds.GPIOMode.OutputHigh
+const LOW = ds.GPIOMode.OutputLow
+
+/** Options of `openBoardBus`. */
+export interface BoardBusOptions {
     /** hardware SPI clock, Hz (default 16 MHz) */
     spiHz?: number
 }
 
-/**
- * The W5500's bus: the emulator bridge in the simulator (it takes the runtime's only socket, so
- * load the simulator settings first), otherwise the board's wiring. Throws with what is missing.
- */
-export async function openW5500Bus(opts: W5500BusOptions = {}): Promise<SpiBus> {
-    if (ds.isSimulator()) return await BridgeSpiBus.connect(opts.bridge || {})
-    const w = readWiring()
-    if (w.bus === "spi0") return new HardwareSpiBus(w, opts.spiHz)
-    return new GpioSpiBus(w)
+/** The W5500's bus as the board file wires it. Throws with what is missing (no wiring, pin not exposed). */
+export async function openBoardBus(opts: BoardBusOptions = {}): Promise<SpiBus> {
+    return new BoardSpiBus(readWiring(), opts.spiHz)
+}
+
+/** A W5500 on GPIO-driven CS/RSTn/INTn and either bit-banged or hardware SPI. */
+export class BoardSpiBus implements SpiBus {
+    readonly name: string
+    private cs: ds.IOPin
+    private sck: ds.IOPin
+    private mosi: ds.IOPin
+    private miso: ds.IOPin
+    private rst: ds.IOPin
+    private int: ds.IOPin
+    private level = 0
+    private sinceYield = 0
+
+    /** Takes the pins (throws "pin N not exposed" when the board config lacks one) and idles the bus. */
+    constructor(w: W5500Wiring, hz = 16000000) {
+        this.name = w.bus
+        this.cs = ds.gpio(w.cs)
+        this.cs.setMode(HIGH)
+        if (w.rst >= 0) (this.rst = ds.gpio(w.rst)).setMode(HIGH)
+        if (w.int >= 0) (this.int = ds.gpio(w.int)).setMode(ds.GPIOMode.InputPullUp)
+        if (w.bus === "spi0") (ds as DsSpi).spiConfigure(w.miso, w.mosi, w.sck, 0, hz)
+        else {
+            ;(this.sck = ds.gpio(w.sck)).setMode(LOW)
+            ;(this.mosi = ds.gpio(w.mosi)).setMode(LOW)
+            ;(this.miso = ds.gpio(w.miso)).setMode(ds.GPIOMode.Input)
+        }
+    }
+
+    async run(batch: SpiBatch): Promise<Buffer> {
+        const out = Buffer.alloc(batch.readLen)
+        const b = batch.buf
+        let p = BATCH_HEAD
+        let o = 0
+        while (p < batch.len) {
+            const w = b[p] === FRAME_WRITE
+            const hdr = p + 3
+            // data bytes: a write's follow its 3-byte header, a read's count ends the item
+            const n = w ? ((b[p + 1] << 8) | b[p + 2]) - 3 : (b[p + 6] << 8) | b[p + 7]
+            p = hdr + (w ? 3 + n : 5)
+            this.cs.setMode(LOW)
+            try {
+                if (this.sck) await this.bang(b, hdr, n, w, out, o)
+                else await this.xfer(b, hdr, n, w, out, o)
+            } finally {
+                this.cs.setMode(HIGH)
+            }
+            if (!w) o += n
+        }
+        return out
+    }
+
+    /** Hardware SPI: one full-duplex transfer per 4 KB (the runtime's largest); reads send zeros. */
+    private async xfer(b: Buffer, hdr: number, n: number, w: boolean, out: Buffer, o: number) {
+        const total = 3 + n
+        let tx = b.slice(hdr, hdr + total)
+        if (!w) {
+            tx = Buffer.alloc(total)
+            tx.blitAt(0, b, hdr, 3)
+        }
+        const rx = Buffer.alloc(total)
+        for (let d = 0; d < total; d += 4096) {
+            const k = Math.min(total - d, 4096)
+            // full duplex always: the runtime does not drain the RX FIFO after a send-only transfer
+            const part = Buffer.alloc(k)
+            await (ds as DsSpi).spiXfer(tx.slice(d, d + k), part)
+            rx.blitAt(d, part, 0, k)
+        }
+        if (!w) out.blitAt(o, rx, 3, n)
+    }
+
+    /** Bit-banged SPI: the header, then the data in chunks with a yield now and then (CS stays low; the W5500 does not mind a pause). */
+    private async bang(b: Buffer, hdr: number, n: number, w: boolean, out: Buffer, o: number) {
+        this.shift(b, hdr, 3, undefined, 0)
+        for (let d = 0; d < n; d += 256) {
+            const k = Math.min(n - d, 256)
+            this.shift(w ? b : undefined, hdr + 3 + d, k, w ? undefined : out, o + d)
+            // the VM ends a fiber after ~128K steps without a yield
+            this.sinceYield += k
+            if (this.sinceYield >= 256) {
+                this.sinceYield = 0
+                await ds.sleep(0)
+            }
+        }
+    }
+
+    /**
+     * Clocks `n` bytes: sends `src` from `off` (zeros without `src`), stores what MISO returns in
+     * `dst` from `dOff` (with `dst`). MOSI is only written when the bit changes; the W5500 samples
+     * MOSI on the rising edge and shifts MISO on the falling one, so MISO is read while SCK is high.
+     */
+    private shift(src: Buffer, off: number, n: number, dst: Buffer, dOff: number) {
+        const sck = this.sck
+        const mosi = this.mosi
+        const miso = this.miso
+        let level = this.level
+        for (let i = 0; i < n; i++) {
+            const v = src ? src[off + i] : 0
+            let r = 0
+            for (let m = 0x80; m !== 0; m >>= 1) {
+                const bit = v & m ? 1 : 0
+                if (bit !== level) {
+                    mosi.setMode(bit ? HIGH : LOW)
+                    level = bit
+                }
+                sck.setMode(HIGH)
+                if (dst) r = (r << 1) | (miso.value ? 1 : 0)
+                sck.setMode(LOW)
+            }
+            if (dst) dst[dOff + i] = r
+        }
+        this.level = level
+    }
+
+    async setReset(asserted: boolean): Promise<boolean> {
+        if (this.rst) this.rst.setMode(asserted ? LOW : HIGH)
+        return !!this.rst
+    }
+
+    async interrupt(): Promise<number> {
+        return this.int ? (this.int.value ? 0 : 1) : -1
+    }
+
+    async close() {
+        this.cs.setMode(HIGH)
+    }
 }

@@ -8,18 +8,16 @@
  */
 import * as ds from "@devicescript/core"
 import { readSetting } from "@devicescript/settings"
-import { BridgeSpiBus, BridgeStats } from "../../src/hal/bridge-spi"
-import { GpioSpiBus } from "../../src/hal/gpio-spi"
-import { HardwareSpiBus } from "../../src/hal/hardware-spi"
+import { BridgeSpiBus, BridgeStats, openBridgeBus } from "../../src/hal/bridge-spi"
 import { SpiBatch, SpiBus } from "../../src/hal/spi"
-import { openW5500Bus } from "../../src/hal/w5500-bus"
+import { BoardSpiBus, openBoardBus } from "../../src/hal/w5500-bus"
 import { parseWiring, readWiring } from "../../src/hal/wiring"
 import { MqttClient } from "../../src/mqtt/client"
 import { buildQuery, parseResponse } from "../../src/net/dns"
 import { Connection } from "../../src/net/stack"
-import { Sn_MR_TCP, Sn_RX_RD, Sn_TX_WR } from "../../src/net/wiznet/registers"
+import { Sn_CR_CONNECT, Sn_MR_TCP, Sn_RX_RD, Sn_TX_WR } from "../../src/net/wiznet/registers"
 import { socketPolls } from "../../src/net/wiznet/socket"
-import { WiznetEvent, WiznetStack } from "../../src/net/wiznet/stack"
+import { startWiznet, WiznetEvent, WiznetStack } from "../../src/net/wiznet"
 import { loadSimSettings } from "../../src/sim/hostlink"
 import { describe, test as harnessTest } from "./harness"
 
@@ -140,15 +138,20 @@ describe("wiznet", () => {
 
     test("SpiBatch encodes frames as bridge BATCH items", () => {
         const b = new SpiBatch()
-        eq(b.read(0, 0x39, 1), 0, "first read offset")
-        b.write8(1, 0x01, 0x20)
-        eq(b.read(9, 0x24, 2), 1, "second read offset")
-        b.write(2, 0xfff0, hex`aa bb`, 0, 2)
+        eq(b.add(0, 0x39, 1), 0, "first read offset")
+        b.reg(1, 0x01, 0x20)
+        eq(b.add(9, 0x24, 2), 1, "second read offset")
+        b.add(2, 0xfff0, 2, hex`00 aa bb`, 1)
+        b.reg(9, 0x24, 0x1234f, 2)
         const items = b.buf.slice(3, b.len).toString("hex")
-        eq(items, "0300050039000001" + "04000400010c20" + "030005002448" + "0002" + "040005fff014aabb", "encoding")
+        eq(items, "0300050039000001" + "04000400010c20" + "030005002448" + "0002" + "040005fff014aabb" + "04000500244c234f", "encoding")
         eq(b.readLen, 3, "readLen")
-        eq(b.frames, 4, "frames")
-        eq(b.spiBytes, 4 + 4 + 5 + 5, "spi bytes")
+        eq(b.frames, 5, "frames")
+        eq(b.spiBytes, 4 + 4 + 5 + 5 + 5, "spi bytes")
+        b.clear()
+        for (let i = 0; i < 40; i++) b.add(1, i, 30, pattern(30, i), 0)
+        eq(b.len, 3 + 40 * 36, "a batch grows past its first buffer")
+        eq(b.buf[3 + 39 * 36 + 6 + 29], pattern(30, 39)[29], "last byte after growing")
     })
 
     test("board wiring is parsed and checked", async () => {
@@ -172,22 +175,38 @@ describe("wiznet", () => {
     })
 
     test("GPIO and hardware SPI transports need a board (no pins in the simulator)", async () => {
-        const pins = { cs: 20, sck: 21, miso: 22, mosi: 23, rst: 25, int: 24 }
-        has(await fails(async () => new GpioSpiBus(pins), "gpio bus"), "not exposed", "gpio bus in the simulator")
-        has(await fails(async () => new HardwareSpiBus({ cs: 17, sck: 18, miso: 16, mosi: 19, rst: 20, int: 21 }), "spi bus"), "not exposed", "spi bus in the simulator")
+        has(await fails(async () => new BoardSpiBus({ bus: "gpio", cs: 20, sck: 21, miso: 22, mosi: 23, rst: 25, int: 24 }), "gpio bus"), "not exposed", "gpio bus in the simulator")
+        has(await fails(async () => new BoardSpiBus({ bus: "spi0", cs: 17, sck: 18, miso: 16, mosi: 19, rst: 20, int: 21 }), "spi bus"), "not exposed", "spi bus in the simulator")
+        has(await fails(async () => await openBoardBus(), "openBoardBus"), `has no "w5500" section`, "no board bus in the simulator")
+    })
+
+    test("startWiznet closes the bus when the chip does not answer or an option is wrong", async () => {
+        let closed = 0
+        const dead: SpiBus = {
+            name: "dead bus",
+            run: async (b: SpiBatch) => Buffer.alloc(b.readLen),
+            setReset: async (asserted: boolean) => false,
+            interrupt: async () => -1,
+            close: async () => {
+                closed++
+            },
+        }
+        has(await fails(async () => await startWiznet(dead), "no chip"), "VERSIONR reads 0x00", "no chip")
+        eq(closed, 1, "bus closed after a failed start")
+        has(await fails(async () => await startWiznet(dead, { bufferKB: 4 }), "bufferKB"), "expected 1 or 2", "bufferKB")
+        has(await fails(async () => await startWiznet(dead, { static: { ip: "10.0.0.300" } }), "static"), "not an IPv4 address", "static address")
+        eq(closed, 3, "bus closed after wrong options")
     })
 
     test("bridge HELLO, reset (RSTn) and VERSIONR 0x04", async () => {
-        // the app's path: in the simulator openW5500Bus() is the bridge
-        const b = await openW5500Bus({ bridge: { port: bridgePort } })
-        eq(b.name, "bridge", "bus in the simulator")
-        bus = b as BridgeSpiBus
-        stack = new WiznetStack({ bus, log: m => { logs.push(m); console.log(m) } })
-        stack.on(e => { events.push(e) })
+        // the simulator image's path: openBridgeBus() then startWiznet()
+        bus = await openBridgeBus({ port: bridgePort })
+        eq(bus.name, "bridge", "bus in the simulator")
         bootAt = ds.millis()
-        await stack.start()
+        stack = await startWiznet(bus, { log: m => { logs.push(m); console.log(m) } })
+        stack.on(e => { events.push(e) })
         eq(stack.chip.version, 4, "VERSIONR")
-        const v = await stack.chip.read8(0, 0x39)
+        const v = (await stack.chip.read(0, 0x39, 1))[0]
         eq(v, 4, "VERSIONR read again")
         const mac = await stack.chip.read(0, 0x09, 6)
         sameBytes(mac, stack.mac, "SHAR")
@@ -217,13 +236,11 @@ describe("wiznet", () => {
     })
 
     test("socket pointers start near the wrap (0xFFF0) and wrap to 0x00xx", async () => {
-        const sock = stack.chip.allocSocket()
-        ok(sock !== undefined, "a free socket")
+        const sock = await stack.openSocket(40123, Sn_MR_TCP)
         try {
-            await sock.open(Sn_MR_TCP, 40123)
             const p0 = await stack.chip.read(sock.sreg, Sn_TX_WR, 2)
             eq((p0[0] << 8) | p0[1], 0xfff0, "Sn_TX_WR after OPEN (emulator pointerStart)")
-            await sock.connect(Buffer.from([127, 0, 0, 1]), echoPort)
+            await sock.cmd(Sn_CR_CONNECT, Buffer.from([127, 0, 0, 1]), echoPort)
             eq(await sock.waitIrq(0x01, ds.millis() + 5000), 0x01, "CON")
             const data = pattern(100, 4)
             eq(await sock.send(data, 0, 100, ds.millis() + 5000), 100, "bytes sent")
@@ -242,7 +259,7 @@ describe("wiznet", () => {
             eq((r1[0] << 8) | r1[1], (0xfff0 + 100) & 0xffff, "Sn_RX_RD wrapped")
         } finally {
             await sock.close()
-            sock.inUse = false
+            eq(sock.inUse, false, "CLOSE frees the socket")
         }
     })
 
@@ -285,17 +302,17 @@ describe("wiznet", () => {
     })
 
     test("UDP: a DNS query by hand, and no ARP reply", async () => {
-        const u = await stack.openUdp(0)
+        const u = await stack.openSocket()
         try {
-            await u.send("192.168.50.1", 53, buildQuery(0x1234, "router.lan"))
-            const d = await u.recv(3000)
+            await u.sendTo("192.168.50.1", 53, buildQuery(0x1234, "router.lan"))
+            const d = await u.recvFrom(3000)
             ok(d !== undefined, "an answer")
             eq(d.ip, "192.168.50.1", "from the router")
             eq(d.port, 53, "from port 53")
             const r = parseResponse(d.data, 0x1234, "router.lan")
             ok(r.ok, `answer parses: ${r.message}`)
             eq(r.addresses[0], "192.168.50.1", "router.lan address")
-            has(await fails(async () => await u.send("192.168.50.77", 9, Buffer.from("x"), 5000), "no host"), "no ARP reply", "ARP timeout")
+            has(await fails(async () => await u.sendTo("192.168.50.77", 9, Buffer.from("x"), 5000), "no host"), "no ARP reply", "ARP timeout")
         } finally {
             await u.close()
         }
@@ -304,13 +321,13 @@ describe("wiznet", () => {
     test("several sockets at once", async () => {
         const a = await stack.connect({ host: "echo.lan", port: echoPort })
         const b = await stack.connect({ host: "echo.lan", port: echoPort })
-        const u = await stack.openUdp(0)
+        const u = await stack.openSocket()
         await a.send(pattern(300, 5))
         await b.send(pattern(300, 6))
-        await u.send("192.168.50.1", 53, buildQuery(7, "ntp.lan"))
+        await u.sendTo("192.168.50.1", 53, buildQuery(7, "ntp.lan"))
         sameBytes(await readN(b, 300, 5000), pattern(300, 6), "socket b")
         sameBytes(await readN(a, 300, 5000), pattern(300, 5), "socket a")
-        ok((await u.recv(3000)) !== undefined, "udp answer")
+        ok((await u.recvFrom(3000)) !== undefined, "udp answer")
         await a.close()
         await b.close()
         await u.close()
@@ -406,8 +423,8 @@ describe("wiznet", () => {
             await stack.stop()
             console.log("##CTL dhcp silent")
             const lines: string[] = []
-            const s2 = new WiznetStack({
-                bus, static: { ip: "192.168.50.42", gateway: "192.168.50.1", dns: ["192.168.50.1"] }, dhcpFallbackMs: 6000, ntp: [],
+            const s2 = new WiznetStack(bus, {
+                static: { ip: "192.168.50.42", gateway: "192.168.50.1", dns: ["192.168.50.1"] }, dhcpFallbackMs: 6000, ntp: [],
                 log: m => { lines.push(m); console.log(m) },
             })
             await s2.start()
@@ -424,7 +441,7 @@ describe("wiznet", () => {
             sameBytes(await readN(c, 50, 5000), pattern(50, 2), "echo on the static address")
             await c.close()
             await s2.stop()
-            const s3 = new WiznetStack({ bus, static: { ip: "192.168.50.43", gateway: "192.168.50.1" }, ntp: [], log: m => console.log(m) })
+            const s3 = new WiznetStack(bus, { static: { ip: "192.168.50.43", gateway: "192.168.50.1" }, ntp: [], log: m => console.log(m) })
             await s3.start()
             ok(await s3.waitReady(3000), "static only: ready at once")
             eq(s3.status().dhcp, "off", "no DHCP")
@@ -435,7 +452,7 @@ describe("wiznet", () => {
             await c3.close()
             await s3.stop()
             // no RSTn, no INTn: MR.RST for the reset, SIR read over SPI for the interrupts
-            const s4 = new WiznetStack({ bus: new NoPinsBus(bus), static: { ip: "192.168.50.44", gateway: "192.168.50.1" }, ntp: [], log: m => console.log(m) })
+            const s4 = new WiznetStack(new NoPinsBus(bus), { static: { ip: "192.168.50.44", gateway: "192.168.50.1" }, ntp: [], log: m => console.log(m) })
             await s4.start()
             eq(s4.chip.version, 4, "VERSIONR after MR.RST")
             ok(await s4.waitReady(3000), "ready")

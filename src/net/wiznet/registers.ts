@@ -1,6 +1,6 @@
 /**
  * W5500 register map (datasheet v1.0.9, chapter 4), names as in the datasheet: common registers
- * (block 0), socket registers (block 4n+1), socket TX buffer (4n+2) and RX buffer (4n+3).
+ * (block 0), socket registers (block select 4n+1), socket TX buffer (4n+2) and RX buffer (4n+3).
  */
 
 /** Number of hardware sockets. */
@@ -10,19 +10,6 @@ export const W5500_VERSION = 0x04
 
 /** Block select of the common registers. */
 export const BSB_COMMON = 0x00
-/** Block select of socket n's registers. */
-export function sregBlock(n: number) {
-    return (n << 2) | 1
-}
-/** Block select of socket n's TX buffer. */
-export function txBlock(n: number) {
-    return (n << 2) | 2
-}
-/** Block select of socket n's RX buffer. */
-export function rxBlock(n: number) {
-    return (n << 2) | 3
-}
-
 // ---- common registers (block 0)
 /** Mode */
 export const MR = 0x0000
@@ -150,20 +137,6 @@ export const SOCK_CLOSE_WAIT = 0x1c
 export const SOCK_LAST_ACK = 0x1d
 export const SOCK_UDP = 0x22
 export const SOCK_MACRAW = 0x42
-
-/** Name of a Sn_CR command, for errors. */
-export function commandName(cmd: number) {
-    const i = [Sn_CR_OPEN, Sn_CR_LISTEN, Sn_CR_CONNECT, Sn_CR_DISCON, Sn_CR_CLOSE, Sn_CR_SEND, Sn_CR_SEND_KEEP, Sn_CR_RECV].indexOf(cmd)
-    return i < 0 ? `0x${hex2(cmd)}` : ["OPEN", "LISTEN", "CONNECT", "DISCON", "CLOSE", "SEND", "SEND_KEEP", "RECV"][i]
-}
-
-/** Name of a Sn_SR value, for errors. */
-export function statusName(sr: number) {
-    const codes = [SOCK_CLOSED, SOCK_INIT, SOCK_LISTEN, SOCK_SYNSENT, SOCK_SYNRECV, SOCK_ESTABLISHED, SOCK_FIN_WAIT, SOCK_CLOSING, SOCK_TIME_WAIT, SOCK_CLOSE_WAIT, SOCK_LAST_ACK, SOCK_UDP, SOCK_MACRAW]
-    const names = ["CLOSED", "INIT", "LISTEN", "SYNSENT", "SYNRECV", "ESTABLISHED", "FIN_WAIT", "CLOSING", "TIME_WAIT", "CLOSE_WAIT", "LAST_ACK", "UDP", "MACRAW"]
-    const i = codes.indexOf(sr)
-    return i < 0 ? `0x${hex2(sr)}` : `SOCK_${names[i]}`
-}
 
 /** Two hex digits. */
 export function hex2(v: number) {

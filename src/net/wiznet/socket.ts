@@ -4,32 +4,30 @@
  * socket's buffer), the double-read rule for Sn_TX_FSR and Sn_RX_RSR, and interrupt bits handed
  * over by the chip's interrupt service. Each step is one `SpiBatch` (one bus round trip).
  * The pointers we alone move (Sn_TX_WR, Sn_RX_RD) are cached after OPEN; Sn_TX_FSR is only read
- * when the cached lower bound of free space is too small.
+ * when the cached lower bound of free space is too small. In UDP mode the socket is what
+ * `WiznetStack.openSocket` returns (DHCP, DNS, SNTP): `sendTo` a datagram, `recvFrom` the next one.
  */
 import * as ds from "@devicescript/core"
 import { SpiBatch } from "../../hal/spi"
 import { Mutex } from "../../util/mutex"
 import { Signal } from "../../util/signal"
-import { formatIp } from "../ip"
+import { formatIp, parseIp } from "../ip"
+import type { W5500 } from "./chip"
 import {
-    commandName,
     hex2,
-    rxBlock,
     SOCK_CLOSED,
     SOCK_INIT,
     SOCK_UDP,
-    sregBlock,
-    statusName,
     Sn_CR,
     Sn_CR_CLOSE,
-    Sn_CR_CONNECT,
-    Sn_CR_DISCON,
     Sn_CR_OPEN,
     Sn_CR_RECV,
     Sn_CR_SEND,
     Sn_DIPR,
+    Sn_DPORT,
     Sn_IR,
     Sn_IR_DISCON,
+    Sn_IR_RECV,
     Sn_IR_SEND_OK,
     Sn_IR_TIMEOUT,
     Sn_MR,
@@ -41,22 +39,7 @@ import {
     Sn_SR,
     Sn_TX_FSR,
     Sn_TX_WR,
-    txBlock,
 } from "./registers"
-
-/** What a socket needs from the chip: serialized SPI batches and a few shared helpers. */
-export interface ChipAccess {
-    /** Takes the bus and returns the (cleared) shared batch; `commit` or `cancel` must follow. */
-    begin(): Promise<SpiBatch>
-    /** Runs the batch taken by `begin`, releases the bus, returns the bytes read. */
-    commit(): Promise<Buffer>
-    /** Releases the bus without running the batch. */
-    cancel(): void
-    /** Reads a 16-bit register until two reads agree (datasheet: Sn_TX_FSR, Sn_RX_RSR). */
-    readStable16(bsb: number, addr: number): Promise<number>
-    /** Tells the interrupt poller an interrupt is expected soon. */
-    activity(): void
-}
 
 /** A UDP datagram received: source address and port, payload. */
 export interface UdpDatagram {
@@ -83,9 +66,8 @@ export class WizSocket {
     readonly signal = new Signal()
     /** owned by a connection or a service */
     inUse = false
-    /** buffer sizes in bytes (set by the chip's setup) */
-    txSize = 2048
-    rxSize = 2048
+    /** RX and TX buffer size in bytes (set by the chip's init) */
+    size = 2048
     /** more received bytes wait than the last read took */
     rxMore = false
     /** bumped by open and close: operations begun before fail instead of touching a reused socket */
@@ -98,19 +80,13 @@ export class WizSocket {
     private sending = false
     private lock = new Mutex()
 
-    constructor(private readonly chip: ChipAccess, readonly n: number) {
-        this.sreg = sregBlock(n)
-        this.txb = txBlock(n)
-        this.rxb = rxBlock(n)
+    constructor(private readonly chip: W5500, readonly n: number) {
+        this.sreg = (n << 2) | 1
+        this.txb = (n << 2) | 2
+        this.rxb = (n << 2) | 3
     }
 
-    /** Adds interrupt bits (called by the chip's interrupt service) and wakes the waiters. */
-    raise(bits: number) {
-        this.irq |= bits
-        this.signal.notify()
-    }
-
-    /** Forgets all state (after a chip reset). */
+    /** Forgets all state and frees the socket (after a chip reset or a CLOSE); operations in flight fail. */
     forget() {
         this.gen++
         this.irq = 0
@@ -134,140 +110,102 @@ export class WizSocket {
         }
     }
 
+    /** The bus and its batch, unless the socket was closed or reopened since `gen`. */
     private async batch(gen: number): Promise<SpiBatch> {
         const b = await this.chip.begin()
         if (gen !== this.gen) {
-            this.chip.cancel()
+            this.chip.mutex.unlock()
             throw new Error(`socket ${this.n} was closed`)
         }
         return b
     }
 
-    /** Waits until Sn_CR reads 0 after `cmd` (`cr` is the value read right after writing it); returns Sn_SR when read. */
-    private async settle(cmd: number, cr: number, sr: number): Promise<number> {
+    /**
+     * Adds Sn_CR = `cmd` and a read of Sn_CR to `b`, runs it and waits until Sn_CR reads 0 (the
+     * chip took the command); returns what the batch read.
+     */
+    private async command(b: SpiBatch, cmd: number): Promise<Buffer> {
+        b.reg(this.sreg, Sn_CR, cmd)
+        const at = b.add(this.sreg, Sn_CR, 1)
+        const r = await this.chip.commit()
+        let cr = r[at]
         const deadline = ds.millis() + COMMAND_TIMEOUT_MS
         while (cr !== 0) {
             if (ds.millis() > deadline)
-                throw new Error(`socket ${this.n}: command ${commandName(cmd)} not accepted within ${COMMAND_TIMEOUT_MS} ms (Sn_CR reads 0x${hex2(cr)}; PHY powered down?)`)
+                throw new Error(`socket ${this.n}: command 0x${hex2(cmd)} not accepted within ${COMMAND_TIMEOUT_MS} ms (Sn_CR reads 0x${hex2(cr)}; PHY powered down?). Sn_CR commands: 01 OPEN, 04 CONNECT, 08 DISCON, 10 CLOSE, 20 SEND, 40 RECV`)
             await ds.sleep(1)
             socketPolls.command++
-            const b = await this.chip.begin()
-            b.read(this.sreg, Sn_CR, 3)
-            const r = await this.chip.commit()
-            cr = r[0]
-            sr = r[2]
+            cr = (await this.chip.read(this.sreg, Sn_CR, 1))[0]
         }
-        return sr
+        return r
     }
 
-    /** Opens the socket: `mode` is Sn_MR (TCP or UDP plus flags), `port` the source port. */
+    /** Opens the socket (marks it in use at once): `mode` is Sn_MR (TCP or UDP plus flags), `port` the source port. */
     async open(mode: number, port: number) {
-        this.gen++
+        this.forget()
+        this.inUse = true
         const gen = this.gen
-        this.irq = 0
-        this.rxMore = false
-        this.sending = false
         const want = (mode & 0x0f) === Sn_MR_TCP ? SOCK_INIT : SOCK_UDP
         await this.lock.lock()
         try {
             let b = await this.batch(gen)
-            b.write8(this.sreg, Sn_IR, 0xff)
-            b.write16(this.sreg, Sn_PORT, port)
-            b.write2(this.sreg, Sn_MR, mode, Sn_CR_OPEN)
-            b.read(this.sreg, Sn_CR, 3)
-            b.read(this.sreg, Sn_TX_WR, 2)
-            b.read(this.sreg, Sn_RX_RD, 2)
-            let r = await this.chip.commit()
+            b.reg(this.sreg, Sn_IR, 0xff)
+            b.reg(this.sreg, Sn_PORT, port, 2)
+            b.reg(this.sreg, Sn_MR, (mode << 8) | Sn_CR_OPEN, 2) // Sn_MR, then Sn_CR = OPEN
             const deadline = ds.millis() + COMMAND_TIMEOUT_MS
-            // Sn_SR (and the pointers read after it in the same batch) show the OPEN once it took effect
-            while (r[0] !== 0 || r[2] !== want) {
-                if (ds.millis() > deadline) {
-                    if (r[0] !== 0) await this.settle(Sn_CR_OPEN, r[0], r[2])
-                    throw new Error(`socket ${this.n}: OPEN left ${statusName(r[2])}, expected ${statusName(want)}`)
+            for (;;) {
+                // Sn_SR (and the pointers read after it in the same batch) show the OPEN once it took effect
+                b.add(this.sreg, Sn_CR, 3)
+                b.add(this.sreg, Sn_TX_WR, 2)
+                b.add(this.sreg, Sn_RX_RD, 2)
+                const r = await this.chip.commit()
+                if (r[0] === 0 && r[2] === want) {
+                    this.txWr = (r[3] << 8) | r[4]
+                    this.rxRd = (r[5] << 8) | r[6]
+                    this.txFree = this.size
+                    return
                 }
+                if (ds.millis() > deadline)
+                    throw new Error(`socket ${this.n}: OPEN left Sn_CR 0x${hex2(r[0])}, Sn_SR 0x${hex2(r[2])}, expected Sn_CR 0 and Sn_SR 0x${hex2(want)} (0x13 SOCK_INIT for TCP, 0x22 SOCK_UDP)`)
                 await ds.sleep(1)
                 socketPolls.open++
                 b = await this.batch(gen)
-                b.read(this.sreg, Sn_CR, 3)
-                b.read(this.sreg, Sn_TX_WR, 2)
-                b.read(this.sreg, Sn_RX_RD, 2)
-                r = await this.chip.commit()
             }
-            this.txWr = (r[3] << 8) | r[4]
-            this.rxRd = (r[5] << 8) | r[6]
-            this.txFree = this.txSize
         } finally {
             this.lock.unlock()
         }
     }
 
-    /** CLOSE: the socket ends at once (no FIN); pending interrupt bits are dropped. */
+    /** CLOSE: the socket ends at once (no FIN), pending interrupt bits are dropped, the socket is free again. */
     async close() {
         this.gen++
         await this.lock.lock()
         try {
             const b = await this.chip.begin()
-            b.write8(this.sreg, Sn_CR, Sn_CR_CLOSE)
-            b.read(this.sreg, Sn_CR, 3)
-            b.write8(this.sreg, Sn_IR, 0xff)
-            const r = await this.chip.commit()
-            await this.settle(Sn_CR_CLOSE, r[0], r[2])
+            b.reg(this.sreg, Sn_IR, 0xff)
+            await this.command(b, Sn_CR_CLOSE)
         } finally {
-            this.irq = 0
-            this.rxMore = false
-            this.sending = false
+            this.forget()
             this.lock.unlock()
-            this.signal.notify()
         }
     }
 
     /** Sn_SR. */
     async status(): Promise<number> {
-        const b = await this.chip.begin()
-        b.read(this.sreg, Sn_SR, 1)
-        return (await this.chip.commit())[0]
+        return (await this.chip.read(this.sreg, Sn_SR, 1))[0]
     }
 
-    /** Writes Sn_DIPR and Sn_DPORT (6 contiguous bytes) into `b`. */
-    private destination(b: SpiBatch, ip: Buffer, port: number) {
-        const d = Buffer.alloc(6)
-        d.blitAt(0, ip, 0, 4)
-        d[4] = (port >> 8) & 0xff
-        d[5] = port & 0xff
-        b.write(this.sreg, Sn_DIPR, d, 0, 6)
-    }
-
-    /** Issues a command after writes already in the batch, waits for Sn_CR to clear; returns Sn_SR. */
-    private async command(gen: number, cmd: number, b?: SpiBatch): Promise<number> {
-        if (!b) b = await this.batch(gen)
-        b.write8(this.sreg, Sn_CR, cmd)
-        const at = b.read(this.sreg, Sn_CR, 3)
-        const r = await this.chip.commit()
-        return await this.settle(cmd, r[at], r[at + 2])
-    }
-
-    // ------------------------------------------------------------------ TCP
-
-    /** TCP: CONNECT to `ip`:`port` from an opened socket; issues the command (see `waitConnected`). */
-    async connect(ip: Buffer, port: number) {
+    /** Issues `cmd` (CONNECT to `ip`:`port` when `ip` is given, DISCON) and waits until the chip took it. */
+    async cmd(cmd: number, ip?: Buffer, port?: number) {
         const gen = this.gen
         await this.lock.lock()
         try {
             const b = await this.batch(gen)
-            this.destination(b, ip, port)
-            await this.command(gen, Sn_CR_CONNECT, b)
-            this.chip.activity()
-        } finally {
-            this.lock.unlock()
-        }
-    }
-
-    /** TCP: DISCON (sends FIN; the peer's FIN or a timeout ends the connection). */
-    async disconnect() {
-        const gen = this.gen
-        await this.lock.lock()
-        try {
-            await this.command(gen, Sn_CR_DISCON)
+            if (ip) {
+                b.add(this.sreg, Sn_DIPR, 4, ip, 0)
+                b.reg(this.sreg, Sn_DPORT, port, 2)
+            }
+            await this.command(b, cmd)
             this.chip.activity()
         } finally {
             this.lock.unlock()
@@ -275,20 +213,21 @@ export class WizSocket {
     }
 
     /**
-     * Waits until the previous SEND completed (SEND_OK). Throws when the chip reports TIMEOUT (the
-     * peer stopped acknowledging), when the connection was reset (DISCON with Sn_SR CLOSED) or at
-     * `deadline`.
+     * Waits until the previous SEND completed (SEND_OK). Throws when the chip reports TIMEOUT (no
+     * ARP reply, or the TCP peer stopped acknowledging), when the connection was reset (DISCON with
+     * Sn_SR CLOSED) or at `deadline`.
      */
     async sendDone(deadline: number) {
         while (this.sending) {
-            if (this.irq & Sn_IR_SEND_OK) {
-                this.irq &= ~Sn_IR_SEND_OK
+            const bits = this.irq & (Sn_IR_SEND_OK | Sn_IR_TIMEOUT)
+            if (bits) {
+                this.irq &= ~bits
                 this.sending = false
+                if (bits & Sn_IR_TIMEOUT)
+                    throw new Error("timed out (Sn_IR TIMEOUT): no ARP reply from the destination or the gateway, or the peer stopped acknowledging")
                 return
             }
-            if (this.irq & Sn_IR_TIMEOUT) throw new Error("timed out: the peer stopped acknowledging (Sn_IR TIMEOUT)")
-            if (this.irq & Sn_IR_DISCON && (await this.status()) === SOCK_CLOSED)
-                throw new Error("connection reset by the peer")
+            if (this.irq & Sn_IR_DISCON && (await this.status()) === SOCK_CLOSED) throw new Error("connection reset by the peer")
             const left = deadline - ds.millis()
             if (left <= 0) throw new Error("SEND not completed in time (no SEND_OK)")
             await this.signal.wait(left)
@@ -297,31 +236,35 @@ export class WizSocket {
 
     /**
      * Writes up to `n` bytes of `data` from `off` into the TX buffer and issues SEND; returns how
-     * many bytes went (at least 1), waiting for buffer space until `deadline`.
+     * many went (at least 1), waiting for buffer space until `deadline`. UDP (`ip` given): sends
+     * the `n` bytes as one datagram to `ip`:`port`.
      */
-    async send(data: Buffer, off: number, n: number, deadline: number): Promise<number> {
+    async send(data: Buffer, off: number, n: number, deadline: number, ip?: Buffer, port?: number): Promise<number> {
         const gen = this.gen
         await this.sendDone(deadline)
         await this.lock.lock()
         try {
-            while (this.txFree < n && this.txFree < this.txSize) {
+            // TCP takes any room, a datagram needs room for all of it
+            const need = ip ? n : 1
+            while (this.txFree < n && this.txFree < this.size) {
                 this.txFree = await this.chip.readStable16(this.sreg, Sn_TX_FSR)
-                if (this.txFree > 0) break
-                if (ds.millis() > deadline) throw new Error("no room in the TX buffer in time (Sn_TX_FSR stays 0)")
+                if (this.txFree >= need) break
+                if (ds.millis() > deadline) throw new Error(`no room in the TX buffer in time (Sn_TX_FSR ${this.txFree}, ${need} bytes needed)`)
                 await ds.sleep(2)
             }
             const k = Math.min(n, this.txFree)
             const b = await this.batch(gen)
-            b.write(this.txb, this.txWr, data, off, k)
-            b.write16(this.sreg, Sn_TX_WR, this.txWr + k)
-            b.write8(this.sreg, Sn_CR, Sn_CR_SEND)
-            b.read(this.sreg, Sn_CR, 1)
-            const r = await this.chip.commit()
+            if (ip) {
+                b.add(this.sreg, Sn_DIPR, 4, ip, 0)
+                b.reg(this.sreg, Sn_DPORT, port, 2)
+            }
+            b.add(this.txb, this.txWr, k, data, off)
             this.txWr = (this.txWr + k) & 0xffff
+            b.reg(this.sreg, Sn_TX_WR, this.txWr, 2)
             this.txFree -= k
             this.sending = true
             this.chip.activity()
-            await this.settle(Sn_CR_SEND, r[0], -1)
+            await this.command(b, Sn_CR_SEND)
             return k
         } finally {
             this.lock.unlock()
@@ -334,112 +277,80 @@ export class WizSocket {
         await this.lock.lock()
         try {
             const rsr = await this.chip.readStable16(this.sreg, Sn_RX_RSR)
-            if (rsr === 0) {
-                this.rxMore = false
-                return undefined
-            }
+            this.rxMore = rsr > max
+            if (rsr === 0) return undefined
             const k = Math.min(rsr, max)
             const b = await this.batch(gen)
-            b.read(this.rxb, this.rxRd, k)
-            b.write16(this.sreg, Sn_RX_RD, this.rxRd + k)
-            b.write8(this.sreg, Sn_CR, Sn_CR_RECV)
-            b.read(this.sreg, Sn_CR, 1)
-            const r = await this.chip.commit()
+            b.add(this.rxb, this.rxRd, k)
             this.rxRd = (this.rxRd + k) & 0xffff
-            this.rxMore = rsr > k
-            await this.settle(Sn_CR_RECV, r[k], -1)
-            return r.slice(0, k)
+            b.reg(this.sreg, Sn_RX_RD, this.rxRd, 2)
+            return (await this.command(b, Sn_CR_RECV)).slice(0, k)
         } finally {
             this.lock.unlock()
         }
     }
 
-    // ------------------------------------------------------------------ UDP
-
-    /**
-     * UDP: sends one datagram to `ip`:`port` and waits for SEND_OK. Throws on TIMEOUT (no ARP
-     * reply from the destination or the gateway) or at `deadline`.
-     */
-    async sendTo(ip: Buffer, port: number, data: Buffer, deadline: number) {
-        const gen = this.gen
+    /** UDP: sends one datagram (at most the socket's buffer; keep it <= 1472 bytes: no fragmentation) and waits for SEND_OK. */
+    async sendTo(to: string, port: number, data: Buffer, timeoutMs = 3000) {
         const n = data.length
-        if (n < 1 || n > this.txSize) throw new Error(`datagram of ${n} bytes, expected 1..${this.txSize}`)
-        await this.sendDone(deadline)
-        await this.lock.lock()
+        const deadline = ds.millis() + timeoutMs
         try {
-            while (this.txFree < n) {
-                this.txFree = await this.chip.readStable16(this.sreg, Sn_TX_FSR)
-                if (this.txFree >= n) break
-                if (ds.millis() > deadline) throw new Error("no room in the TX buffer in time")
-                await ds.sleep(2)
-            }
-            const b = await this.batch(gen)
-            this.destination(b, ip, port)
-            b.write(this.txb, this.txWr, data, 0, n)
-            b.write16(this.sreg, Sn_TX_WR, this.txWr + n)
-            b.write8(this.sreg, Sn_CR, Sn_CR_SEND)
-            b.read(this.sreg, Sn_CR, 1)
-            const r = await this.chip.commit()
-            this.txWr = (this.txWr + n) & 0xffff
-            this.txFree -= n
-            this.sending = true
-            this.chip.activity()
-            await this.settle(Sn_CR_SEND, r[0], -1)
-        } finally {
-            this.lock.unlock()
+            if (n < 1 || n > this.size) throw new Error(`datagram of ${n} bytes, expected 1..${this.size}`)
+            await this.send(data, 0, n, deadline, parseIp(to), port)
+            await this.sendDone(deadline)
+        } catch (e: any) {
+            throw new Error(`w5500: UDP ${n} bytes to ${to}:${port}: ${e.message}`)
         }
-        const bits = await this.waitIrq(Sn_IR_SEND_OK | Sn_IR_TIMEOUT, deadline)
-        if (bits) this.sending = false
-        if (bits & Sn_IR_TIMEOUT) throw new Error("no ARP reply (Sn_IR TIMEOUT): the destination or the gateway did not answer")
-        if (!bits) throw new Error("SEND not completed in time (no SEND_OK)")
     }
 
-    /** UDP: takes the next datagram from the RX buffer (8-byte header, then the data); undefined when none. */
-    async recvFrom(): Promise<UdpDatagram> {
+    /** UDP: true when a datagram may be waiting (no bus access). */
+    pending() {
+        return this.rxMore || (this.irq & Sn_IR_RECV) !== 0
+    }
+
+    /** UDP: the next datagram (8-byte header, then the data), waiting up to `timeoutMs`; undefined on timeout. */
+    async recvFrom(timeoutMs: number): Promise<UdpDatagram> {
+        const deadline = ds.millis() + timeoutMs
         const gen = this.gen
-        await this.lock.lock()
-        try {
-            let rsr = -1
-            let hdr: Buffer
-            for (let tries = 0; rsr < 0; tries++) {
-                const b = await this.batch(gen)
-                b.read(this.sreg, Sn_RX_RSR, 2)
-                b.read(this.sreg, Sn_RX_RSR, 2)
-                b.read(this.rxb, this.rxRd, 8)
-                hdr = await this.chip.commit()
-                const a = (hdr[0] << 8) | hdr[1]
-                const c = (hdr[2] << 8) | hdr[3]
-                if (a === c || tries >= 4) rsr = c
+        for (;;) {
+            if (gen !== this.gen) return undefined
+            if (this.pending()) {
+                this.irq &= ~Sn_IR_RECV
+                await this.lock.lock()
+                try {
+                    let rsr = -1
+                    let h: Buffer
+                    for (let tries = 0; rsr < 0; tries++) {
+                        const b = await this.batch(gen)
+                        b.add(this.sreg, Sn_RX_RSR, 2)
+                        b.add(this.sreg, Sn_RX_RSR, 2)
+                        b.add(this.rxb, this.rxRd, 8)
+                        b.add(this.sreg, Sn_RX_WR, 2)
+                        h = await this.chip.commit()
+                        const c = (h[2] << 8) | h[3]
+                        if (c === ((h[0] << 8) | h[1]) || tries >= 4) rsr = c
+                    }
+                    this.rxMore = false
+                    if (rsr >= 8) {
+                        const len = (h[10] << 8) | h[11]
+                        // not a whole datagram: cannot happen on a sane chip; drop everything to resync
+                        const bad = 8 + len > rsr
+                        const b = await this.batch(gen)
+                        if (!bad && len) b.add(this.rxb, this.rxRd + 8, len)
+                        this.rxRd = bad ? (h[12] << 8) | h[13] : (this.rxRd + 8 + len) & 0xffff
+                        b.reg(this.sreg, Sn_RX_RD, this.rxRd, 2)
+                        const r = await this.command(b, Sn_CR_RECV)
+                        if (bad) throw new Error(`UDP header claims ${len} bytes but only ${rsr - 8} are there: receive buffer dropped`)
+                        this.rxMore = rsr > 8 + len
+                        return { ip: formatIp(h, 4), port: (h[8] << 8) | h[9], data: r.slice(0, len) }
+                    }
+                } finally {
+                    this.lock.unlock()
+                }
             }
-            if (rsr < 8) {
-                this.rxMore = false
-                return undefined
-            }
-            const len = (hdr[10] << 8) | hdr[11]
-            if (8 + len > rsr) {
-                // not a whole datagram: cannot happen on a sane chip; drop everything to resync
-                const b = await this.batch(gen)
-                b.read(this.sreg, Sn_RX_WR, 2)
-                const w = await this.chip.commit()
-                this.rxRd = (w[0] << 8) | w[1]
-                const b2 = await this.batch(gen)
-                b2.write16(this.sreg, Sn_RX_RD, this.rxRd)
-                await this.command(gen, Sn_CR_RECV, b2)
-                this.rxMore = false
-                throw new Error(`UDP header claims ${len} bytes but only ${rsr - 8} are there: receive buffer dropped`)
-            }
-            const b = await this.batch(gen)
-            if (len) b.read(this.rxb, this.rxRd + 8, len)
-            b.write16(this.sreg, Sn_RX_RD, this.rxRd + 8 + len)
-            b.write8(this.sreg, Sn_CR, Sn_CR_RECV)
-            b.read(this.sreg, Sn_CR, 1)
-            const r = await this.chip.commit()
-            this.rxRd = (this.rxRd + 8 + len) & 0xffff
-            this.rxMore = rsr > 8 + len
-            await this.settle(Sn_CR_RECV, r[len], -1)
-            return { ip: formatIp(hdr, 4), port: (hdr[8] << 8) | hdr[9], data: len ? r.slice(0, len) : Buffer.alloc(0) }
-        } finally {
-            this.lock.unlock()
+            const left = deadline - ds.millis()
+            if (left <= 0) return undefined
+            await this.signal.wait(left)
         }
     }
 }

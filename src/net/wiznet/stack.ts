@@ -10,16 +10,15 @@ import * as ds from "@devicescript/core"
 import { SpiBus } from "../../hal/spi"
 import { Mutex } from "../../util/mutex"
 import { Signal } from "../../util/signal"
-import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, DhcpAction, DhcpClient, DhcpLease } from "../dhcp"
+import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, DhcpAction, DhcpClient } from "../dhcp"
 import { DNS_PORT, DnsResolver } from "../dns"
 import { isIp, parseIp } from "../ip"
-import { NTP_PORT, SntpAction, SntpClient } from "../sntp"
+import { NTP_PORT, SntpClient } from "../sntp"
 import { Connection, ConnectOptions, NetStack } from "../stack"
 import { W5500 } from "./chip"
-import { hex2, PHYCFGR_LNK, Sn_IR_CON, Sn_IR_DISCON, Sn_IR_TIMEOUT, Sn_MR_ND, Sn_MR_TCP, SOCKETS } from "./registers"
-import { WizSocket } from "./socket"
+import { GAR, hex2, PHYCFGR, PHYCFGR_LNK, SOCKETS, Sn_CR_CONNECT, Sn_IR_CON, Sn_IR_DISCON, Sn_IR_TIMEOUT, Sn_MR_ND, Sn_MR_TCP, Sn_MR_UDP } from "./registers"
+import { UdpDatagram, WizSocket } from "./socket"
 import { TcpConnection } from "./tcp"
-import { UdpSocket } from "./udp"
 
 /** A fixed address configuration. */
 export interface StaticAddress {
@@ -31,10 +30,8 @@ export interface StaticAddress {
     dns?: string[]
 }
 
-/** Options of a `WiznetStack`; only `bus` is required. */
+/** Options of a `WiznetStack` (all optional). */
 export interface WiznetOptions {
-    /** the W5500's bus (hal/w5500-bus.ts `openW5500Bus()`) */
-    bus: SpiBus
     /** 6 bytes; default 02:xx:xx:xx:xx:xx from the device identifier */
     mac?: Buffer
     /** DHCP host name (option 12); default "w55-" + the last 6 hex digits of the MAC */
@@ -51,7 +48,7 @@ export interface WiznetOptions {
     ntpIntervalMs?: number
     /** PHY link check period while the link is up, ms (default 1000) */
     linkCheckMs?: number
-    /** KB of RX and of TX buffer for each of the 8 sockets (default 2: 16 KB each in all) */
+    /** KB of RX and of TX buffer for each of the 8 sockets: 1 or 2 (default 2: 16 KB each in all) */
     bufferKB?: number
     /** log lines (default console.log); never carries payloads or secrets */
     log?: (msg: string) => void
@@ -85,19 +82,6 @@ export interface WiznetStatus {
     version: number
 }
 
-const TCP_CONNECT_TIMEOUT_MS = 10000
-const LINK_DOWN_CHECK_MS = 250
-const EPHEMERAL_FIRST = 49152
-const EPHEMERAL_COUNT = 16384
-
-function defaultMac(): Buffer {
-    const id = ds.deviceIdentifier("self") || "0000000000000000"
-    const mac = Buffer.from(id.slice(id.length - 12, id.length), "hex")
-    // locally administered, unicast
-    mac[0] = (mac[0] & 0xfc) | 0x02
-    return mac
-}
-
 /** The W5500 as a `NetStack`, with DHCP, DNS and SNTP. */
 export class WiznetStack implements NetStack {
     readonly name = "w5500"
@@ -114,15 +98,14 @@ export class WiznetStack implements NetStack {
     gateway = ""
     /** "dhcp", "static", or "" without an address */
     source = ""
-    private o: WiznetOptions
     private log: (msg: string) => void
     private running = false
-    private supervisor: ds.Fiber
+    private supervisor = false
     private readySignal = new Signal()
     private listeners: ((ev: WiznetEvent) => void)[] = []
     private conns: TcpConnection[] = []
-    private dhcpSock: UdpSocket
-    private sntpSock: UdpSocket
+    private dhcpSock: WizSocket
+    private sntpSock: WizSocket
     private useDhcp: boolean
     private dhcpWake = 0
     private dhcpSince = 0
@@ -132,23 +115,30 @@ export class WiznetStack implements NetStack {
     private dnsLock = new Mutex()
     private nextPort: number
 
-    constructor(options: WiznetOptions) {
-        const o = options
-        if (!o || !o.bus) throw new Error("w5500: options.bus is required")
-        if (o.static) {
-            for (const a of [o.static.ip, o.static.mask, o.static.gateway])
+    /** A stack on the W5500 at `bus` (see `startWiznet`); throws when an option is wrong. */
+    constructor(bus: SpiBus, private readonly o: WiznetOptions = {}) {
+        const st = o.static
+        if (st)
+            for (const a of [st.ip, st.mask, st.gateway])
                 if (a !== undefined && !isIp(a)) throw new Error(`w5500: static address "${a}" is not an IPv4 address`)
-        }
-        this.o = o
         this.log = o.log || ((m: string) => console.log(m))
-        this.mac = o.mac || defaultMac()
-        this.hostname = o.hostname !== undefined ? o.hostname : "w55-" + this.mac.slice(3, 6).toString("hex")
-        this.chip = new W5500(o.bus, this.log)
-        this.dhcp = new DhcpClient(this.mac, this.hostname, () => Math.random())
-        this.resolver = new DnsResolver(o.dns || [], () => Math.random())
-        this.sntp = new SntpClient([], () => Math.random(), { intervalMs: o.ntpIntervalMs })
-        this.useDhcp = !o.static || o.dhcpFallbackMs > 0
-        this.nextPort = EPHEMERAL_FIRST + Math.floor(Math.random() * EPHEMERAL_COUNT)
+        let mac = o.mac
+        if (!mac) {
+            // locally administered unicast, from the device identifier
+            const id = ds.deviceIdentifier("self") || "0000000000000000"
+            mac = Buffer.from(id.slice(id.length - 12, id.length), "hex")
+            mac[0] = (mac[0] & 0xfc) | 0x02
+        }
+        if (mac.length !== 6) throw new Error(`w5500: MAC must be 6 bytes`)
+        this.mac = mac
+        this.hostname = o.hostname !== undefined ? o.hostname : "w55-" + mac.slice(3, 6).toString("hex")
+        this.chip = new W5500(bus, this.log)
+        const rnd = () => Math.random()
+        this.dhcp = new DhcpClient(mac, this.hostname, rnd)
+        this.resolver = new DnsResolver(o.dns || [], rnd)
+        this.sntp = new SntpClient([], rnd, { intervalMs: o.ntpIntervalMs })
+        // ephemeral ports 49152..65535, from a random one
+        this.nextPort = 49152 + Math.floor(rnd() * 16384)
     }
 
     /**
@@ -158,26 +148,21 @@ export class WiznetStack implements NetStack {
      */
     async start() {
         if (this.running) return
-        const chip = this.chip
+        const o = this.o
+        const kb = o.bufferKB === undefined ? 2 : o.bufferKB
+        if (kb !== 1 && kb !== 2) throw new Error(`w5500: bufferKB is ${kb}, expected 1 or 2 (8 sockets share 16 KB of RX and 16 KB of TX buffer)`)
         // a restart begins afresh: the chip forgets its address on reset
         this.dhcp.reset()
         this.link = false
-        this.source = ""
-        this.ip = ""
-        this.useDhcp = !this.o.static || this.o.dhcpFallbackMs > 0
-        this.dhcpTimeouts = 0
+        this.source = this.ip = ""
+        this.useDhcp = !o.static || o.dhcpFallbackMs > 0
+        this.dhcpTimeouts = this.sntpWake = 0
         this.sntpReady = false
-        this.sntpWake = 0
-        const v = await chip.reset()
-        const kb = this.o.bufferKB === undefined ? 2 : this.o.bufferKB
-        const sizes: number[] = []
-        for (let n = 0; n < SOCKETS; n++) sizes.push(kb)
-        await chip.setup(this.mac, sizes)
-        this.log(`w5500: chip version 0x${hex2(v)} on ${chip.bus.name}, MAC ${this.macText()}, ${kb} KB buffers per socket`)
-        chip.start()
-        this.running = true
+        await this.chip.init(this.mac, kb)
+        this.log(`w5500: chip version 0x${hex2(this.chip.version)} on ${this.chip.bus.name}, MAC ${this.mac.toString("hex")}, ${kb} KB buffers per socket`)
+        this.running = this.supervisor = true
         this.dhcpSince = ds.millis()
-        this.supervisor = this.supervise.start()
+        this.supervise.start()
     }
 
     /** Stops the supervisor and the interrupt service, closes every socket. */
@@ -186,12 +171,10 @@ export class WiznetStack implements NetStack {
         this.running = false
         this.chip.events.notify()
         while (this.supervisor) await ds.sleep(5)
-        for (const c of this.conns.slice(0)) await c.abort("stack stopped")
+        for (const c of this.conns) await c.abort("stack stopped")
         this.conns = []
-        if (this.dhcpSock) await this.dhcpSock.close()
-        if (this.sntpSock) await this.sntpSock.close()
-        this.dhcpSock = undefined
-        this.sntpSock = undefined
+        for (const s of [this.dhcpSock, this.sntpSock]) if (s) await s.close()
+        this.dhcpSock = this.sntpSock = undefined
         await this.chip.stop()
         this.source = ""
     }
@@ -256,38 +239,34 @@ export class WiznetStack implements NetStack {
         }
     }
 
-    private macText() {
-        const h = this.mac.toString("hex")
-        let s = ""
-        for (let i = 0; i < 12; i += 2) s += (i ? ":" : "") + h.slice(i, i + 2)
-        return s
-    }
-
     private dnsServers(): string[] {
         const r: string[] = []
-        for (const s of this.o.dns || []) r.push(s)
-        if (this.source === "dhcp" && this.dhcp.lease) for (const s of this.dhcp.lease.dns) if (r.indexOf(s) < 0) r.push(s)
-        if (this.source === "static" && this.o.static.dns) for (const s of this.o.static.dns) if (r.indexOf(s) < 0) r.push(s)
+        const src = this.source
+        for (const l of [this.o.dns, src === "dhcp" ? this.dhcp.lease.dns : src ? this.o.static.dns : undefined])
+            if (l) for (const s of l) if (r.indexOf(s) < 0) r.push(s)
         return r
     }
 
-    private port(): number {
-        const p = this.nextPort
-        this.nextPort = p + 1 >= EPHEMERAL_FIRST + EPHEMERAL_COUNT ? EPHEMERAL_FIRST : p + 1
-        return p
-    }
-
-    private releaser() {
-        return (s: WizSocket) => {
-            s.inUse = false
-        }
-    }
-
-    /** Opens a UDP socket on `port` (0: an ephemeral port). Throws when all 8 sockets are taken. */
-    async openUdp(port = 0): Promise<UdpSocket> {
-        const s = this.chip.allocSocket()
-        if (!s) throw new Error(`w5500: all ${SOCKETS} sockets are in use`)
-        return await UdpSocket.open(s, port || this.port(), this.releaser())
+    /**
+     * Opens a free socket (marked in use at once) in `mode` (Sn_MR: UDP by default, or TCP) on
+     * `port` (0: the next ephemeral port). Throws when all 8 sockets are taken.
+     */
+    async openSocket(port = 0, mode = Sn_MR_UDP): Promise<WizSocket> {
+        for (const s of this.chip.sockets)
+            if (!s.inUse && s.size > 0) {
+                if (!port) {
+                    port = this.nextPort
+                    this.nextPort = port >= 65535 ? 49152 : port + 1
+                }
+                try {
+                    await s.open(mode, port)
+                } catch (e: any) {
+                    s.forget()
+                    throw new Error(`w5500: cannot open a socket on port ${port}: ${e.message}`)
+                }
+                return s
+            }
+        throw new Error(`w5500: all ${SOCKETS} sockets are in use`)
     }
 
     /** Resolves a host name (or returns an IPv4 address as is); throws with the DNS error. */
@@ -295,7 +274,7 @@ export class WiznetStack implements NetStack {
         if (isIp(name)) return name
         if (!(await this.waitReady(timeoutMs))) throw new Error(`w5500: cannot resolve ${name}: ${this.notReadyReason()}`)
         await this.dnsLock.lock()
-        let sock: UdpSocket
+        let sock: WizSocket
         try {
             this.resolver.servers = this.dnsServers()
             let a = this.resolver.lookup(name, ds.millis())
@@ -306,17 +285,20 @@ export class WiznetStack implements NetStack {
                     throw new Error(`w5500: cannot resolve ${name}: ${r.message}`)
                 }
                 if (a.send) {
-                    if (!sock) sock = await this.openUdp(0)
+                    if (!sock) sock = await this.openSocket()
                     try {
-                        await sock.send(a.send.to, a.send.port, a.send.data)
+                        await sock.sendTo(a.send.to, a.send.port, a.send.data)
                     } catch (e: any) {
                         this.log(e.message)
                     }
                 }
                 const left = a.wakeAt - ds.millis()
-                const d = sock && left > 0 ? await sock.recv(left) : undefined
-                if (!sock && left > 0) await ds.sleep(Math.min(left, 100))
-                a = d && d.port === DNS_PORT ? this.resolver.poll(ds.millis(), d.data) : this.resolver.poll(ds.millis())
+                let d: UdpDatagram
+                if (left > 0) {
+                    if (sock) d = await sock.recvFrom(left)
+                    else await ds.sleep(Math.min(left, 100))
+                }
+                a = this.resolver.poll(ds.millis(), d && d.port === DNS_PORT ? d.data : undefined)
             }
         } finally {
             if (sock) await sock.close()
@@ -325,55 +307,82 @@ export class WiznetStack implements NetStack {
     }
 
     async connect(opts: ConnectOptions): Promise<Connection> {
-        const name = `tcp://${opts.host}:${opts.port}`
+        const host = opts.host
+        const port = opts.port
+        const name = `tcp://${host}:${port}`
         if (opts.tls)
             throw new Error(`w5500: ${name}: TLS is not available on the W5500 stack (the chip has no TLS, the firmware none of its own): use tls false or NET=host`)
-        if (!(opts.port >= 1 && opts.port <= 65535)) throw new Error(`w5500: ${name}: port must be 1..65535`)
-        const timeoutMs = opts.timeoutMs || TCP_CONNECT_TIMEOUT_MS
+        if (!(port >= 1 && port <= 65535)) throw new Error(`w5500: ${name}: port must be 1..65535`)
+        const timeoutMs = opts.timeoutMs || 10000
         const deadline = ds.millis() + timeoutMs
-        if (!(await this.waitReady(timeoutMs))) throw new Error(`w5500: cannot connect to ${opts.host}:${opts.port}: ${this.notReadyReason()}`)
-        const ip = await this.resolve(opts.host, Math.max(1, deadline - ds.millis()))
-        const s = this.chip.allocSocket()
-        if (!s) throw new Error(`w5500: cannot connect to ${opts.host}:${opts.port}: all ${SOCKETS} sockets are in use`)
-        const release = this.releaser()
-        const conn = new TcpConnection(s, name, release)
+        if (!(await this.waitReady(timeoutMs))) throw new Error(`w5500: cannot connect to ${host}:${port}: ${this.notReadyReason()}`)
+        const ip = await this.resolve(host, Math.max(1, deadline - ds.millis()))
+        let conn: TcpConnection
         try {
-            await s.open(Sn_MR_TCP | Sn_MR_ND, this.port())
-            await s.connect(parseIp(ip), opts.port)
-            await this.waitConnected(s, deadline)
+            const s = await this.openSocket(0, Sn_MR_TCP | Sn_MR_ND)
+            conn = new TcpConnection(s, name)
+            await s.cmd(Sn_CR_CONNECT, parseIp(ip), port)
+            // CON: established; TIMEOUT: refused, unreachable or no answer (the chip closed the socket)
+            const bits = await s.waitIrq(Sn_IR_CON | Sn_IR_DISCON | Sn_IR_TIMEOUT, deadline)
+            if (!(bits & Sn_IR_CON))
+                throw new Error(
+                    bits & Sn_IR_TIMEOUT ? "no connection: refused, unreachable or not answering (Sn_IR TIMEOUT)" : bits ? "connection reset by the peer" : "timed out"
+                )
         } catch (e: any) {
-            await conn.abort(e.message)
-            throw new Error(`w5500: connect to ${opts.host}:${opts.port}${ip !== opts.host ? " (" + ip + ")" : ""} failed: ${e.message}`)
+            if (conn) await conn.abort(e.message)
+            throw new Error(`w5500: connect to ${host}:${port}${ip !== host ? " (" + ip + ")" : ""} failed: ${e.message}`)
         }
-        this.conns.push(conn)
         // forget connections that ended
-        this.conns = this.conns.filter(c => !c.ended())
+        this.conns = this.conns.filter(c => !c.done)
+        this.conns.push(conn)
         return conn
-    }
-
-    private async waitConnected(s: WizSocket, deadline: number) {
-        // CON: established; TIMEOUT: refused, unreachable or no answer (the chip closed the socket)
-        const bits = await s.waitIrq(Sn_IR_CON | Sn_IR_DISCON | Sn_IR_TIMEOUT, deadline)
-        if (bits & Sn_IR_CON) return
-        if (bits & Sn_IR_TIMEOUT) throw new Error("no connection: refused, unreachable or not answering (Sn_IR TIMEOUT)")
-        if (bits & Sn_IR_DISCON) throw new Error("connection reset by the peer")
-        throw new Error("timed out")
     }
 
     // ------------------------------------------------------------------ supervisor
 
     private async supervise() {
         let nextLink = 0
+        const o = this.o
         while (this.running) {
             try {
                 if (ds.millis() >= nextLink) {
-                    await this.checkLink()
-                    nextLink = ds.millis() + (this.link ? this.o.linkCheckMs || 1000 : LINK_DOWN_CHECK_MS)
+                    const up = ((await this.chip.read(0, PHYCFGR, 1))[0] & PHYCFGR_LNK) !== 0
+                    if (up !== this.link) {
+                        this.link = up
+                        this.log(`w5500: Ethernet link ${up ? "up" : "down"}`)
+                        this.emit({ type: "link", up })
+                        // keep the lease across a short outage: it is checked at T1 as usual
+                        if (up && this.useDhcp && !this.source) this.dhcpWake = 0
+                        this.readySignal.notify()
+                    }
+                    // check every 250 ms while the link is down
+                    nextLink = ds.millis() + (up ? o.linkCheckMs || 1000 : 250)
                 }
-                if (this.link && this.useDhcp) await this.runDhcp()
-                else if (this.link && !this.source && this.o.static) await this.applyStatic()
-                if (this.link && this.source && this.sntpReady) await this.runSntp()
-                else if (this.link && this.source && ds.millis() >= this.sntpWake) await this.startSntp()
+                if (this.link) {
+                    if (this.useDhcp) {
+                        if (!this.dhcpSock) {
+                            this.dhcpSock = await this.openSocket(DHCP_CLIENT_PORT)
+                            this.dhcpWake = 0
+                        }
+                        await this.runClient(true)
+                        const fb = o.dhcpFallbackMs
+                        if (!this.source && o.static && ds.millis() - this.dhcpSince >= fb) {
+                            this.log(`w5500: no DHCP lease after ${Math.round(fb / 1000)} s (${this.dhcpTimeouts} requests unanswered): using the static address`)
+                            this.useDhcp = false
+                            await this.dhcpSock.close()
+                            this.dhcpSock = undefined
+                        }
+                    }
+                    const st = o.static
+                    if (!this.useDhcp && !this.source) {
+                        const mask = st.mask || "255.255.255.0"
+                        await this.configure(st.ip, mask, st.gateway || "", "static", `${mask} gateway ${st.gateway || "none"} (static)`)
+                    }
+                    if (this.source) {
+                        if (this.sntpReady) await this.runClient(false)
+                        else if (ds.millis() >= this.sntpWake) await this.startSntp()
+                    }
+                }
             } catch (e: any) {
                 this.log(`w5500: ${e.message}`)
                 await ds.sleep(500)
@@ -387,114 +396,96 @@ export class WiznetStack implements NetStack {
             if (left > 0) await this.chip.events.wait(left)
             else await ds.sleep(0)
         }
-        this.supervisor = undefined
+        this.supervisor = false
     }
 
-    private async checkLink() {
-        const up = ((await this.chip.phy()) & PHYCFGR_LNK) !== 0
-        if (up === this.link) return
-        this.link = up
-        this.log(`w5500: Ethernet link ${up ? "up" : "down"}`)
-        this.emit({ type: "link", up })
-        // keep the lease across a short outage: it is checked at T1 as usual
-        if (up && this.useDhcp && !this.source) this.dhcpWake = 0
-        this.readySignal.notify()
-    }
-
-    private async runDhcp() {
-        if (!this.dhcpSock) {
-            this.dhcpSock = await this.openUdp(DHCP_CLIENT_PORT)
-            this.dhcpWake = 0
-        }
-        const sock = this.dhcpSock
-        while (sock.pending()) {
-            const d = await sock.recv(0)
-            if (!d) break
-            if (d.port === DHCP_SERVER_PORT) await this.dhcpAct(this.dhcp.poll(ds.millis(), d.data))
-        }
-        if (ds.millis() >= this.dhcpWake) await this.dhcpAct(this.dhcp.poll(ds.millis()))
-        const fb = this.o.dhcpFallbackMs
-        if (this.o.static && fb > 0 && !this.source && ds.millis() - this.dhcpSince >= fb) {
-            this.log(`w5500: no DHCP lease after ${Math.round(fb / 1000)} s (${this.dhcpTimeouts} requests unanswered): using the static address`)
-            this.useDhcp = false
-            await this.dhcpSock.close()
-            this.dhcpSock = undefined
-            await this.applyStatic()
-        }
-    }
-
-    private async dhcpAct(a: DhcpAction) {
-        this.dhcpWake = a.wakeAt
-        const c = this.dhcp.counters
-        if (c.timeouts !== this.dhcpTimeouts) {
-            this.dhcpTimeouts = c.timeouts
-            this.log(`w5500: DHCP ${this.dhcp.state}: no answer (${c.timeouts} unanswered so far), retrying in ${Math.round((a.wakeAt - ds.millis()) / 1000)} s`)
-        }
-        if (a.event === "lost") {
-            this.log(`w5500: DHCP lease lost: ${this.dhcp.lastError}`)
-            await this.dropAddress(this.dhcp.lastError)
-        }
-        if (a.send) {
-            // the chip needs SIPR 0.0.0.0 until the lease is bound
-            try {
-                await this.dhcpSock.send(a.send.to, a.send.port, a.send.data, 3000)
-            } catch (e: any) {
-                this.log(e.message)
+    /**
+     * Drives the DHCP client (`dhcp`) or the SNTP client: hands them the datagrams that came from
+     * their server port, polls them when due, sends what they ask for and acts on their events.
+     */
+    private async runClient(dhcp: boolean) {
+        const sock = dhcp ? this.dhcpSock : this.sntpSock
+        const client = dhcp ? this.dhcp : this.sntp
+        let polled = false
+        for (;;) {
+            let a: DhcpAction
+            if (sock.pending()) {
+                const d = await sock.recvFrom(0)
+                if (!d || d.port !== (dhcp ? DHCP_SERVER_PORT : NTP_PORT)) continue
+                a = client.poll(ds.millis(), d.data) as DhcpAction
+            } else if (!polled && ds.millis() >= (dhcp ? this.dhcpWake : this.sntpWake)) {
+                polled = true
+                a = client.poll(ds.millis()) as DhcpAction
+            } else return
+            const ev: string = a.event
+            if (dhcp) {
+                this.dhcpWake = a.wakeAt
+                const t = this.dhcp.counters.timeouts
+                if (t !== this.dhcpTimeouts) {
+                    this.dhcpTimeouts = t
+                    this.log(`w5500: DHCP ${this.dhcp.state}: no answer (${t} unanswered so far), retrying in ${Math.round((a.wakeAt - ds.millis()) / 1000)} s`)
+                }
+                if (ev === "lost") {
+                    this.log(`w5500: DHCP lease lost: ${this.dhcp.lastError}`)
+                    await this.configure("", "", "", "", this.dhcp.lastError)
+                }
+            } else this.sntpWake = a.wakeAt
+            if (a.send) {
+                // DHCP: the chip needs SIPR 0.0.0.0 until the lease is bound
+                try {
+                    await sock.sendTo(a.send.to, a.send.port, a.send.data)
+                } catch (e: any) {
+                    this.log(e.message)
+                }
             }
-        }
-        if (a.event === "bound") await this.applyLease(this.dhcp.lease)
-        else if (a.event === "renewed") {
             const l = this.dhcp.lease
-            this.log(`w5500: DHCP lease on ${l.ip} renewed for ${l.lease} s`)
+            if (ev === "bound")
+                await this.configure(l.ip, l.mask, l.gateway, "dhcp", `${l.mask} gateway ${l.gateway || "none"} DNS ${l.dns.join(",") || "none"} (DHCP from ${l.server}, lease ${l.lease} s)`)
+            else if (ev === "renewed") this.log(`w5500: DHCP lease on ${l.ip} renewed for ${l.lease} s`)
+            else if (ev === "synced") {
+                this.log(`w5500: time ${Math.round(this.unixTime())} ms since 1970 (SNTP, offset ${Math.round(this.sntp.offset)} ms, delay ${Math.round(this.sntp.delay)} ms)`)
+                this.emit({ type: "time" })
+            } else if (ev === "failed") this.log(`w5500: SNTP: ${this.sntp.lastError}`)
         }
     }
 
-    private async applyLease(l: DhcpLease) {
-        const gw = l.gateway || "0.0.0.0"
-        await this.chip.setAddress(parseIp(l.ip), parseIp(l.mask), parseIp(gw))
-        this.ip = l.ip
-        this.mask = l.mask
-        this.gateway = l.gateway
-        this.source = "dhcp"
-        this.dhcpTimeouts = 0
-        this.log(`w5500: address ${l.ip} mask ${l.mask} gateway ${l.gateway || "none"} DNS ${l.dns.join(",") || "none"} (DHCP from ${l.server}, lease ${l.lease} s)`)
-        this.emit({ type: "address", ip: l.ip, source: "dhcp" })
-        this.readySignal.notify()
-        this.sntpWake = 0
-    }
-
-    private async applyStatic() {
-        const s = this.o.static
-        const mask = s.mask || "255.255.255.0"
-        await this.chip.setAddress(parseIp(s.ip), parseIp(mask), parseIp(s.gateway || "0.0.0.0"))
-        this.ip = s.ip
+    /**
+     * Writes gateway, mask and own IP (GAR..SIPR, with SHAR between them, in one frame) and
+     * announces the address; with no `source` the address is dropped (zeros, connections aborted,
+     * `detail` is why), otherwise `detail` ends the log line after the mask.
+     */
+    private async configure(ip: string, mask: string, gateway: string, source: string, detail: string) {
+        const f = Buffer.alloc(18)
+        f.blitAt(8, this.mac, 0, 6)
+        if (source) {
+            f.blitAt(0, parseIp(gateway || "0.0.0.0"), 0, 4)
+            f.blitAt(4, parseIp(mask), 0, 4)
+            f.blitAt(14, parseIp(ip), 0, 4)
+        }
+        const b = await this.chip.begin()
+        b.add(0, GAR, 18, f, 0)
+        await this.chip.commit()
+        this.ip = ip
         this.mask = mask
-        this.gateway = s.gateway || ""
-        this.source = "static"
-        this.log(`w5500: address ${s.ip} mask ${mask} gateway ${s.gateway || "none"} (static)`)
-        this.emit({ type: "address", ip: s.ip, source: "static" })
-        this.readySignal.notify()
-        this.sntpWake = 0
-    }
-
-    private async dropAddress(why: string) {
-        this.source = ""
-        this.ip = ""
-        const zero = Buffer.alloc(4)
-        await this.chip.setAddress(zero, zero, zero)
-        for (const c of this.conns) await c.abort(`address lost (${why})`)
-        this.conns = []
-        this.dhcpSince = ds.millis()
-        this.emit({ type: "lost", reason: why })
+        this.gateway = gateway
+        this.source = source
+        if (source) {
+            this.dhcpTimeouts = this.sntpWake = 0
+            this.log(`w5500: address ${ip} mask ${detail}`)
+            this.emit({ type: "address", ip, source })
+            this.readySignal.notify()
+        } else {
+            for (const c of this.conns) await c.abort(`address lost (${detail})`)
+            this.conns = []
+            this.dhcpSince = ds.millis()
+            this.emit({ type: "lost", reason: detail })
+        }
     }
 
     private async startSntp() {
         const names = this.o.ntp || ["pool.ntp.org"]
-        this.sntpWake = ds.millis() + 30000
-        if (!names.length) {
-            this.sntpWake = ds.millis() + 1e12
-            return
-        }
+        // retry in 30 s when no server resolves; never with SNTP off
+        this.sntpWake = ds.millis() + (names.length ? 30000 : 1e12)
         const ips: string[] = []
         for (const n of names) {
             try {
@@ -505,34 +496,9 @@ export class WiznetStack implements NetStack {
         }
         if (!ips.length) return
         this.sntp.servers = ips
-        if (!this.sntpSock) this.sntpSock = await this.openUdp(0)
+        if (!this.sntpSock) this.sntpSock = await this.openSocket()
         this.sntp.syncNow()
         this.sntpReady = true
         this.sntpWake = 0
-    }
-
-    private async runSntp() {
-        const sock = this.sntpSock
-        while (sock.pending()) {
-            const d = await sock.recv(0)
-            if (!d) break
-            if (d.port === NTP_PORT) await this.sntpAct(this.sntp.poll(ds.millis(), d.data))
-        }
-        if (ds.millis() >= this.sntpWake) await this.sntpAct(this.sntp.poll(ds.millis()))
-    }
-
-    private async sntpAct(a: SntpAction) {
-        this.sntpWake = a.wakeAt
-        if (a.send) {
-            try {
-                await this.sntpSock.send(a.send.to, a.send.port, a.send.data, 3000)
-            } catch (e: any) {
-                this.log(e.message)
-            }
-        }
-        if (a.event === "synced") {
-            this.log(`w5500: time ${Math.round(this.unixTime())} ms since 1970 (SNTP, offset ${Math.round(this.sntp.offset)} ms, delay ${Math.round(this.sntp.delay)} ms)`)
-            this.emit({ type: "time" })
-        } else if (a.event === "failed") this.log(`w5500: SNTP: ${this.sntp.lastError}`)
     }
 }

@@ -5,49 +5,31 @@
  */
 import * as ds from "@devicescript/core"
 import { Connection } from "../stack"
-import { SOCK_CLOSE_WAIT, SOCK_CLOSED, SOCK_ESTABLISHED, Sn_IR_DISCON, Sn_IR_RECV, Sn_IR_TIMEOUT } from "./registers"
+import { SOCK_CLOSE_WAIT, SOCK_CLOSED, SOCK_ESTABLISHED, Sn_CR_DISCON, Sn_IR_DISCON, Sn_IR_RECV, Sn_IR_TIMEOUT } from "./registers"
 import { WizSocket } from "./socket"
 
-/** largest chunk one `recv` returns (bounded memory; the MQTT reader takes any chunking) */
-const MAX_CHUNK = 2048
-/** how long `close()` waits for the peer's FIN after ours */
-const CLOSE_WAIT_MS = 1000
-/** `send()` gives up when the chip makes no progress for this long */
-const SEND_TIMEOUT_MS = 30000
-
-/** One TCP connection on a hardware socket. */
+/** One TCP connection on a hardware socket (opened and connected by `WiznetStack.connect`). */
 export class TcpConnection implements Connection {
     error: string
-    private done = false
-    private released = false
+    /** ended: closed here, by the peer, or by an error */
+    done = false
+    /** the socket's generation while it is ours */
+    private gen: number
 
-    constructor(private readonly sock: WizSocket, readonly name: string, private readonly release: (s: WizSocket) => void) {}
-
-    /** True once the connection ended (closed here, by the peer, or by an error). */
-    ended() {
-        return this.done
-    }
-
-    private fail(why: string): Error {
-        if (this.error === undefined) this.error = why
-        return new Error(`${this.name}: ${why}`)
+    constructor(private readonly sock: WizSocket, readonly name: string) {
+        this.gen = sock.gen
     }
 
     async send(data: Buffer) {
         let off = 0
         while (off < data.length) {
             if (this.done) throw new Error(`${this.name}: connection closed${this.error ? " (" + this.error + ")" : ""}`)
-            if (this.sock.irq & Sn_IR_TIMEOUT) {
-                const e = this.fail("timed out (Sn_IR TIMEOUT)")
-                await this.end()
-                throw e
-            }
             try {
-                off += await this.sock.send(data, off, data.length - off, ds.millis() + SEND_TIMEOUT_MS)
+                if (this.sock.irq & Sn_IR_TIMEOUT) throw new Error("timed out (Sn_IR TIMEOUT)")
+                // give up when the chip makes no progress for 30 s
+                off += await this.sock.send(data, off, data.length - off, ds.millis() + 30000)
             } catch (e: any) {
-                const err = this.fail(`send failed: ${e.message}`)
-                await this.end()
-                throw err
+                throw new Error(`${this.name}: ${await this.abort(`send failed: ${e.message}`)}`)
             }
         }
     }
@@ -57,34 +39,24 @@ export class TcpConnection implements Connection {
         const sock = this.sock
         for (;;) {
             if (this.done) return null
-            if (sock.rxMore || sock.irq & Sn_IR_RECV) {
+            const irq = sock.irq
+            if (sock.rxMore || irq & (Sn_IR_RECV | Sn_IR_DISCON | Sn_IR_TIMEOUT)) {
                 sock.irq &= ~Sn_IR_RECV
                 try {
-                    const b = await sock.recv(MAX_CHUNK)
+                    // chunks of at most 2 KB (bounded memory; the MQTT reader takes any chunking)
+                    const b = await sock.recv(2048)
                     if (b) return b
+                    if (irq & (Sn_IR_DISCON | Sn_IR_TIMEOUT)) {
+                        // the peer closed or reset, or the chip gave up, and nothing is left to hand out
+                        if (irq & Sn_IR_TIMEOUT) await this.abort("timed out (Sn_IR TIMEOUT)")
+                        else if ((await sock.status()) !== SOCK_CLOSE_WAIT) await this.abort("connection reset by the peer")
+                        else await this.close() // the peer's FIN: answer with ours
+                        return null
+                    }
                 } catch (e: any) {
-                    this.fail(`receive failed: ${e.message}`)
-                    await this.end()
+                    await this.abort(`receive failed: ${e.message}`)
                     return null
                 }
-            }
-            if (sock.irq & (Sn_IR_DISCON | Sn_IR_TIMEOUT)) {
-                // the peer closed or reset, or the chip gave up: first hand out what is still there
-                let clean = false
-                try {
-                    const b = await sock.recv(MAX_CHUNK)
-                    if (b) return b
-                    if (sock.irq & Sn_IR_TIMEOUT) this.fail("timed out (Sn_IR TIMEOUT)")
-                    else if ((await sock.status()) !== SOCK_CLOSE_WAIT) this.fail("connection reset by the peer")
-                    else clean = true
-                } catch (e: any) {
-                    this.fail(`receive failed: ${e.message}`)
-                }
-                this.done = true
-                // the peer's FIN: answer with ours
-                if (clean) await this.finish()
-                else await this.end()
-                return null
             }
             const left = deadline - ds.millis()
             if (left <= 0) return undefined
@@ -92,51 +64,45 @@ export class TcpConnection implements Connection {
         }
     }
 
+    /** Graceful end: DISCON (our FIN), wait a little (1 s) for the socket to close, then CLOSE whatever happened. */
     async close() {
         if (this.done) return
         this.done = true
-        await this.finish()
-    }
-
-    /** Graceful end: DISCON (our FIN), wait a little for the socket to close, then CLOSE whatever happened. */
-    private async finish() {
         const sock = this.sock
         try {
             const sr = await sock.status()
-            if (sr === SOCK_ESTABLISHED) {
-                // FIN_WAIT until the peer's FIN (DISCON) or a timeout
+            if (sr === SOCK_ESTABLISHED || sr === SOCK_CLOSE_WAIT) {
                 sock.irq &= ~Sn_IR_DISCON
-                await sock.disconnect()
-                await sock.waitIrq(Sn_IR_DISCON | Sn_IR_TIMEOUT, ds.millis() + CLOSE_WAIT_MS)
-            } else if (sr === SOCK_CLOSE_WAIT) {
-                // LAST_ACK until the peer acknowledges our FIN: no interrupt for that, watch Sn_SR
-                await sock.disconnect()
-                const deadline = ds.millis() + CLOSE_WAIT_MS
-                while (ds.millis() < deadline && (await sock.status()) !== SOCK_CLOSED) await ds.sleep(10)
+                await sock.cmd(Sn_CR_DISCON)
+                const deadline = ds.millis() + 1000
+                // FIN_WAIT until the peer's FIN (DISCON) or a timeout; LAST_ACK until the peer
+                // acknowledges our FIN (no interrupt for that: watch Sn_SR)
+                if (sr === SOCK_ESTABLISHED) await sock.waitIrq(Sn_IR_DISCON | Sn_IR_TIMEOUT, deadline)
+                else while (ds.millis() < deadline && (await sock.status()) !== SOCK_CLOSED) await ds.sleep(10)
             }
         } catch (e) {
             // closing anyway
         }
-        await this.end()
+        await this.abort(undefined)
     }
 
-    /** Ends the connection at once (CLOSE, no FIN): after errors, or when the address is lost. */
-    async abort(why: string) {
-        this.fail(why)
-        await this.end()
-    }
-
-    private async end() {
+    /**
+     * Ends the connection at once (CLOSE, no FIN): after errors, or when the address is lost;
+     * `why` becomes `error` (unless an error came first). Returns the error.
+     */
+    async abort(why: string): Promise<string> {
         this.done = true
-        if (this.released) return
-        this.released = true
+        if (this.error === undefined) this.error = why
         const s = this.sock
-        try {
-            await s.close()
-        } catch (e) {
-            // the socket is given back anyway; the next OPEN resets it
-        } finally {
-            this.release(s)
+        // the socket is given back by its CLOSE; not when it was reused already
+        if (s.gen === this.gen) {
+            this.gen = -1
+            try {
+                await s.close()
+            } catch (e) {
+                // freed anyway; the next OPEN resets it
+            }
         }
+        return this.error
     }
 }
