@@ -259,7 +259,6 @@ export interface DhcpLease {
 /** Counters, for status pages and tests. */
 export interface DhcpCounters {
     sent: number
-    offers: number
     acks: number
     naks: number
     /** replies for other clients or exchanges, ignored */
@@ -282,7 +281,7 @@ export class DhcpClient implements DhcpFields {
     /** the current lease; undefined unless bound, renewing or rebinding */
     lease: DhcpLease
     lastError = ""
-    readonly counters: DhcpCounters = { sent: 0, offers: 0, acks: 0, naks: 0, foreign: 0, bad: 0, timeouts: 0, lost: 0 }
+    readonly counters: DhcpCounters = { sent: 0, acks: 0, naks: 0, foreign: 0, bad: 0, timeouts: 0, lost: 0 }
     /** @internal exchange id */
     xid: number
     private tries: number
@@ -320,7 +319,6 @@ export class DhcpClient implements DhcpFields {
                 }
             } else if (s === "selecting") {
                 if (t === DHCPOFFER) {
-                    c.offers++
                     this.ip = r.ip
                     this.server = r.server
                     this.state = "requesting"

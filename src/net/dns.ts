@@ -164,7 +164,8 @@ export function parseResponse(b: Buffer, id: number, name: string): DnsResult {
             const qn = readName(b, 12)
             p = nameEnd
             if (p + 4 > n) throw new Error("question runs past the end")
-            if (qn !== q || getU16(b, p) !== 1 || getU16(b, p + 2) !== 1)
+            // type A (1), class IN (1)
+            if (qn !== q || getU32(b, p) !== 0x10001)
                 return fail("question", `dns: response is for "${qn}" type ${getU16(b, p)}, we asked for "${q}" A`)
             p += 4
         }
@@ -176,12 +177,14 @@ export function parseResponse(b: Buffer, id: number, name: string): DnsResult {
             const owner = readName(b, p)
             p = nameEnd
             // (bytes past the end read as 0)
-            const type = getU16(b, p)
+            const tc = getU32(b, p) // type and class
+            const type = tc >> 16
             const ttl = getU32(b, p + 4)
             const rd = p + 10
             p = rd + getU16(b, p + 8)
             if (p > n) throw new Error(`answer ${i}: header or data runs past the end`)
-            if (getU16(b, rd - 8) !== 1 || (type !== 1 && type !== 5)) continue
+            // only A and CNAME records of class IN
+            if (tc !== 0x10001 && tc !== 0x50001) continue
             let data: string
             if (type === 1) {
                 if (p - rd !== 4) throw new Error(`A record ${i} has ${p - rd} bytes of data, expected 4`)
@@ -227,51 +230,46 @@ interface DnsRecord {
     data: string
 }
 
-interface CacheEntry {
-    name: string
-    addresses: string[]
-    expires: number
+/** A bounded cache of lookups (`dnsCache`, `cacheGet`, `cachePut`), each kept for its TTL (capped at `maxTtl` seconds). */
+export interface DnsCache {
+    entries: { name: string; addresses: string[]; expires: number }[]
+    /** at most this many entries */
+    size: number
+    maxTtl: number
 }
 
-/** A bounded cache of lookups, each kept for its TTL (capped at `maxTtl` seconds). */
-export class DnsCache {
-    private entries: CacheEntry[] = []
+/** An empty cache of `size` entries. */
+export function dnsCache(size = 8, maxTtl = 86400): DnsCache {
+    return { entries: [], size, maxTtl }
+}
 
-    constructor(readonly size = 8, readonly maxTtl = 86400) {}
-
-    /** The cached addresses for `name` at time `now` (ms), or undefined; drops the entry once expired. */
-    get(name: string, now: number): string[] {
-        const n = normalizeName(name)
-        const es = this.entries
-        for (let i = 0; i < es.length; i++) {
-            const e = es[i]
-            if (e.name === n) {
-                if (now < e.expires) return e.addresses
-                es.insert(i, -1)
-                break
-            }
+/** The cached addresses for `name` at time `now` (ms), or undefined; drops the entry once expired. */
+export function cacheGet(c: DnsCache, name: string, now: number): string[] {
+    const n = normalizeName(name)
+    const es = c.entries
+    for (let i = 0; i < es.length; i++) {
+        const e = es[i]
+        if (e.name === n) {
+            if (now < e.expires) return e.addresses
+            es.insert(i, -1)
+            break
         }
-        return undefined
     }
+    return undefined
+}
 
-    /** Stores `addresses` for `ttl` seconds from `now`; evicts the entry that expires first when full. */
-    put(name: string, addresses: string[], ttl: number, now: number) {
-        const es = this.entries
-        // a time after every expiry drops any entry for the name
-        this.get(name, 1e300)
-        if (ttl <= 0 || this.size <= 0) return
-        if (es.length >= this.size) {
-            let victim = 0
-            for (let i = 1; i < es.length; i++) if (es[i].expires < es[victim].expires) victim = i
-            es.insert(victim, -1)
-        }
-        es.push({ name: normalizeName(name), addresses, expires: now + Math.min(ttl, this.maxTtl) * 1000 })
+/** Stores `addresses` for `ttl` seconds from `now` (not at all for 0); evicts the entry that expires first when full. */
+export function cachePut(c: DnsCache, name: string, addresses: string[], ttl: number, now: number) {
+    const es = c.entries
+    // a time after every expiry drops any entry for the name
+    cacheGet(c, name, 1e300)
+    if (ttl <= 0 || c.size <= 0) return
+    if (es.length >= c.size) {
+        let victim = 0
+        for (let i = 1; i < es.length; i++) if (es[i].expires < es[victim].expires) victim = i
+        es.insert(victim, -1)
     }
-
-    /** Number of entries (expired ones included until looked up or evicted). */
-    count() {
-        return this.entries.length
-    }
+    es.push({ name: normalizeName(name), addresses, expires: now + Math.min(ttl, c.maxTtl) * 1000 })
 }
 
 /** What `DnsResolver` wants done: send a datagram, call again at `wakeAt`, or the lookup's result. */
@@ -294,10 +292,7 @@ export interface DnsOptions {
 
 /** Resolver counters. */
 export interface DnsCounters {
-    queries: number
-    answers: number
     timeouts: number
-    failures: number
     cacheHits: number
     /** datagrams for another query, ignored */
     foreign: number
@@ -313,7 +308,7 @@ const IDLE = 3600000
  */
 export class DnsResolver {
     readonly cache: DnsCache
-    readonly counters: DnsCounters = { queries: 0, answers: 0, timeouts: 0, failures: 0, cacheHits: 0, foreign: 0 }
+    readonly counters: DnsCounters = { timeouts: 0, cacheHits: 0, foreign: 0 }
     private name: string
     private id = -1
     private attempt: number
@@ -326,7 +321,7 @@ export class DnsResolver {
     constructor(public servers: string[], private readonly random: () => number, opts: DnsOptions = {}) {
         this.timeoutMs = opts.timeoutMs || 3000
         this.tries = opts.tries || 2
-        this.cache = new DnsCache(opts.cacheSize)
+        this.cache = dnsCache(opts.cacheSize)
     }
 
     /** True while a lookup is under way. */
@@ -345,7 +340,7 @@ export class DnsResolver {
         if (isIp(name)) return this.end(now, { ok: true, addresses: [name], ttl: 0 })
         const err = nameError(name)
         if (err) return this.end(now, fail("name", err))
-        const hit = this.cache.get(name, now)
+        const hit = cacheGet(this.cache, name, now)
         if (!hit) return this.next(now)
         this.counters.cacheHits++
         return this.end(now, { ok: true, addresses: hit, ttl: 0 })
@@ -358,8 +353,7 @@ export class DnsResolver {
             const r = parseResponse(rx, this.id, this.name)
             const e = r.error
             if (r.ok) {
-                this.counters.answers++
-                this.cache.put(this.name, r.addresses, r.ttl, now)
+                cachePut(this.cache, this.name, r.addresses, r.ttl, now)
                 return this.end(now, r)
             }
             // a stray datagram (another query's id, not a response, another question): keep waiting
@@ -377,7 +371,6 @@ export class DnsResolver {
 
     private end(now: number, result: DnsResult): DnsAction {
         this.id = -1
-        if (!result.ok) this.counters.failures++
         return { wakeAt: now + IDLE, result }
     }
 
@@ -389,7 +382,6 @@ export class DnsResolver {
             return this.end(now, this.lastFail || (n
                 ? fail("timeout", `dns: no answer for ${this.name} from ${s.join(", ")} after ${this.attempt} tries`)
                 : fail("noServer", `dns: no DNS server to ask for ${this.name}`)))
-        this.counters.queries++
         this.id = Math.floor(this.random() * 0x10000)
         this.nextAt = now + this.timeoutMs
         return { send: { data: buildQuery(this.id, this.name), to: s[this.attempt++ % n], port: DNS_PORT }, wakeAt: this.nextAt }

@@ -116,12 +116,10 @@ export interface SntpOptions {
 
 /** Client counters. */
 export interface SntpCounters {
+    /** requests sent */
     sent: number
-    syncs: number
+    /** rounds over the servers that got no usable reply (see lastError) */
     failures: number
-    timeouts: number
-    /** unusable replies (see lastError) */
-    bad: number
     /** replies not to our request, ignored */
     foreign: number
 }
@@ -135,12 +133,10 @@ export class SntpClient {
     /** Unix ms minus local ms, valid once `synced` */
     offset = 0
     synced = false
-    /** local time of the last sync, -1 before */
-    lastSync = -1
     /** round-trip delay of the last sync, ms */
     delay = 0
     lastError = ""
-    readonly counters: SntpCounters = { sent: 0, syncs: 0, failures: 0, timeouts: 0, bad: 0, foreign: 0 }
+    readonly counters: SntpCounters = { sent: 0, failures: 0, foreign: 0 }
     private nextAt: number
     private waiting: boolean
     private attempt: number
@@ -182,9 +178,7 @@ export class SntpClient {
                 this.offset = r.offset
                 this.delay = r.delay
                 this.synced = true
-                this.lastSync = now
                 this.waiting = false
-                c.syncs++
                 this.first = this.asked
                 this.retry = this.retryMs
                 this.nextAt = now + this.intervalMs
@@ -192,14 +186,12 @@ export class SntpClient {
             }
             if (r.error === "origin" || r.error === "mode") c.foreign++
             else {
-                c.bad++
                 this.lastError = r.message
                 return this.next(now)
             }
         }
         if (now < this.nextAt) return { wakeAt: this.nextAt }
-        if (this.waiting) c.timeouts++
-        else this.attempt = 0
+        if (!this.waiting) this.attempt = 0
         return this.next(now)
     }
 

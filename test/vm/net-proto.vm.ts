@@ -7,7 +7,7 @@ import { readSetting } from "@devicescript/settings"
 import { loadSimSettings } from "../../src/sim/hostlink"
 import { formatIp, getU16, getU32, isIp, parseIp, setU16, setU32, tryParseIp } from "../../src/net/ip"
 import { buildDhcp, DhcpClient, dhcpGiveBack, DhcpKind, parseDhcp } from "../../src/net/dhcp"
-import { buildQuery, DnsCache, DnsResolver, nameError, parseResponse } from "../../src/net/dns"
+import { buildQuery, cacheGet, cachePut, dnsCache, DnsResolver, nameError, parseResponse } from "../../src/net/dns"
 import { buildRequest, parseReply, readNtpTime, SntpClient } from "../../src/net/sntp"
 import { describe, test as harnessTest } from "./harness"
 
@@ -566,23 +566,23 @@ describe("dns", () => {
         check(parseResponse(full, 0xbeef, "www.example.com").ok, "whole message")
     })
     test("cache: TTL, bound, eviction", () => {
-        const c = new DnsCache(2, 100)
-        c.put("A.example.com.", ["1.1.1.1"], 10, 0)
-        eq(c.get("a.example.com", 9999).join(","), "1.1.1.1", "hit before the TTL (any case)")
-        eq(c.get("a.example.com", 10000), undefined, "expired")
-        eq(c.count(), 0, "expired entry dropped")
-        c.put("zero.example.com", ["1.1.1.1"], 0, 0)
-        eq(c.count(), 0, "TTL 0 is not cached")
-        c.put("b.example.com", ["2.2.2.2"], 50, 0)
-        c.put("c.example.com", ["3.3.3.3"], 20, 0)
-        c.put("d.example.com", ["4.4.4.4"], 30, 0)
-        eq(c.count(), 2, "bounded")
-        eq(c.get("c.example.com", 1), undefined, "the entry expiring first was evicted")
-        eq(c.get("b.example.com", 1).join(","), "2.2.2.2", "b kept")
-        c.put("b.example.com", ["5.5.5.5"], 100000, 0)
-        eq(c.count(), 2, "replaced, not added")
-        eq(c.get("b.example.com", 99999).join(","), "5.5.5.5", "replaced value")
-        eq(c.get("b.example.com", 100000), undefined, "TTL capped at maxTtl")
+        const c = dnsCache(2, 100)
+        cachePut(c, "A.example.com.", ["1.1.1.1"], 10, 0)
+        eq(cacheGet(c, "a.example.com", 9999).join(","), "1.1.1.1", "hit before the TTL (any case)")
+        eq(cacheGet(c, "a.example.com", 10000), undefined, "expired")
+        eq(c.entries.length, 0, "expired entry dropped")
+        cachePut(c, "zero.example.com", ["1.1.1.1"], 0, 0)
+        eq(c.entries.length, 0, "TTL 0 is not cached")
+        cachePut(c, "b.example.com", ["2.2.2.2"], 50, 0)
+        cachePut(c, "c.example.com", ["3.3.3.3"], 20, 0)
+        cachePut(c, "d.example.com", ["4.4.4.4"], 30, 0)
+        eq(c.entries.length, 2, "bounded")
+        eq(cacheGet(c, "c.example.com", 1), undefined, "the entry expiring first was evicted")
+        eq(cacheGet(c, "b.example.com", 1).join(","), "2.2.2.2", "b kept")
+        cachePut(c, "b.example.com", ["5.5.5.5"], 100000, 0)
+        eq(c.entries.length, 2, "replaced, not added")
+        eq(cacheGet(c, "b.example.com", 99999).join(","), "5.5.5.5", "replaced value")
+        eq(cacheGet(c, "b.example.com", 100000), undefined, "TTL capped at maxTtl")
     })
     test("resolver: timeout, next server, stray answers, cache", async () => {
         await vectors()
