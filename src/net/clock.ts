@@ -5,24 +5,23 @@
 import * as ds from "@devicescript/core"
 
 let offset = 0
-let known = false
+// where the time came from; "" while it is unknown
 let source = ""
 
-/** Sets the current Unix time (ms) and where it came from ("sntp", "host"...). */
+/** Sets the current Unix time (ms) and where it came from ("sntp", "host"...; not empty). */
 export function setUnixTime(unixMs: number, from: string) {
     offset = unixMs - ds.millis()
-    known = true
     source = from
 }
 
 /** Current Unix time in ms, or 0 while the time is unknown. */
 export function unixNow(): number {
-    return known ? Math.round(ds.millis() + offset) : 0
+    return source ? Math.round(ds.millis() + offset) : 0
 }
 
 /** True once the time was set. */
 export function timeKnown(): boolean {
-    return known
+    return source !== ""
 }
 
 /** Where the time came from ("" while unknown). */

@@ -3,6 +3,7 @@
  * state machine. No I/O here: the caller sends what `DhcpClient.poll` asks for (UDP port 68 to
  * port 67) and feeds back every datagram that arrives on port 68.
  */
+import { nameError } from "./dns"
 import { BROADCAST, Datagram, formatIp, getU32, parseIp, setU16, setU32 } from "./ip"
 
 /** UDP port of DHCP servers. */
@@ -19,9 +20,8 @@ export const DHCPNAK = 6
 export const DHCP_INFINITE = 0xffffffff
 
 const COOKIE = 0x63825363
-const OPTIONS = 240
-const MIN_LEN = 300
-const PARAMS = [1, 3, 6, 15, 51, 58, 59]
+// option 55: subnet mask, router, DNS, domain name, lease time, T1, T2
+const PARAMS = hex`01 03 06 0f 33 3a 3b`
 
 /**
  * What to build: `discover`; `select` (REQUEST for an offer: options 50 and 54); `renew`
@@ -30,91 +30,74 @@ const PARAMS = [1, 3, 6, 15, 51, 58, 59]
  */
 export type DhcpKind = "discover" | "select" | "renew" | "rebind" | "decline" | "release"
 
-/** Header fields and options of a packet to build. */
+// The first four are what the client sends in the states of STATES.
+const KINDS = ["discover", "select", "renew", "rebind", "decline", "release"]
+// Per kind: the message type (option 53), then what the packet carries: 1 ciaddr, 2 option 50
+// (requested address), 4 option 54 (server), 8 hostname and parameter list, 16 broadcast flag.
+const SHAPES = hex`01 18 03 1e 03 09 03 09 04 06 07 05`
+
+/** Header fields and options of a packet to build (what a kind does not carry is ignored). */
 export interface DhcpFields {
     xid: number
     /** 6-byte hardware address */
     mac: Buffer
-    /** option 12; omitted when empty (never sent in decline/release) */
+    /** option 12 (discover and requests); omitted when empty */
     hostname?: string
     /** seconds since the exchange began */
     secs?: number
-    /** our address (renew, rebind, release) */
-    ciaddr?: string
-    /** option 50 (select, decline) */
-    requestedIp?: string
-    /** option 54 (select, decline, release) */
-    serverId?: string
+    /** the address: ciaddr (renew, rebind, release) or option 50, the requested address (select, decline) */
+    ip?: string
+    /** option 54, the server identifier (select, decline, release) */
+    server?: string
 }
 
 /** Throws unless `mac` is 6 bytes and `hostname` is empty or a 1..63 character host label. */
-export function checkDhcpIdentity(mac: Buffer, hostname: string) {
+function checkIdentity(mac: Buffer, hostname: string) {
     if (!mac || mac.length !== 6) throw new Error(`dhcp: mac must be 6 bytes, got ${mac ? mac.length : "none"}`)
-    const h = hostname || ""
-    let ok = h.length <= 63
-    for (let i = 0; ok && i < h.length; i++) {
-        const c = h.charCodeAt(i)
-        const l = c | 0x20
-        ok = (l >= 97 && l <= 122) || (c >= 48 && c <= 57) || c === 45
-    }
-    if (!ok) throw new Error(`dhcp: hostname "${h}" must be 1..63 letters, digits or "-"`)
+    // a host label is a DNS label without "_"
+    if (hostname && (hostname.indexOf(".") >= 0 || hostname.indexOf("_") >= 0 || nameError(hostname)))
+        throw new Error(`dhcp: hostname "${hostname}" must be 1..63 letters, digits or "-"`)
 }
 
-function putIp(b: Buffer, p: number, code: number, ip: string) {
+// The address `ip` as 4 bytes; throws naming the field when it is missing or not an address.
+function need(ip: string, kind: string, field: string) {
+    if (!ip) throw new Error(`dhcp: ${kind} needs ${field}`)
+    return parseIp(ip)
+}
+
+// Writes option `code` holding `data` at `p`; returns the offset after it.
+function put(b: Buffer, p: number, code: number, data: Buffer | string) {
     b[p] = code
-    b[p + 1] = 4
-    b.blitAt(p + 2, parseIp(ip), 0, 4)
-    return p + 6
+    b[p + 1] = data.length
+    b.blitAt(p + 2, data, 0, data.length)
+    return p + 2 + data.length
 }
 
 /** Builds a client message (BOOTREQUEST), padded to at least 300 bytes; throws on missing fields. */
 export function buildDhcp(kind: DhcpKind, f: DhcpFields): Buffer {
-    const request = kind === "select" || kind === "renew" || kind === "rebind"
-    const type = request ? 3 : kind === "discover" ? 1 : kind === "decline" ? 4 : kind === "release" ? 7 : 0
-    if (!type) throw new Error(`dhcp: unknown message kind "${kind}"`)
-    checkDhcpIdentity(f.mac, f.hostname)
-    const host = type === 1 || type === 3 ? f.hostname || "" : ""
-    const b = Buffer.alloc(Math.max(MIN_LEN, 276 + host.length))
-    b[0] = 1 // BOOTREQUEST
-    b[1] = 1 // Ethernet
-    b[2] = 6
+    const k = KINDS.indexOf(kind) * 2
+    if (k < 0) throw new Error(`dhcp: unknown message kind "${kind}"`)
+    const shape = SHAPES[k + 1]
+    const host = f.hostname || ""
+    checkIdentity(f.mac, host)
+    const b = Buffer.alloc(300 + host.length)
+    b.blitAt(0, hex`01 01 06`, 0, 3) // BOOTREQUEST, Ethernet, 6-byte addresses
     setU32(b, 4, f.xid)
-    setU16(b, 8, Math.min(0xffff, Math.max(0, f.secs | 0)))
+    setU16(b, 8, Math.min(0xffff, f.secs | 0))
     // we cannot take unicast before we have an address: ask for broadcast replies
-    if (kind === "discover" || kind === "select") b[10] = 0x80
-    if (kind === "renew" || kind === "rebind" || kind === "release") {
-        if (!f.ciaddr) throw new Error(`dhcp: ${kind} needs ciaddr (our address)`)
-        b.blitAt(12, parseIp(f.ciaddr), 0, 4)
-    }
+    if (shape & 16) b[10] = 0x80
+    if (shape & 1) b.blitAt(12, need(f.ip, kind, "ip (ciaddr, our address)"), 0, 4)
     b.blitAt(28, f.mac, 0, 6)
-    setU32(b, 236, COOKIE)
-    let p = OPTIONS
-    b[p++] = 53
-    b[p++] = 1
-    b[p++] = type
-    b[p++] = 61
-    b[p++] = 7
-    b[p++] = 1
-    b.blitAt(p, f.mac, 0, 6)
-    p += 6
-    if (kind === "select" || kind === "decline") {
-        if (!f.requestedIp || !f.serverId) throw new Error(`dhcp: ${kind} needs requestedIp and serverId`)
-        p = putIp(b, p, 50, f.requestedIp)
-    }
-    if (kind === "select" || kind === "decline" || kind === "release") {
-        if (!f.serverId) throw new Error(`dhcp: ${kind} needs serverId`)
-        p = putIp(b, p, 54, f.serverId)
-    }
-    if (type === 1 || type === 3) {
-        if (host.length) {
-            b[p++] = 12
-            b[p++] = host.length
-            b.blitAt(p, host, 0, host.length)
-            p += host.length
-        }
-        b[p++] = 55
-        b[p++] = PARAMS.length
-        for (const c of PARAMS) b[p++] = c
+    // cookie, option 53 (type set below), option 61: client identifier 01 + MAC
+    b.blitAt(236, hex`63 82 53 63 35 01 00 3d 07 01`, 0, 10)
+    b[242] = SHAPES[k]
+    b.blitAt(246, f.mac, 0, 6)
+    let p = 252
+    if (shape & 2) p = put(b, p, 50, need(f.ip, kind, "ip (option 50, the requested address)"))
+    if (shape & 4) p = put(b, p, 54, need(f.server, kind, "server (option 54)"))
+    if (shape & 8) {
+        if (host) p = put(b, p, 12, host)
+        p = put(b, p, 55, PARAMS)
     }
     b[p] = 255
     return b
@@ -123,7 +106,7 @@ export function buildDhcp(kind: DhcpKind, f: DhcpFields): Buffer {
 /**
  * A parsed OFFER, ACK or NAK addressed to us (`ok`), or why the datagram was not accepted
  * (`message`; `foreign` when it is a well-formed reply for another client or exchange).
- * Addresses are "" and times -1 when absent.
+ * The fields are named as in `DhcpLease`, which an ACK becomes.
  */
 export interface DhcpReply {
     ok: boolean
@@ -131,46 +114,59 @@ export interface DhcpReply {
     message?: string
     /** DHCPOFFER, DHCPACK or DHCPNAK */
     type?: number
-    yiaddr?: string
-    /** option 54 */
-    serverId?: string
-    /** option 1 */
+    /** yiaddr, the address offered */
+    ip?: string
+    /** option 54 (server identifier); undefined when absent */
+    server?: string
+    /** option 1; "255.255.255.0" when absent */
     mask?: string
-    /** option 3 (the first router) */
-    router?: string
+    /** option 3 (the first router); "" when absent */
+    gateway?: string
     /** option 6 (at most 4) */
     dns?: string[]
-    /** option 51, seconds */
+    /** option 51, seconds; -1 when absent */
     lease?: number
-    /** option 58, seconds */
+    /** option 58, seconds; -1 when absent */
     t1?: number
-    /** option 59, seconds */
+    /** option 59, seconds; -1 when absent */
     t2?: number
-    /** option 56 (why a NAK) */
+    /** option 56 (why a NAK); undefined when absent */
     text?: string
+    /** option 52: 1 `file`, 2 `sname` hold more options */
+    overload?: number
 }
 
 function fail(foreign: boolean, message: string): DhcpReply {
     return { ok: false, foreign, message }
 }
 
-let overload = 0
-
-// What each option code below 60 must hold: 1 or 4 bytes exactly, 0x80 a multiple of 4 bytes,
-// 0x40 anything; 0 means an option we skip.
-const WANT = hex`00 04 00 80 00 00 80 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 04 01 01 04 00 40 00 04 04`
+// How to read each option code below 60 (0: skip it): 1 one byte, 2 a 4-byte number, 3 an
+// address, 4 addresses (keep the first), 5 addresses (keep up to 4), 6 text.
+const WANT = hex`00 03 00 04 00 00 05 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 02 01 01 03 00 06 00 02 02`
+// The DhcpReply field of each option WANT reads.
+const FIELDS: string[] = []
+FIELDS[1] = "mask"
+FIELDS[3] = "gateway"
+FIELDS[6] = "dns"
+FIELDS[51] = "lease"
+FIELDS[52] = "overload"
+FIELDS[53] = "type"
+FIELDS[54] = "server"
+FIELDS[56] = "text"
+FIELDS[58] = "t1"
+FIELDS[59] = "t2"
 
 // Reads the options in b[from..to) into r; returns an error message, or "" once option 255 ends them.
-function scanOptions(b: Buffer, from: number, to: number, where: string, r: DhcpReply): string {
+function scanOptions(b: Buffer, from: number, to: number, where: string, r: any): string {
     let i = from
     let count = 0
     while (i < to) {
         const code = b[i]
-        if (code === 0) {
+        if (code === 255) return ""
+        if (!code) {
             i++
             continue
         }
-        if (code === 255) return ""
         // real replies carry a few dozen; the cap bounds the VM steps a hostile packet can cost
         if (++count > 100) return `dhcp: more than 100 options in ${where}`
         if (i + 1 >= to) return `dhcp: option ${code} at offset ${i} has no length byte`
@@ -180,20 +176,15 @@ function scanOptions(b: Buffer, from: number, to: number, where: string, r: Dhcp
         if (i > to) return `dhcp: option ${code} at offset ${v - 2} claims ${len} bytes, ${to - v} left in ${where}`
         const want = code < 60 ? WANT[code] : 0
         if (!want) continue
-        if (want < 8 ? len !== want : want === 0x80 && (len === 0 || len & 3))
-            return `dhcp: option ${code} must be ${want < 8 ? want : "a multiple of 4"} bytes, got ${len}`
-        if (code === 53) r.type = b[v]
-        else if (code === 52) overload = b[v]
-        else if (code === 1) r.mask = formatIp(b, v)
-        else if (code === 54) r.serverId = formatIp(b, v)
-        else if (code === 3) r.router = formatIp(b, v)
-        else if (code === 6) {
-            r.dns = []
-            for (let k = 0; k < len && k < 16; k += 4) r.dns.push(formatIp(b, v + k))
-        } else if (code === 51) r.lease = getU32(b, v)
-        else if (code === 58) r.t1 = getU32(b, v)
-        else if (code === 59) r.t2 = getU32(b, v)
-        else if (code === 56) r.text = b.slice(v, v + len).toString()
+        const size = want === 1 ? 1 : want < 4 ? 4 : 0
+        if (size ? len !== size : want < 6 && (!len || len & 3))
+            return `dhcp: option ${code} must be ${size || "a multiple of 4"} bytes, got ${len}`
+        let val: any = want === 1 ? b[v] : want === 2 ? getU32(b, v) : want === 6 ? b.slice(v, i).toString() : formatIp(b, v)
+        if (want === 5) {
+            val = []
+            for (let k = 0; k < len && k < 16; k += 4) val.push(formatIp(b, v + k))
+        }
+        r[FIELDS[code]] = val
     }
     return `dhcp: ${where} has no end option (255)`
 }
@@ -201,41 +192,40 @@ function scanOptions(b: Buffer, from: number, to: number, where: string, r: Dhcp
 /**
  * Parses a server reply to our exchange `xid` from the client with hardware address `mac`:
  * checks op, xid, chaddr, the magic cookie and every option length (options may overflow into
- * `file` and `sname`, option 52).
+ * `file` and `sname`, option 52). An ACK must carry a lease time (option 51).
  */
 export function parseDhcp(b: Buffer, xid: number, mac: Buffer): DhcpReply {
     const n = b.length
-    if (n < OPTIONS + 1) return fail(false, `dhcp: reply is ${n} bytes, shorter than ${OPTIONS + 1} (header, cookie, options)`)
+    if (n < 241) return fail(false, `dhcp: reply is ${n} bytes, shorter than 241 (header, cookie, options)`)
     if (b[0] !== 2) return fail(true, `dhcp: op ${b[0]} is not BOOTREPLY (2)`)
     const x = getU32(b, 4)
     if (x !== xid) return fail(true, `dhcp: xid ${x} is not ours (${xid})`)
-    for (let i = 0; i < 6; i++)
-        if (b[28 + i] !== mac[i]) return fail(true, `dhcp: chaddr ${b.slice(28, 34).toString("hex")} is not our MAC`)
+    const ch = b.slice(28, 34).toString("hex")
+    if (ch !== mac.toString("hex")) return fail(true, `dhcp: chaddr ${ch} is not our MAC`)
     if (b[1] !== 1 || b[2] !== 6) return fail(false, `dhcp: htype/hlen ${b[1]}/${b[2]}, expected 1/6`)
     if (getU32(b, 236) !== COOKIE)
         return fail(false, `dhcp: magic cookie ${b.slice(236, 240).toString("hex")}, expected 63825363`)
-    const r: DhcpReply = {
-        ok: true, type: 0, yiaddr: formatIp(b, 16), serverId: "", mask: "", router: "", dns: [],
-        lease: -1, t1: -1, t2: -1, text: "",
-    }
-    overload = 0
-    let err = scanOptions(b, OPTIONS, n, "options", r)
-    if (!err && overload & 1) err = scanOptions(b, 108, 236, "file", r)
-    if (!err && overload & 2) err = scanOptions(b, 44, 108, "sname", r)
-    if (err) return fail(false, err)
+    const r: DhcpReply = { ok: true, ip: formatIp(b, 16), mask: "255.255.255.0", gateway: "", dns: [], lease: -1, t1: -1, t2: -1 }
+    let err = scanOptions(b, 240, n, "options", r)
+    if (!err && r.overload & 1) err = scanOptions(b, 108, 236, "file", r)
+    if (!err && r.overload & 2) err = scanOptions(b, 44, 108, "sname", r)
     const t = r.type
-    if (t !== DHCPOFFER && t !== DHCPACK && t !== DHCPNAK)
-        return fail(false, t
-            ? `dhcp: message type ${t}, expected OFFER (2), ACK (5) or NAK (6)`
-            : "dhcp: no message type (option 53)")
-    if (t !== DHCPNAK && r.yiaddr === "0.0.0.0")
-        return fail(false, `dhcp: ${t === DHCPACK ? "ACK" : "OFFER"} with no address (yiaddr 0)`)
-    if (t === DHCPOFFER && !r.serverId) return fail(false, "dhcp: OFFER without server identifier (option 54)")
-    return r
+    if (!err) {
+        if (t !== DHCPOFFER && t !== DHCPACK && t !== DHCPNAK)
+            err = t ? `dhcp: message type ${t}, expected OFFER (2), ACK (5) or NAK (6)` : "dhcp: no message type (option 53)"
+        else if (t !== DHCPNAK && r.ip === "0.0.0.0")
+            err = `dhcp: ${t === DHCPACK ? "ACK" : "OFFER"} with no address (yiaddr 0)`
+        else if (t === DHCPOFFER && !r.server) err = "dhcp: OFFER without server identifier (option 54)"
+        else if (t === DHCPACK && r.lease < 0) err = "dhcp: ACK without lease time (option 51)"
+    }
+    return err ? fail(false, err) : r
 }
 
 /** Client states (RFC 2131 figure 5, without INIT-REBOOT). */
 export type DhcpState = "init" | "selecting" | "requesting" | "bound" | "renewing" | "rebinding"
+
+// The states that send (KINDS in the same order).
+const STATES = ["selecting", "requesting", "renewing", "rebinding"]
 
 /**
  * `bound`: a new address is ready to configure; `renewed`: the same address, lease extended;
@@ -269,7 +259,6 @@ export interface DhcpLease {
 /** Counters, for status pages and tests. */
 export interface DhcpCounters {
     sent: number
-    offers: number
     acks: number
     naks: number
     /** replies for other clients or exchanges, ignored */
@@ -280,81 +269,104 @@ export interface DhcpCounters {
     lost: number
 }
 
-const MIN_RETRY = 60000
-const FAR = 1e12 // ms: "never" for infinite leases
-
 /**
  * DHCP client state machine. Call `poll(now)` at `wakeAt`, and `poll(now, datagram)` for each
  * datagram received on port 68; send what it returns. `now` is any millisecond clock.
  * DISCOVER/REQUEST retransmit after 4, 8, 16, 32, 32... s (+/-1 s); after 4 unanswered REQUESTs
  * it starts over. While renewing/rebinding it retransmits after half the time left (>= 60 s).
+ * `dhcpDecline` and `dhcpRelease` give a lease back.
  */
-export class DhcpClient {
+export class DhcpClient implements DhcpFields {
     state: DhcpState = "init"
     /** the current lease; undefined unless bound, renewing or rebinding */
     lease: DhcpLease
     lastError = ""
-    readonly counters: DhcpCounters = { sent: 0, offers: 0, acks: 0, naks: 0, foreign: 0, bad: 0, timeouts: 0, lost: 0 }
-    private xid = 0
-    private tries = 0
-    private nextAt = 0
-    private startAt = 0
-    private offerIp = ""
-    private offerServer = ""
-    private t1At = 0
-    private t2At = 0
-    private endAt = 0
+    readonly counters: DhcpCounters = { sent: 0, acks: 0, naks: 0, foreign: 0, bad: 0, timeouts: 0, lost: 0 }
+    /** @internal exchange id */
+    xid: number
+    private tries: number
+    /** @internal */
+    nextAt = 0
+    /** @internal when the exchange began */
+    startAt: number
+    /** @internal seconds since then, in the packet being built */
+    secs: number
+    /** @internal the address offered or leased, and its server */
+    ip: string
+    /** @internal */
+    server: string
+    private t2At: number
+    private endAt: number
 
     /** `random()` returns [0, 1) (xids and jitter); throws on a bad MAC or hostname. */
     constructor(readonly mac: Buffer, readonly hostname: string, private readonly random: () => number) {
-        checkDhcpIdentity(mac, hostname)
+        checkIdentity(mac, hostname)
     }
 
     /** Advances the machine to `now`, first handling `rx` (a datagram from port 67) if given. */
     poll(now: number, rx?: Buffer): DhcpAction {
-        if (rx) {
-            const a = this.receive(now, rx)
-            if (a) return a
+        const s = this.state
+        const c = this.counters
+        const l = this.lease
+        if (rx && s !== "init" && s !== "bound") {
+            const r = parseDhcp(rx, this.xid, this.mac)
+            const t = r.type
+            if (!r.ok) {
+                if (r.foreign) c.foreign++
+                else {
+                    c.bad++
+                    this.lastError = r.message
+                }
+            } else if (s === "selecting") {
+                if (t === DHCPOFFER) {
+                    this.ip = r.ip
+                    this.server = r.server
+                    this.state = "requesting"
+                    this.tries = 0
+                    return this.send(now)
+                }
+            } else if (s === "requesting" && r.server && r.server !== this.server) {
+                // during REQUESTING only the chosen server's answer counts
+            } else if (t === DHCPNAK) {
+                c.naks++
+                const why = `dhcp: server ${r.server || "?"} refused the address (NAK${r.text ? ": " + r.text : ""})`
+                if (l) return this.drop(now, why)
+                this.lastError = why
+                return this.discover(now)
+            } else if (t === DHCPACK) {
+                c.acks++
+                const lease = r.lease
+                let t1 = r.t1
+                let t2 = r.t2
+                if (t1 < 0 || t1 > t2 || t2 > lease) {
+                    r.t1 = t1 = Math.floor(lease / 2)
+                    r.t2 = t2 = Math.floor((lease * 7) / 8)
+                }
+                this.ip = r.ip
+                r.server = this.server = r.server || this.server
+                // the reply's fields are those of a lease
+                this.lease = r as DhcpLease
+                // an infinite lease: timers ~30 years away (never, in practice)
+                let end = lease
+                if (lease === DHCP_INFINITE) end = t1 = t2 = 1e9
+                this.t2At = now + t2 * 1000
+                this.endAt = now + end * 1000
+                this.nextAt = now + t1 * 1000
+                this.state = "bound"
+                return { wakeAt: this.nextAt, event: l && l.ip === r.ip ? "renewed" : "bound" }
+            }
         }
         if (now < this.nextAt) return { wakeAt: this.nextAt }
-        const s = this.state
         if (s === "init") return this.discover(now)
-        if (s === "selecting") {
-            this.counters.timeouts++
-            return this.send(now, "discover", BROADCAST, this.backoff(++this.tries))
+        if (l) {
+            if (now >= this.endAt) return this.drop(now, `dhcp: lease on ${l.ip} expired`)
+            if (now >= this.t2At) {
+                if (s !== "rebinding") this.begin(now, "rebinding")
+            } else if (s === "bound") this.begin(now, "renewing")
         }
-        if (s === "requesting") {
-            this.counters.timeouts++
-            if (++this.tries >= 4) return this.discover(now)
-            return this.send(now, "select", BROADCAST, this.backoff(this.tries))
-        }
-        // bound, renewing, rebinding
-        if (now >= this.endAt) return this.drop(now, `dhcp: lease on ${this.lease.ip} expired`)
-        if (s !== "bound") this.counters.timeouts++
-        if (now >= this.t2At) {
-            if (s !== "rebinding") this.begin(now, "rebinding")
-            return this.send(now, "rebind", BROADCAST, this.halfway(now, this.endAt))
-        }
-        if (s === "bound") this.begin(now, "renewing")
-        return this.send(now, "renew", this.lease.server, this.halfway(now, this.t2At))
-    }
-
-    /** Declines the bound address (the caller found it in use): sends DECLINE, starts over in 10 s. */
-    decline(now: number): DhcpAction {
-        const l = this.lease
-        if (!l) return { wakeAt: this.nextAt }
-        const data = this.build("decline", now, l.ip, l.server)
-        this.reset(now + 10000)
-        return { send: { data, to: BROADCAST, port: DHCP_SERVER_PORT }, wakeAt: this.nextAt, event: "lost" }
-    }
-
-    /** Gives the lease back (RELEASE, unicast to the server); polling again starts over. */
-    release(now: number): DhcpAction {
-        const l = this.lease
-        if (!l) return { wakeAt: this.nextAt }
-        const data = this.build("release", now, l.ip, l.server)
-        this.reset(now)
-        return { send: { data, to: l.server, port: DHCP_SERVER_PORT }, wakeAt: now, event: "lost" }
+        if (s !== "bound") c.timeouts++
+        if (!l && ++this.tries > 3 && s === "requesting") return this.discover(now)
+        return this.send(now)
     }
 
     /** Forgets any lease and starts over at the next poll (e.g. after the link came back). */
@@ -364,80 +376,17 @@ export class DhcpClient {
         this.nextAt = at
     }
 
-    private receive(now: number, rx: Buffer): DhcpAction {
-        const s = this.state
-        if (s === "init" || s === "bound") return undefined
-        const c = this.counters
-        const r = parseDhcp(rx, this.xid, this.mac)
-        if (!r.ok) {
-            if (r.foreign) c.foreign++
-            else this.bad(r.message)
-            return undefined
-        }
-        if (s === "selecting") {
-            if (r.type !== DHCPOFFER) return undefined
-            c.offers++
-            this.offerIp = r.yiaddr
-            this.offerServer = r.serverId
-            this.state = "requesting"
-            this.tries = 0
-            return this.send(now, "select", BROADCAST, this.backoff(0))
-        }
-        // during REQUESTING only the chosen server's answer counts
-        if (s === "requesting" && r.serverId && r.serverId !== this.offerServer) return undefined
-        if (r.type === DHCPNAK) {
-            c.naks++
-            const why = `dhcp: server ${r.serverId || "?"} refused the address (NAK${r.text ? ": " + r.text : ""})`
-            if (s === "requesting") {
-                this.lastError = why
-                return this.discover(now)
-            }
-            return this.drop(now, why)
-        }
-        if (r.type !== DHCPACK) return undefined
-        if (r.lease < 0) {
-            this.bad("dhcp: ACK without lease time (option 51)")
-            return undefined
-        }
-        c.acks++
-        const prev = this.lease
-        const server = r.serverId || (prev ? prev.server : this.offerServer)
-        const lease = r.lease
-        let t1 = r.t1
-        let t2 = r.t2
-        if (t1 < 0 || t2 < 0 || t1 > t2 || t2 > lease) {
-            t1 = Math.floor(lease / 2)
-            t2 = Math.floor((lease * 7) / 8)
-        }
-        this.lease = {
-            ip: r.yiaddr, mask: r.mask || "255.255.255.0", gateway: r.router, dns: r.dns,
-            lease, server, t1, t2,
-        }
-        const forever = lease === DHCP_INFINITE
-        this.t1At = forever ? now + FAR : now + t1 * 1000
-        this.t2At = forever ? now + FAR : now + t2 * 1000
-        this.endAt = forever ? now + FAR : now + lease * 1000
-        this.state = "bound"
-        this.nextAt = this.t1At
-        return { wakeAt: this.nextAt, event: s !== "requesting" && prev && prev.ip === r.yiaddr ? "renewed" : "bound" }
-    }
-
-    private bad(message: string) {
-        this.counters.bad++
-        this.lastError = message
-    }
-
     private begin(now: number, state: DhcpState) {
         this.state = state
         this.startAt = now
         this.tries = 0
-        this.xid = Math.floor(this.random() * 0x100000000) >>> 0
+        this.xid = Math.floor(this.random() * 0x100000000)
     }
 
     private discover(now: number): DhcpAction {
         this.lease = undefined
         this.begin(now, "selecting")
-        return this.send(now, "discover", BROADCAST, this.backoff(0))
+        return this.send(now)
     }
 
     private drop(now: number, why: string): DhcpAction {
@@ -448,29 +397,33 @@ export class DhcpClient {
         return a
     }
 
-    private backoff(tries: number) {
-        return (4000 << Math.min(tries, 3)) + Math.round((this.random() * 2 - 1) * 1000)
+    // Sends what the state calls for and schedules the retransmission.
+    private send(now: number): DhcpAction {
+        const s = this.state
+        const left = (s === "renewing" ? this.t2At : this.endAt) - now
+        this.nextAt = now + (this.lease
+            ? Math.min(left, Math.max(60000, left / 2))
+            : (4000 << Math.min(this.tries, 3)) + Math.round((this.random() * 2 - 1) * 1000))
+        return dhcpSend(this, now, KINDS[STATES.indexOf(s)] as DhcpKind, s === "renewing" ? this.server : BROADCAST)
     }
+}
 
-    private halfway(now: number, limit: number) {
-        return Math.max(0, Math.min(limit - now, Math.max(MIN_RETRY, (limit - now) / 2)))
-    }
+// Builds `kind` for the client's exchange: an action sending it to `to`, waking at `c.nextAt`.
+function dhcpSend(c: DhcpClient, now: number, kind: DhcpKind, to: string): DhcpAction {
+    c.counters.sent++
+    c.secs = (now - c.startAt) / 1000
+    return { send: { data: buildDhcp(kind, c), to, port: DHCP_SERVER_PORT }, wakeAt: c.nextAt }
+}
 
-    private build(kind: DhcpKind, now: number, ip: string, server: string) {
-        this.counters.sent++
-        const own = kind === "renew" || kind === "rebind" || kind === "release"
-        return buildDhcp(kind, {
-            xid: this.xid, mac: this.mac, hostname: this.hostname, secs: (now - this.startAt) / 1000,
-            ciaddr: own ? ip : undefined,
-            requestedIp: own ? undefined : ip,
-            serverId: own && kind !== "release" ? undefined : server,
-        })
-    }
-
-    private send(now: number, kind: DhcpKind, to: string, delay: number): DhcpAction {
-        const l = this.lease
-        const data = l ? this.build(kind, now, l.ip, l.server) : this.build(kind, now, this.offerIp, this.offerServer)
-        this.nextAt = now + delay
-        return { send: { data, to, port: DHCP_SERVER_PORT }, wakeAt: this.nextAt }
-    }
+/**
+ * Gives the lease of `c` back: `decline` (the caller found the address in use: DECLINE
+ * broadcast, start over in 10 s) or `release` (RELEASE unicast to the server; the next poll
+ * starts over). Nothing to send without a lease.
+ */
+export function dhcpGiveBack(c: DhcpClient, kind: "decline" | "release", now: number): DhcpAction {
+    if (!c.lease) return { wakeAt: c.nextAt }
+    c.reset(kind === "decline" ? now + 10000 : now)
+    const a = dhcpSend(c, now, kind, kind === "decline" ? BROADCAST : c.server)
+    a.event = "lost"
+    return a
 }

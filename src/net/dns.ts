@@ -18,24 +18,22 @@ export function normalizeName(name: string) {
     return n.length && n.charCodeAt(n.length - 1) === 46 ? n.slice(0, n.length - 1) : n
 }
 
+// the characters a name may hold besides "."
+const NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-_"
+
 /** Why `name` cannot be looked up ("" when it can): labels of 1..63 letters, digits, "-" or "_", 253 characters in all. */
 export function nameError(name: string): string {
     const n = typeof name === "string" ? normalizeName(name) : ""
-    let why = ""
-    if (!n.length) why = "is empty"
-    else if (n.length > 253) why = `is ${n.length} characters long (at most 253)`
+    let why = n.length > 253 ? `is ${n.length} characters long (at most 253)` : n ? "" : "is empty"
     let label = 0
     for (let i = 0; !why && i <= n.length; i++) {
-        const c = i < n.length ? n.charCodeAt(i) : 46
-        if (c === 46) {
+        const c = i < n.length ? n.slice(i, i + 1) : "."
+        if (c === ".") {
             if (!label) why = `has an empty label at position ${i}`
             label = 0
-        } else if ((c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 95) {
-            if (++label > 63) why = `has a label longer than 63 characters at position ${i - 63}`
-        } else {
-            const ch = String.fromCharCode(c)
-            why = `has a bad character "${ch}" at position ${i} (expected letters, digits, "-", "_" or ".")`
-        }
+        } else if (++label > 63) why = `has a label longer than 63 characters at position ${i - 63}`
+        else if (NAME_CHARS.indexOf(c) < 0)
+            why = `has a bad character "${c}" at position ${i} (expected letters, digits, "-", "_" or ".")`
     }
     return why ? `dns: name "${name}" ${why}` : ""
 }
@@ -49,15 +47,16 @@ export function buildQuery(id: number, name: string): Buffer {
     setU16(b, 0, id)
     b[2] = 1 // RD
     b[5] = 1 // QDCOUNT
-    let len = 12 // position of the current label's length byte
-    for (let i = 0; i < n.length; i++) {
-        const c = n.charCodeAt(i)
-        if (c === 46) {
-            b[len] = 12 + i - len
-            len = 13 + i
-        } else b[13 + i] = c
+    // the name at 13, a dot before it; then from the end, each dot becomes the length of the label after it
+    b.blitAt(13, n, 0, n.length)
+    b[12] = 46
+    let len = 0
+    for (let i = 12 + n.length; i >= 12; i--) {
+        if (b[i] === 46) {
+            b[i] = len
+            len = 0
+        } else len++
     }
-    b[len] = 12 + n.length - len
     const p = 14 + n.length
     b[p + 1] = 1 // QTYPE A
     b[p + 3] = 1 // QCLASS IN
@@ -157,17 +156,16 @@ export function parseResponse(b: Buffer, id: number, name: string): DnsResult {
     // errors may come without the question; anything else must echo ours
     if (qd !== 1 && !(qd === 0 && rc)) return fail("question", `dns: response has ${qd} questions, expected 1`)
     labelBudget = MAX_LABELS
-    const owners: string[] = []
-    const types: number[] = []
-    const ttls: number[] = []
-    const datas: string[] = []
+    // the A and CNAME records of the answer section
+    const recs: DnsRecord[] = []
     try {
         let p = 12
         if (qd) {
             const qn = readName(b, 12)
             p = nameEnd
             if (p + 4 > n) throw new Error("question runs past the end")
-            if (qn !== q || getU16(b, p) !== 1 || getU16(b, p + 2) !== 1)
+            // type A (1), class IN (1)
+            if (qn !== q || getU32(b, p) !== 0x10001)
                 return fail("question", `dns: response is for "${qn}" type ${getU16(b, p)}, we asked for "${q}" A`)
             p += 4
         }
@@ -178,14 +176,15 @@ export function parseResponse(b: Buffer, id: number, name: string): DnsResult {
         for (let i = 0; i < an; i++) {
             const owner = readName(b, p)
             p = nameEnd
-            if (p + 10 > n) throw new Error(`answer ${i} runs past the end`)
-            const type = getU16(b, p)
-            const cls = getU16(b, p + 2)
+            // (bytes past the end read as 0)
+            const tc = getU32(b, p) // type and class
+            const type = tc >> 16
             const ttl = getU32(b, p + 4)
             const rd = p + 10
             p = rd + getU16(b, p + 8)
-            if (p > n) throw new Error(`answer ${i} data runs past the end`)
-            if (cls !== 1 || (type !== 1 && type !== 5)) continue
+            if (p > n) throw new Error(`answer ${i}: header or data runs past the end`)
+            // only A and CNAME records of class IN
+            if (tc !== 0x10001 && tc !== 0x50001) continue
             let data: string
             if (type === 1) {
                 if (p - rd !== 4) throw new Error(`A record ${i} has ${p - rd} bytes of data, expected 4`)
@@ -194,89 +193,83 @@ export function parseResponse(b: Buffer, id: number, name: string): DnsResult {
                 data = readName(b, rd)
                 if (nameEnd > p) throw new Error(`CNAME ${i} runs past its data`)
             }
-            owners.push(owner)
-            types.push(type)
-            ttls.push(ttl >= 0x80000000 ? 0 : ttl) // RFC 2181: top bit set means 0
-            datas.push(data)
+            // RFC 2181: a TTL with the top bit set means 0
+            recs.push({ owner, type, ttl: ttl >= 0x80000000 ? 0 : ttl, data })
         }
     } catch (e: any) {
         return fail("format", `dns: malformed response for ${q}: ${e.message}`)
     }
-    // follow the CNAME chain from the question
+    // follow the CNAME chain from the question (rescanning after each hop: any order)
     const chain = [q]
     let ttl = 0x7fffffff
-    let cur = q
-    for (let hop = 0; hop < MAX_CHAIN; hop++) {
-        let k = 0
-        while (k < owners.length && !(types[k] === 5 && owners[k] === cur)) k++
-        if (k >= owners.length) break
-        cur = datas[k]
-        chain.push(cur)
-        ttl = Math.min(ttl, ttls[k])
+    for (let k = 0; k < recs.length; k++) {
+        const r = recs[k]
+        if (r.type === 5 && r.owner === chain[chain.length - 1] && chain.length <= MAX_CHAIN) {
+            chain.push(r.data)
+            ttl = Math.min(ttl, r.ttl)
+            k = -1
+        }
     }
     const addresses: string[] = []
-    let aTtl = 0x7fffffff
-    for (let k = 0; k < owners.length; k++)
-        if (types[k] === 1 && chain.indexOf(owners[k]) >= 0) {
-            addresses.push(datas[k])
-            aTtl = Math.min(aTtl, ttls[k])
+    for (const r of recs)
+        if (r.type === 1 && chain.indexOf(r.owner) >= 0) {
+            addresses.push(r.data)
+            ttl = Math.min(ttl, r.ttl)
         }
     if (!addresses.length)
-        return fail("noAddress", `dns: no A record for ${chain.join(" -> ")} (${owners.length} usable answers)`)
-    return { ok: true, addresses, ttl: Math.min(ttl, aTtl) }
+        return fail("noAddress", `dns: no A record for ${chain.join(" -> ")} (${recs.length} usable answers)`)
+    return { ok: true, addresses, ttl }
 }
 
-interface CacheEntry {
-    name: string
-    addresses: string[]
-    expires: number
+interface DnsRecord {
+    owner: string
+    /** 1 (A) or 5 (CNAME) */
+    type: number
+    ttl: number
+    /** the address or the canonical name */
+    data: string
 }
 
-/** A bounded cache of lookups, each kept for its TTL (capped at `maxTtl` seconds). */
-export class DnsCache {
-    private entries: CacheEntry[] = []
+/** A bounded cache of lookups (`dnsCache`, `cacheGet`, `cachePut`), each kept for its TTL (capped at `maxTtl` seconds). */
+export interface DnsCache {
+    entries: { name: string; addresses: string[]; expires: number }[]
+    /** at most this many entries */
+    size: number
+    maxTtl: number
+}
 
-    constructor(readonly size = 8, readonly maxTtl = 86400) {}
+/** An empty cache of `size` entries. */
+export function dnsCache(size = 8, maxTtl = 86400): DnsCache {
+    return { entries: [], size, maxTtl }
+}
 
-    /** The cached addresses for `name` at time `now` (ms), or undefined. */
-    get(name: string, now: number): string[] {
-        const n = normalizeName(name)
-        for (let i = 0; i < this.entries.length; i++) {
-            const e = this.entries[i]
-            if (e.name !== n) continue
+/** The cached addresses for `name` at time `now` (ms), or undefined; drops the entry once expired. */
+export function cacheGet(c: DnsCache, name: string, now: number): string[] {
+    const n = normalizeName(name)
+    const es = c.entries
+    for (let i = 0; i < es.length; i++) {
+        const e = es[i]
+        if (e.name === n) {
             if (now < e.expires) return e.addresses
-            this.entries.insert(i, -1)
+            es.insert(i, -1)
             break
         }
-        return undefined
     }
+    return undefined
+}
 
-    /** Stores `addresses` for `ttl` seconds from `now`; evicts the entry that expires first when full. */
-    put(name: string, addresses: string[], ttl: number, now: number) {
-        const n = normalizeName(name)
-        const es = this.entries
-        let victim = -1
-        for (let i = 0; i < es.length; i++) {
-            if (es[i].name === n) {
-                victim = i
-                break
-            }
-            if (victim < 0 || es[i].expires < es[victim].expires) victim = i
-        }
-        if (victim >= 0 && (es[victim].name === n || es.length >= this.size)) es.insert(victim, -1)
-        if (ttl <= 0 || this.size <= 0) return
-        es.push({ name: n, addresses, expires: now + Math.min(ttl, this.maxTtl) * 1000 })
+/** Stores `addresses` for `ttl` seconds from `now` (not at all for 0); evicts the entry that expires first when full. */
+export function cachePut(c: DnsCache, name: string, addresses: string[], ttl: number, now: number) {
+    const es = c.entries
+    // a time after every expiry drops any entry for the name
+    cacheGet(c, name, 1e300)
+    if (ttl <= 0 || c.size <= 0) return
+    if (es.length >= c.size) {
+        let victim = 0
+        for (let i = 1; i < es.length; i++) if (es[i].expires < es[victim].expires) victim = i
+        es.insert(victim, -1)
     }
-
-    /** Number of entries (expired ones included until looked up or evicted). */
-    count() {
-        return this.entries.length
-    }
-
-    /** Empties the cache. */
-    clear() {
-        this.entries = []
-    }
+    es.push({ name: normalizeName(name), addresses, expires: now + Math.min(ttl, c.maxTtl) * 1000 })
 }
 
 /** What `DnsResolver` wants done: send a datagram, call again at `wakeAt`, or the lookup's result. */
@@ -299,10 +292,7 @@ export interface DnsOptions {
 
 /** Resolver counters. */
 export interface DnsCounters {
-    queries: number
-    answers: number
     timeouts: number
-    failures: number
     cacheHits: number
     /** datagrams for another query, ignored */
     foreign: number
@@ -318,66 +308,54 @@ const IDLE = 3600000
  */
 export class DnsResolver {
     readonly cache: DnsCache
-    readonly counters: DnsCounters = { queries: 0, answers: 0, timeouts: 0, failures: 0, cacheHits: 0, foreign: 0 }
-    private name = ""
+    readonly counters: DnsCounters = { timeouts: 0, cacheHits: 0, foreign: 0 }
+    private name: string
     private id = -1
-    private attempt = 0
-    private nextAt = 0
-    private pending: DnsResult
+    private attempt: number
+    private nextAt: number
     private lastFail: DnsResult
     private readonly timeoutMs: number
     private readonly tries: number
 
     /** `servers`: IPv4 addresses (may be replaced later, e.g. from a DHCP lease); `random()` in [0, 1). */
     constructor(public servers: string[], private readonly random: () => number, opts: DnsOptions = {}) {
-        this.timeoutMs = opts.timeoutMs > 0 ? opts.timeoutMs : 3000
-        this.tries = opts.tries > 0 ? opts.tries : 2
-        this.cache = new DnsCache(opts.cacheSize === undefined ? 8 : opts.cacheSize)
+        this.timeoutMs = opts.timeoutMs || 3000
+        this.tries = opts.tries || 2
+        this.cache = dnsCache(opts.cacheSize)
     }
 
     /** True while a lookup is under way. */
     busy() {
-        return this.id >= 0 || !!this.pending
+        return this.id >= 0
     }
 
-    /** Starts looking up the A records of `name` (ends any lookup under way); drive it with `poll`. */
+    /**
+     * Starts looking up the A records of `name` (ends any lookup under way); drive it with `poll`.
+     * Answers at once for an IPv4 address, a cached name or an invalid one.
+     */
     lookup(name: string, now: number): DnsAction {
         this.name = name
-        this.id = -1
-        this.pending = undefined
-        this.lastFail = undefined
         this.attempt = 0
+        this.lastFail = undefined
+        if (isIp(name)) return this.end(now, { ok: true, addresses: [name], ttl: 0 })
         const err = nameError(name)
-        if (isIp(name)) this.pending = { ok: true, addresses: [name], ttl: 0 }
-        else if (err) this.pending = fail("name", err)
-        else {
-            const hit = this.cache.get(name, now)
-            if (hit) {
-                this.counters.cacheHits++
-                this.pending = { ok: true, addresses: hit, ttl: 0 }
-            } else if (!this.servers.length) this.pending = fail("noServer", `dns: no DNS server to ask for ${name}`)
-        }
-        return this.pending ? this.poll(now) : this.next(now)
+        if (err) return this.end(now, fail("name", err))
+        const hit = cacheGet(this.cache, name, now)
+        if (!hit) return this.next(now)
+        this.counters.cacheHits++
+        return this.end(now, { ok: true, addresses: hit, ttl: 0 })
     }
 
     /** Advances the lookup to `now`, first handling `rx` (a datagram from a server) if given. */
     poll(now: number, rx?: Buffer): DnsAction {
-        if (this.pending) {
-            const result = this.pending
-            this.pending = undefined
-            this.id = -1
-            if (!result.ok) this.counters.failures++
-            return { wakeAt: now + IDLE, result }
-        }
         if (this.id < 0) return { wakeAt: now + IDLE }
         if (rx) {
             const r = parseResponse(rx, this.id, this.name)
+            const e = r.error
             if (r.ok) {
-                this.counters.answers++
-                this.cache.put(this.name, r.addresses, r.ttl, now)
+                cachePut(this.cache, this.name, r.addresses, r.ttl, now)
                 return this.end(now, r)
             }
-            const e = r.error
             // a stray datagram (another query's id, not a response, another question): keep waiting
             if (e === "id" || e === "notResponse" || e === "question") this.counters.foreign++
             else if (e === "nxdomain" || e === "noAddress") return this.end(now, r)
@@ -391,26 +369,21 @@ export class DnsResolver {
         return this.next(now)
     }
 
-    private end(now: number, r: DnsResult): DnsAction {
-        this.pending = r
-        return this.poll(now)
+    private end(now: number, result: DnsResult): DnsAction {
+        this.id = -1
+        return { wakeAt: now + IDLE, result }
     }
 
+    // Asks the next server, or ends the lookup once every server had its tries.
     private next(now: number): DnsAction {
-        const n = this.servers.length
-        if (this.attempt >= this.tries * n) {
-            const f = this.lastFail
-            const servers = this.servers.join(", ")
-            return this.end(now, f ? f : fail("timeout", `dns: no answer for ${this.name} from ${servers} after ${this.attempt} tries`))
-        }
-        this.start(now)
-        const to = this.servers[this.attempt++ % n]
-        return { send: { data: buildQuery(this.id, this.name), to, port: DNS_PORT }, wakeAt: this.nextAt }
-    }
-
-    private start(now: number) {
-        this.counters.queries++
-        this.id = Math.floor(this.random() * 0x10000) & 0xffff
+        const s = this.servers
+        const n = s.length
+        if (this.attempt >= this.tries * n)
+            return this.end(now, this.lastFail || (n
+                ? fail("timeout", `dns: no answer for ${this.name} from ${s.join(", ")} after ${this.attempt} tries`)
+                : fail("noServer", `dns: no DNS server to ask for ${this.name}`)))
+        this.id = Math.floor(this.random() * 0x10000)
         this.nextAt = now + this.timeoutMs
+        return { send: { data: buildQuery(this.id, this.name), to: s[this.attempt++ % n], port: DNS_PORT }, wakeAt: this.nextAt }
     }
 }

@@ -21,22 +21,14 @@ export function tryParseIp(s: string): Buffer {
     if (typeof s !== "string") return undefined
     const out = Buffer.alloc(4)
     let part = 0
-    let digits = 0
-    let n = 0
-    for (let i = 0; i <= s.length; i++) {
-        const c = i < s.length ? s.charCodeAt(i) : 46
-        if (c === 46) {
-            if (digits === 0 || part > 3) return undefined
-            out[part++] = n
-            n = 0
-            digits = 0
-        } else if (c >= 48 && c <= 57 && digits < 3 && !(digits === 1 && n === 0)) {
-            n = n * 10 + c - 48
-            digits++
-            if (n > 255) return undefined
-        } else return undefined
+    // read leniently (bytes wrap), then accept only what formats back to the same text: that
+    // refuses other characters, parts past 255, leading zeros, empty and missing parts
+    for (let i = 0; i < s.length && part < 4; i++) {
+        const c = s.charCodeAt(i)
+        if (c === 46) part++
+        else out[part] = out[part] * 10 + c - 48
     }
-    return part === 4 ? out : undefined
+    return formatIp(out) === s ? out : undefined
 }
 
 /** Parses "a.b.c.d" into 4 bytes; throws an Error naming the input when it is not an IPv4 address. */

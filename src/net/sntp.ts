@@ -116,12 +116,10 @@ export interface SntpOptions {
 
 /** Client counters. */
 export interface SntpCounters {
+    /** requests sent */
     sent: number
-    syncs: number
+    /** rounds over the servers that got no usable reply (see lastError) */
     failures: number
-    timeouts: number
-    /** unusable replies (see lastError) */
-    bad: number
     /** replies not to our request, ignored */
     foreign: number
 }
@@ -135,17 +133,17 @@ export class SntpClient {
     /** Unix ms minus local ms, valid once `synced` */
     offset = 0
     synced = false
-    /** local time of the last sync, -1 before */
-    lastSync = -1
     /** round-trip delay of the last sync, ms */
     delay = 0
     lastError = ""
-    readonly counters: SntpCounters = { sent: 0, syncs: 0, failures: 0, timeouts: 0, bad: 0, foreign: 0 }
-    private nextAt = 0
-    private waiting = false
-    private attempt = 0
+    readonly counters: SntpCounters = { sent: 0, failures: 0, foreign: 0 }
+    private nextAt: number
+    private waiting: boolean
+    private attempt: number
+    // the server that answered last, and the one asked now (indexes into servers)
     private first = 0
-    private sentTx = 0
+    private asked: number
+    private sentTx: number
     private retry: number
     private readonly timeoutMs: number
     private readonly tries: number
@@ -154,11 +152,10 @@ export class SntpClient {
 
     /** `servers`: IPv4 addresses (may be replaced later); `random()` in [0, 1) (request nonce). */
     constructor(public servers: string[], private readonly random: () => number, opts: SntpOptions = {}) {
-        this.timeoutMs = opts.timeoutMs > 0 ? opts.timeoutMs : 3000
-        this.tries = opts.tries > 0 ? opts.tries : 2
-        this.intervalMs = opts.intervalMs > 0 ? opts.intervalMs : 3600000
-        this.retryMs = opts.retryMs > 0 ? opts.retryMs : 30000
-        this.retry = this.retryMs
+        this.timeoutMs = opts.timeoutMs || 3000
+        this.tries = opts.tries || 2
+        this.intervalMs = opts.intervalMs || 3600000
+        this.retry = this.retryMs = opts.retryMs || 30000
     }
 
     /** Unix time (ms) at local time `now`, or -1 before the first sync. */
@@ -174,51 +171,51 @@ export class SntpClient {
 
     /** Advances the machine to `now`, first handling `rx` (a datagram from a server) if given. */
     poll(now: number, rx?: Buffer): SntpAction {
+        const c = this.counters
         if (rx && this.waiting) {
             const r = parseReply(rx, this.sentTx, now)
             if (r.ok) {
                 this.offset = r.offset
                 this.delay = r.delay
                 this.synced = true
-                this.lastSync = now
                 this.waiting = false
-                this.counters.syncs++
-                this.first = (this.first + this.attempt - 1) % this.servers.length
+                this.first = this.asked
                 this.retry = this.retryMs
                 this.nextAt = now + this.intervalMs
                 return { wakeAt: this.nextAt, event: "synced" }
             }
-            if (r.error === "origin" || r.error === "mode") this.counters.foreign++
+            if (r.error === "origin" || r.error === "mode") c.foreign++
             else {
-                this.counters.bad++
                 this.lastError = r.message
                 return this.next(now)
             }
         }
         if (now < this.nextAt) return { wakeAt: this.nextAt }
-        if (this.waiting) this.counters.timeouts++
-        else this.attempt = 0
+        if (!this.waiting) this.attempt = 0
         return this.next(now)
     }
 
+    // Asks the next server, or ends the round with "failed" once every server had its tries.
     private next(now: number): SntpAction {
-        const n = this.servers.length
+        const s = this.servers
+        const n = s.length
+        const c = this.counters
         if (this.attempt >= this.tries * n) {
             if (!n) this.lastError = "sntp: no NTP server configured"
-            else if (!this.lastError) this.lastError = `sntp: no reply from ${this.servers.join(", ")}`
+            else if (!this.lastError) this.lastError = `sntp: no reply from ${s.join(", ")}`
             this.waiting = false
-            this.counters.failures++
+            c.failures++
             this.nextAt = now + this.retry
             this.retry = Math.min(this.retry * 2, this.intervalMs)
             return { wakeAt: this.nextAt, event: "failed" }
         }
         if (!this.attempt) this.lastError = ""
-        const to = this.servers[(this.first + this.attempt++) % n]
+        this.asked = (this.first + this.attempt++) % n
         // sub-millisecond random bits make the echoed timestamp hard to guess
         this.sentTx = now + this.random() * 0.99
         this.waiting = true
-        this.counters.sent++
+        c.sent++
         this.nextAt = now + this.timeoutMs
-        return { send: { data: buildRequest(this.sentTx), to, port: NTP_PORT }, wakeAt: this.nextAt }
+        return { send: { data: buildRequest(this.sentTx), to: s[this.asked], port: NTP_PORT }, wakeAt: this.nextAt }
     }
 }

@@ -6,8 +6,8 @@ import * as ds from "@devicescript/core"
 import { readSetting } from "@devicescript/settings"
 import { loadSimSettings } from "../../src/sim/hostlink"
 import { formatIp, getU16, getU32, isIp, parseIp, setU16, setU32, tryParseIp } from "../../src/net/ip"
-import { buildDhcp, DhcpClient, DhcpKind, parseDhcp } from "../../src/net/dhcp"
-import { buildQuery, DnsCache, DnsResolver, nameError, parseResponse } from "../../src/net/dns"
+import { buildDhcp, DhcpClient, dhcpGiveBack, DhcpKind, parseDhcp } from "../../src/net/dhcp"
+import { buildQuery, cacheGet, cachePut, dnsCache, DnsResolver, nameError, parseResponse } from "../../src/net/dns"
 import { buildRequest, parseReply, readNtpTime, SntpClient } from "../../src/net/sntp"
 import { describe, test as harnessTest } from "./harness"
 
@@ -167,7 +167,7 @@ describe("ip", () => {
 
 describe("dhcp packets", () => {
     test("built packets (checked in Node)", () => {
-        const f = { xid: XID, mac: MAC, hostname: "w55rp20", secs: 7, ciaddr: YIADDR, requestedIp: YIADDR, serverId: SERVER }
+        const f = { xid: XID, mac: MAC, hostname: "w55rp20", secs: 7, ip: YIADDR, server: SERVER }
         const kinds: DhcpKind[] = ["discover", "select", "renew", "rebind", "decline", "release"]
         for (const kind of kinds) {
             const b = buildDhcp(kind, f)
@@ -177,20 +177,21 @@ describe("dhcp packets", () => {
         const d = buildDhcp("discover", { xid: 1, mac: MAC })
         eq(findOpt(d, 12), -1, "no hostname option without a hostname")
         throws(() => buildDhcp("discover", { xid: 1, mac: Buffer.alloc(5) }), "mac must be 6 bytes, got 5", "short MAC")
-        throws(() => buildDhcp("select", { xid: 1, mac: MAC, requestedIp: YIADDR }), "select needs requestedIp and serverId", "select")
-        throws(() => buildDhcp("renew", { xid: 1, mac: MAC }), "renew needs ciaddr", "renew")
+        throws(() => buildDhcp("select", { xid: 1, mac: MAC, ip: YIADDR }), "select needs server", "select")
+        throws(() => buildDhcp("decline", { xid: 1, mac: MAC, server: SERVER }), "decline needs ip", "decline")
+        throws(() => buildDhcp("renew", { xid: 1, mac: MAC }), "renew needs ip (ciaddr", "renew")
         throws(() => buildDhcp("discover", { xid: 1, mac: MAC, hostname: "bad name" }), 'hostname "bad name"', "hostname")
         throws(() => buildDhcp("discover", { xid: 1, mac: MAC, hostname: "a\rb" }), "hostname", "CR in the hostname")
         throws(() => buildDhcp("discover", { xid: 1, mac: MAC, hostname: "a\x10" }), "hostname", "control character")
-        throws(() => buildDhcp("select", { xid: 1, mac: MAC, requestedIp: "1.2.3", serverId: SERVER }), '"1.2.3"', "bad ip")
+        throws(() => buildDhcp("select", { xid: 1, mac: MAC, ip: "1.2.3", server: SERVER }), '"1.2.3"', "bad ip")
     })
     test("OFFER, ACK, NAK from Node", async () => {
         await vectors()
         const o = parseDhcp(vec("d_offer"), XID, MAC)
         check(o.ok, "offer ok: " + o.message)
         eq(o.type, 2, "offer type")
-        eq(o.yiaddr, YIADDR, "yiaddr")
-        eq(o.serverId, SERVER, "server id")
+        eq(o.ip, YIADDR, "yiaddr")
+        eq(o.server, SERVER, "server id")
         eq(o.lease, 3600, "lease")
         eq(o.t1, -1, "no T1")
         eq(o.dns.join(","), "192.168.1.1,8.8.8.8", "dns")
@@ -198,7 +199,7 @@ describe("dhcp packets", () => {
         check(a.ok, "ack ok: " + a.message)
         eq(a.type, 5, "ack type")
         eq(a.mask, "255.255.255.0", "mask")
-        eq(a.router, "192.168.1.1", "first router")
+        eq(a.gateway, "192.168.1.1", "first router")
         eq(a.dns.join(","), "192.168.1.1,8.8.8.8,1.1.1.1", "dns")
         eq(a.lease + "/" + a.t1 + "/" + a.t2, "7200/1000/5000", "times")
         const n = parseDhcp(vec("d_nak"), XID, MAC)
@@ -207,7 +208,7 @@ describe("dhcp packets", () => {
         eq(n.text, "address not available", "nak message")
         const v = parseDhcp(vec("d_overload"), XID, MAC)
         check(v.ok, "overload ok: " + v.message)
-        eq(v.mask + " " + v.router + " " + v.lease, "255.255.255.0 192.168.1.254 1200", "options from the file field")
+        eq(v.mask + " " + v.gateway + " " + v.lease, "255.255.255.0 192.168.1.254 1200", "options from the file field")
         eq(parseDhcp(vec("d_ack_inf"), XID, MAC).lease, 0xffffffff, "infinite lease")
     })
     test("foreign and malformed replies", async () => {
@@ -453,7 +454,7 @@ describe("dhcp client", () => {
         await vectors()
         const c = new DhcpClient(MAC, "w55rp20", lcg(9))
         bind(c)
-        let a = c.decline(1000)
+        let a = dhcpGiveBack(c, "decline", 1000)
         eq(a.event, "lost", "decline drops the address")
         eq(a.send.to, "255.255.255.255", "DECLINE is broadcast")
         eq(a.send.data[242], 4, "DHCPDECLINE")
@@ -464,13 +465,13 @@ describe("dhcp client", () => {
         eq(c.poll(11000).send.data[242], 1, "then DISCOVER")
         const r = new DhcpClient(MAC, "w55rp20", lcg(10))
         bind(r)
-        a = r.release(2000)
+        a = dhcpGiveBack(r, "release", 2000)
         eq(a.send.to, SERVER, "RELEASE unicast to the server")
         eq(a.send.data[242], 7, "DHCPRELEASE")
         eq(formatIp(a.send.data, 12), YIADDR, "ciaddr")
         eq(optIp(a.send.data, 54), SERVER, "server id")
         eq(r.lease, undefined, "lease given back")
-        check(!r.release(2001).send, "nothing to release twice")
+        check(!dhcpGiveBack(r, "release", 2001).send, "nothing to release twice")
     })
 })
 
@@ -565,23 +566,23 @@ describe("dns", () => {
         check(parseResponse(full, 0xbeef, "www.example.com").ok, "whole message")
     })
     test("cache: TTL, bound, eviction", () => {
-        const c = new DnsCache(2, 100)
-        c.put("A.example.com.", ["1.1.1.1"], 10, 0)
-        eq(c.get("a.example.com", 9999).join(","), "1.1.1.1", "hit before the TTL (any case)")
-        eq(c.get("a.example.com", 10000), undefined, "expired")
-        eq(c.count(), 0, "expired entry dropped")
-        c.put("zero.example.com", ["1.1.1.1"], 0, 0)
-        eq(c.count(), 0, "TTL 0 is not cached")
-        c.put("b.example.com", ["2.2.2.2"], 50, 0)
-        c.put("c.example.com", ["3.3.3.3"], 20, 0)
-        c.put("d.example.com", ["4.4.4.4"], 30, 0)
-        eq(c.count(), 2, "bounded")
-        eq(c.get("c.example.com", 1), undefined, "the entry expiring first was evicted")
-        eq(c.get("b.example.com", 1).join(","), "2.2.2.2", "b kept")
-        c.put("b.example.com", ["5.5.5.5"], 100000, 0)
-        eq(c.count(), 2, "replaced, not added")
-        eq(c.get("b.example.com", 99999).join(","), "5.5.5.5", "replaced value")
-        eq(c.get("b.example.com", 100000), undefined, "TTL capped at maxTtl")
+        const c = dnsCache(2, 100)
+        cachePut(c, "A.example.com.", ["1.1.1.1"], 10, 0)
+        eq(cacheGet(c, "a.example.com", 9999).join(","), "1.1.1.1", "hit before the TTL (any case)")
+        eq(cacheGet(c, "a.example.com", 10000), undefined, "expired")
+        eq(c.entries.length, 0, "expired entry dropped")
+        cachePut(c, "zero.example.com", ["1.1.1.1"], 0, 0)
+        eq(c.entries.length, 0, "TTL 0 is not cached")
+        cachePut(c, "b.example.com", ["2.2.2.2"], 50, 0)
+        cachePut(c, "c.example.com", ["3.3.3.3"], 20, 0)
+        cachePut(c, "d.example.com", ["4.4.4.4"], 30, 0)
+        eq(c.entries.length, 2, "bounded")
+        eq(cacheGet(c, "c.example.com", 1), undefined, "the entry expiring first was evicted")
+        eq(cacheGet(c, "b.example.com", 1).join(","), "2.2.2.2", "b kept")
+        cachePut(c, "b.example.com", ["5.5.5.5"], 100000, 0)
+        eq(c.entries.length, 2, "replaced, not added")
+        eq(cacheGet(c, "b.example.com", 99999).join(","), "5.5.5.5", "replaced value")
+        eq(cacheGet(c, "b.example.com", 100000), undefined, "TTL capped at maxTtl")
     })
     test("resolver: timeout, next server, stray answers, cache", async () => {
         await vectors()
