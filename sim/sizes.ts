@@ -40,7 +40,13 @@ interface DbgSource {
 
 /** Builds `entry` (without verifying) and measures it. Builds into .devicescript/bin (shared). */
 export function measureImage(entry: string): ImageSize {
-    execFileSync(process.execPath, [DEVS_CLI, "build", entry, "--no-verify", "--quiet"], { cwd: ROOT, stdio: "pipe" })
+    try {
+        execFileSync(process.execPath, [DEVS_CLI, "build", entry, "--no-verify", "--quiet"], { cwd: ROOT, stdio: "pipe" })
+    } catch (e) {
+        const err = e as { stderr?: Buffer; stdout?: Buffer }
+        const text = `${err.stdout?.toString() ?? ""}${err.stderr?.toString() ?? ""}`.replace(/\x1b\[[0-9;]*m/g, "")
+        throw new Error(`${entry} does not compile:\n${text}`)
+    }
     const dbg = JSON.parse(fs.readFileSync(path.join(ROOT, ".devicescript/bin/bytecode-dbg.json"), "utf8"))
     const sources = (dbg.sources as DbgSource[]).slice().sort((a, b) => a.index - b.index)
     const starts: number[] = []

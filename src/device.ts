@@ -162,7 +162,7 @@ class App {
         console.log(`command ${cmd.kind} id=${r.id}: ${r.code}${r.message ? " " + r.message : ""}`)
         const reply = this.profile.reply(cmd, r)
         if (reply) this.sendQuietly.start(reply, "reply")
-        if (out.changed.indexOf("interval") >= 0) this.sched.setInterval(this.device.intervalMs(), ds.millis())
+        if (out.changed.indexOf("interval") >= 0) this.sched.retime(this.device.intervalMs(), ds.millis())
         if (out.report) this.reportNow = true
         this.kick()
     }
@@ -237,10 +237,10 @@ export async function runDevice(image: Image) {
     try {
         cfg = await loadConfig()
         if (cfg.cloud !== image.platform.kind)
-            throw new ConfigError(
-                `config: CLOUD=${cfg.cloud}, but this image (${image.name}) carries the ${image.platform.kind} platform only ` +
-                    `(one platform fits in an image): npm start, npm run build and npm run bundle pick the image from CLOUD`
-            )
+            throw new ConfigError([
+                `CLOUD=${cfg.cloud}, but this image (${image.name}) carries the ${image.platform.kind} platform only ` +
+                    `(one platform fits in an image): npm start, npm run build and npm run bundle pick the image from CLOUD`,
+            ])
         // the platform reads its own settings and may fill in the broker's host
         profile = await image.platform.create(cfg, log)
         phase("config", bootT, describeConfig(cfg))

@@ -58,7 +58,7 @@ export class Schedule {
      * interval can make a report due at once, a longer one pushes the next report out), never
      * earlier than `now`. Returns the new next deadline.
      */
-    setInterval(interval: number, now: number): number {
+    retime(interval: number, now: number): number {
         this.interval = interval
         const anchor = isNaN(this.last) ? now : this.last
         const n = anchor + interval

@@ -1,12 +1,12 @@
 /** Board image (W55RP20-EVB-Pico, W5500-EVB-Pico), onenet platform: the W5500 as the board file wires it, I2C sensors. */
 import { startBoardSensor } from "../app/i2c-sensors"
-import { platform } from "../cloud/onenet"
+import { platform as onenet } from "../cloud/onenet"
 import { runDevice } from "../device"
 import { boardW5500 } from "../net/starters"
 
 await runDevice({
     name: "board-onenet",
-    platform,
+    platform: onenet,
     w5500: boardW5500,
     sensors: startBoardSensor,
 })

@@ -1,13 +1,13 @@
 /** Simulator image, alibaba platform: runtime sockets and the W5500 emulator bridge, simulated sensor. */
 import { startSimSensor } from "../app/sensors"
-import { platform } from "../cloud/alibaba"
+import { platform as alibaba } from "../cloud/alibaba"
 import { runDevice } from "../device"
 import { hostNetwork, simW5500 } from "../net/starters"
 import { simSettings } from "../sim/ballast"
 
 await runDevice({
     name: "sim-alibaba",
-    platform,
+    platform: alibaba,
     host: hostNetwork,
     w5500: simW5500,
     sensors: startSimSensor,

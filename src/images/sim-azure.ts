@@ -1,13 +1,13 @@
 /** Simulator image, azure platform: runtime sockets, simulated sensor. Azure IoT Hub takes TLS only, so no W5500 (plain TCP) here. */
 import { startSimSensor } from "../app/sensors"
-import { platform } from "../cloud/azure"
+import { platform as azure } from "../cloud/azure"
 import { runDevice } from "../device"
 import { hostNetwork } from "../net/starters"
 import { simSettings } from "../sim/ballast"
 
 await runDevice({
     name: "sim-azure",
-    platform,
+    platform: azure,
     host: hostNetwork,
     sensors: startSimSensor,
     settings: simSettings,

@@ -1,13 +1,13 @@
 /** Simulator image, generic platform: runtime sockets and the W5500 emulator bridge, simulated sensor. */
 import { startSimSensor } from "../app/sensors"
-import { platform } from "../cloud/generic"
+import { platform as generic } from "../cloud/generic"
 import { runDevice } from "../device"
 import { hostNetwork, simW5500 } from "../net/starters"
 import { simSettings } from "../sim/ballast"
 
 await runDevice({
     name: "sim-generic",
-    platform,
+    platform: generic,
     host: hostNetwork,
     w5500: simW5500,
     sensors: startSimSensor,

@@ -1,13 +1,13 @@
 /** Simulator image, huawei platform: runtime sockets and the W5500 emulator bridge, simulated sensor. */
 import { startSimSensor } from "../app/sensors"
-import { platform } from "../cloud/huawei"
+import { platform as huawei } from "../cloud/huawei"
 import { runDevice } from "../device"
 import { hostNetwork, simW5500 } from "../net/starters"
 import { simSettings } from "../sim/ballast"
 
 await runDevice({
     name: "sim-huawei",
-    platform,
+    platform: huawei,
     host: hostNetwork,
     w5500: simW5500,
     sensors: startSimSensor,

@@ -1,13 +1,13 @@
 /** Simulator image, onenet platform: runtime sockets and the W5500 emulator bridge, simulated sensor. */
 import { startSimSensor } from "../app/sensors"
-import { platform } from "../cloud/onenet"
+import { platform as onenet } from "../cloud/onenet"
 import { runDevice } from "../device"
 import { hostNetwork, simW5500 } from "../net/starters"
 import { simSettings } from "../sim/ballast"
 
 await runDevice({
     name: "sim-onenet",
-    platform,
+    platform: onenet,
     host: hostNetwork,
     w5500: simW5500,
     sensors: startSimSensor,

@@ -1,13 +1,13 @@
 /** Simulator image, tencent platform: runtime sockets and the W5500 emulator bridge, simulated sensor. */
 import { startSimSensor } from "../app/sensors"
-import { platform } from "../cloud/tencent"
+import { platform as tencent } from "../cloud/tencent"
 import { runDevice } from "../device"
 import { hostNetwork, simW5500 } from "../net/starters"
 import { simSettings } from "../sim/ballast"
 
 await runDevice({
     name: "sim-tencent",
-    platform,
+    platform: tencent,
     host: hostNetwork,
     w5500: simW5500,
     sensors: startSimSensor,

@@ -1,13 +1,13 @@
 /** Simulator image, thingspeak platform: runtime sockets and the W5500 emulator bridge, simulated sensor. */
 import { startSimSensor } from "../app/sensors"
-import { platform } from "../cloud/thingspeak"
+import { platform as thingspeak } from "../cloud/thingspeak"
 import { runDevice } from "../device"
 import { hostNetwork, simW5500 } from "../net/starters"
 import { simSettings } from "../sim/ballast"
 
 await runDevice({
     name: "sim-thingspeak",
-    platform,
+    platform: thingspeak,
     host: hostNetwork,
     w5500: simW5500,
     sensors: startSimSensor,

@@ -28,9 +28,9 @@ for (const entry of [...images, "src/main.ts"]) {
         const cloud = /(sim|board)-(\w+)\.ts$/.exec(entry)?.[2] ?? "generic"
         if (board) {
             for (const f of ["src/hal/bridge-spi.ts", "src/sim/hostlink.ts", "src/net/host.ts"]) assert.ok(!has(f), `${entry} links ${f}`)
-            for (const f of ["src/hal/gpio-spi.ts", "src/hal/hardware-spi.ts", "src/net/wiznet/stack.ts"]) assert.ok(has(f), `${entry} lacks ${f}`)
+            for (const f of ["src/hal/w5500-bus.ts", "src/hal/wiring.ts", "src/net/wiznet/stack.ts", "src/app/i2c-sensors.ts"]) assert.ok(has(f), `${entry} lacks ${f}`)
         } else {
-            for (const f of ["src/hal/gpio-spi.ts", "src/hal/hardware-spi.ts"]) assert.ok(!has(f), `${entry} links ${f}`)
+            for (const f of ["src/hal/w5500-bus.ts", "src/hal/wiring.ts", "src/app/i2c-sensors.ts"]) assert.ok(!has(f), `${entry} links ${f}`)
             assert.ok(has("src/net/host.ts"), `${entry} lacks the host network`)
             assert.equal(has("src/net/wiznet/stack.ts"), cloud !== "azure", `${entry}: W5500 stack linked: ${has("src/net/wiznet/stack.ts")}`)
         }
