@@ -3,6 +3,7 @@
  * state machine. No I/O here: the caller sends what `DhcpClient.poll` asks for (UDP port 68 to
  * port 67) and feeds back every datagram that arrives on port 68.
  */
+import { utf8ErrorAt } from "../util/utf8"
 import { nameError } from "./dns"
 import { BROADCAST, Datagram, formatIp, getU32, parseIp, setU16, setU32 } from "./ip"
 
@@ -156,6 +157,12 @@ FIELDS[56] = "text"
 FIELDS[58] = "t1"
 FIELDS[59] = "t2"
 
+// A server's text (option 56) as a string; invalid UTF-8 would crash the VM when logged, so hex.
+function textOf(b: Buffer, from: number, to: number): string {
+    const t = b.slice(from, to)
+    return utf8ErrorAt(t) < 0 ? t.toString() : `(not UTF-8: ${t.toString("hex")})`
+}
+
 // Reads the options in b[from..to) into r; returns an error message, or "" once option 255 ends them.
 function scanOptions(b: Buffer, from: number, to: number, where: string, r: any): string {
     let i = from
@@ -179,7 +186,7 @@ function scanOptions(b: Buffer, from: number, to: number, where: string, r: any)
         const size = want === 1 ? 1 : want < 4 ? 4 : 0
         if (size ? len !== size : want < 6 && (!len || len & 3))
             return `dhcp: option ${code} must be ${size || "a multiple of 4"} bytes, got ${len}`
-        let val: any = want === 1 ? b[v] : want === 2 ? getU32(b, v) : want === 6 ? b.slice(v, i).toString() : formatIp(b, v)
+        let val: any = want === 1 ? b[v] : want === 2 ? getU32(b, v) : want === 6 ? textOf(b, v, i) : formatIp(b, v)
         if (want === 5) {
             val = []
             for (let k = 0; k < len && k < 16; k += 4) val.push(formatIp(b, v + k))

@@ -4,6 +4,7 @@
  * servers. No I/O here: the caller sends what `DnsResolver.poll` asks for (UDP to port 53) and
  * feeds back what arrives.
  */
+import { utf8ErrorAt } from "../util/utf8"
 import { Datagram, formatIp, getU16, getU32, isIp, setU16 } from "./ip"
 
 /** UDP port of DNS servers. */
@@ -136,6 +137,8 @@ function readName(b: Buffer, off: number): string {
         p += 1 + l
     }
     if (nameEnd < 0) nameEnd = p + 1
+    // a string of invalid UTF-8 would crash the VM when logged or compared
+    if (len && utf8ErrorAt(scratch, 0, len - 1) >= 0) throw new Error(`name at ${off} is not valid UTF-8`)
     return len ? scratch.slice(0, len - 1).toString().toLowerCase() : ""
 }
 

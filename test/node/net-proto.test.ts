@@ -72,6 +72,8 @@ function dhcpVectors() {
         d_ack_inf: dhcpReply({ options: [opt(53, [5]), srv, opt(51, u32(0xffffffff)), END] }),
         d_ack_nol: dhcpReply({ options: [opt(53, [5]), srv, END] }),
         d_nak: dhcpReply({ options: [opt(53, [6]), srv, opt(56, "address not available"), END], yiaddr: "0.0.0.0" }),
+        // a NAK whose message (option 56) is not UTF-8: logging it as text would crash the VM
+        d_nak_utf8: dhcpReply({ options: [opt(53, [6]), srv, opt(56, [0x6e, 0x6f, 0xc3, 0x28]), END], yiaddr: "0.0.0.0" }),
         d_overload: dhcpReply({
             options: [opt(53, [5]), opt(52, [1]), srv, opt(51, u32(1200)), END],
             file: Buffer.concat([mask, opt(3, ip4("192.168.1.254")), END]),
@@ -207,6 +209,8 @@ function dnsVectors() {
         n_oob2: Buffer.from([...brokenHead(1), 0xff, 0xff, ...A_TAIL]),
         n_bits01: Buffer.from([...brokenHead(1), 0x41, ...A_TAIL]),
         n_bits10: Buffer.from([...brokenHead(1), 0x81, ...A_TAIL]),
+        // an answer name whose label is not UTF-8 (0xff 0xfe)
+        n_utf8: Buffer.from([...brokenHead(1), 2, 0xff, 0xfe, 0, ...A_TAIL]),
         // the question name points to itself
         n_qloop: Buffer.from([0x01, 0x01, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1]),
         n_alen: Buffer.from([...brokenHead(1), 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 5, 1, 2, 3, 4, 5]),

@@ -423,6 +423,13 @@ describe("dhcp client", () => {
         eq(a.event, "lost", "NAK while renewing: lost")
         eq(b.state, "selecting", "starts over")
         eq(b.lease, undefined, "no lease")
+        // a NAK text that is not UTF-8 is kept as hex, so logging lastError cannot crash the VM
+        const u = new DhcpClient(MAC, "w55rp20", lcg(13))
+        const ux = getU32(u.poll(0).send.data, 4)
+        u.poll(10, reply("d_offer", ux))
+        u.poll(20, reply("d_nak_utf8", ux))
+        has(u.lastError, "(not UTF-8: 6e6fc328)", "NAK text as hex")
+        console.log(`lastError: ${u.lastError}`)
     })
     test("lease defaults, infinite lease, unusable ACKs", async () => {
         await vectors()
@@ -547,6 +554,7 @@ describe("dns", () => {
         bad("n_oob2", "to 16383 is outside")
         bad("n_bits01", "label length byte 65 at 23 uses the reserved top bits")
         bad("n_bits10", "label length byte 129")
+        bad("n_utf8", "is not valid UTF-8")
         bad("n_long", "longer than 255 bytes")
         bad("n_alen", "5 bytes of data, expected 4")
         bad("n_rdpast", "data runs past the end")
