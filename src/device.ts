@@ -43,8 +43,10 @@ function chooseNetwork(image: Image, cfg: Config): { kind: string; start?: NetSt
 }
 
 /** Waits until the wall-clock time is known (tokens and timestamps need it). */
-async function waitForTime(profile: CloudProfile) {
+async function waitForTime(profile: CloudProfile, sntp: boolean) {
     const t0 = ds.millis()
+    // a platform that does not need the time still gets timestamps if SNTP answers soon
+    if (!profile.needsTime && sntp) for (let i = 0; i < 20 && !timeKnown(); i++) await ds.sleep(250)
     if (timeKnown()) {
         phase("time", t0, `${timeSource()} clock`)
         return
@@ -228,21 +230,18 @@ class App {
 export async function runDevice(image: Image) {
     const bootT = ds.millis()
     console.log(`boot: firmware image ${image.name}`)
-    if (image.settings) {
-        const fromHost = await image.settings()
-        if (fromHost >= 0) console.log(`boot: simulator: ${fromHost} settings from the host link`)
-    }
+    const read = image.settings ? await image.settings() : undefined
     let cfg: Config
     let profile: CloudProfile
     try {
-        cfg = await loadConfig()
+        cfg = await loadConfig(read)
         if (cfg.cloud !== image.platform.kind)
             throw new ConfigError([
                 `CLOUD=${cfg.cloud}, but this image (${image.name}) carries the ${image.platform.kind} platform only ` +
                     `(one platform fits in an image): npm start, npm run build and npm run bundle pick the image from CLOUD`,
             ])
         // the platform reads its own settings and may fill in the broker's host
-        profile = await image.platform.create(cfg, log)
+        profile = await image.platform.create(cfg, log, read)
         phase("config", bootT, describeConfig(cfg))
     } catch (e) {
         const m = (e as Error).message
@@ -280,7 +279,7 @@ export async function runDevice(image: Image) {
         return await halt("platform needs TLS")
     }
 
-    await waitForTime(profile)
+    await waitForTime(profile, stack.name === "w5500" && cfg.ntpServers.length > 0)
     const sensor = await image.sensors(cfg.sensor, log)
     phase("ready", bootT, `${profile.name} profile, device ${cfg.deviceId}`)
     await new App(cfg, stack, profile, sensor).start()

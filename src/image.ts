@@ -36,6 +36,6 @@ export interface Image {
     /** the W5500 (the emulator bridge in the simulator, the board's wiring on a board) */
     w5500?: NetStarter
     sensors: SensorStarter
-    /** simulator images: fetch the settings (and the time) from the runner; the count, or -1 */
-    settings?: () => Promise<number>
+    /** simulator images: the settings (and the time) from the runner; undefined: use the settings store */
+    settings?: () => Promise<ReadSetting>
 }

@@ -20,7 +20,10 @@ export async function hostNetwork(): Promise<NetStack> {
 async function wiznet(bus: SpiBus, cfg: Config, log: (msg: string) => void): Promise<NetStack> {
     const mac = cfg.netMac ? Buffer.from(cfg.netMac.split(":").join(""), "hex") : undefined
     const st = cfg.netIp ? { ip: cfg.netIp, mask: cfg.netMask, gateway: cfg.netGateway, dns: cfg.netDns } : undefined
-    return await startWiznet(bus, { mac, static: st, dhcpFallbackMs: cfg.dhcpWaitMs, dns: cfg.netDns, ntp: cfg.ntpServers, log })
+    const stack = await startWiznet(bus, { mac, static: st, dhcpFallbackMs: cfg.dhcpWaitMs, dns: cfg.netDns, ntp: cfg.ntpServers, log })
+    // the address usually comes in well under a second; connections wait for it anyway
+    await stack.waitReady(5000)
+    return stack
 }
 
 /** The W5500 emulator behind the simulator bridge (sim/w5500/BRIDGE.md). */

@@ -4,19 +4,25 @@
  * KB of live buffers for its whole run, next to everything else it allocates. If it still boots,
  * connects and reports, at least that much heap was spare. Not linked into board images.
  */
-import { readSetting } from "@devicescript/settings"
-import { loadSimSettings } from "./hostlink"
+import { ReadSetting } from "../config"
+import { loadSimSettings, runnerSetting } from "./hostlink"
 
 /** The ballast, kept alive for the device's whole run. */
 const held: Buffer[] = []
 
-/** The simulator images' boot hook: settings (and time) from the runner, then the ballast. */
-export async function simSettings(): Promise<number> {
+/**
+ * The simulator images' boot hook: the settings (and time) from the runner, then the ballast.
+ * Returns the reader of the runner's settings, or undefined without a runner (VS Code's simulator:
+ * the settings store then holds the .env files).
+ */
+export async function simSettings(): Promise<ReadSetting> {
     const n = await loadSimSettings()
-    const kb = await readSetting<number>("BALLAST_KB", 0)
+    if (n < 0) return undefined
+    console.log(`boot: simulator: ${n} settings from the host link`)
+    const kb = await runnerSetting("BALLAST_KB")
     if (typeof kb === "number" && kb > 0) {
         for (let i = 0; i < kb; i++) held.push(Buffer.alloc(1024))
         console.log(`ballast: holding ${held.length} KB of the heap`)
     }
-    return n
+    return runnerSetting
 }

@@ -5,20 +5,30 @@
  * `{"settings":{...},"time":<unix ms>}`, close.
  */
 import * as ds from "@devicescript/core"
-import { writeSetting } from "@devicescript/settings"
 import { setUnixTime } from "../net/clock"
 import { HostStack } from "../net/host"
 
-/** Largest setting (key plus JSON value) the simulator's settings store survives. */
+/** Largest setting (key plus JSON value) the settings store survives (simulator and board). */
 export const MAX_SETTING_BYTES = 210
 
 /** TCP port of the runner's host link on 127.0.0.1. */
 export const HOSTLINK_PORT = 17766
 const MAX_LINE = 16384
 
+/** The settings the runner handed over, by key (undefined: none, or not in the simulator). */
+let fromRunner: { [key: string]: any }
+
 /**
- * In the simulator, fetches settings from the runner and writes them to the settings store.
- * Returns the number of settings written, or -1 when not in the simulator or no runner answers.
+ * Reads a setting the runner handed over (kept in memory: nothing, secrets included, is written
+ * to the simulated flash, and boot does not wait for flash writes); `undefined` when unset.
+ */
+export async function runnerSetting(key: string): Promise<any> {
+    return fromRunner ? fromRunner[key] : undefined
+}
+
+/**
+ * In the simulator, fetches the settings (and the time) from the runner. Returns the number of
+ * settings, or -1 when not in the simulator or no runner answers (the settings store is used then).
  */
 export async function loadSimSettings(): Promise<number> {
     if (!ds.isSimulator()) return -1
@@ -40,19 +50,19 @@ export async function loadSimSettings(): Promise<number> {
         const nl = acc.indexOf(10)
         if (nl < 0) throw new Error("hostlink: no settings line from the runner")
         const msg = JSON.parse(acc.slice(0, nl).toString())
-        // the time first: writing the settings takes a while (about a second in the simulator)
         if (msg.time > 0) setUnixTime(msg.time, "host")
         const settings = msg.settings || {}
-        let n = 0
-        for (const key of Object.keys(settings)) {
+        const keys = Object.keys(settings)
+        for (const key of keys) {
             const size = key.length + JSON.stringify(settings[key]).length
-            // a larger value aborts the VM inside the settings store: refuse it by name instead
+            // the board's settings store takes no more: refuse it here too, by name
             if (size > MAX_SETTING_BYTES) throw new Error(`hostlink: setting ${key} is ${size} bytes, at most ${MAX_SETTING_BYTES} fit`)
-            await writeSetting(key, settings[key])
-            n++
         }
-        return n
+        fromRunner = settings
+        return keys.length
     } finally {
         await conn.close()
+        // the simulator has one socket, and it takes a moment to be free for the next connection
+        await ds.sleep(100)
     }
 }

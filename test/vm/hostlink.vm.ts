@@ -1,12 +1,12 @@
-import { readSetting } from "@devicescript/settings"
-import { loadSimSettings } from "../../src/sim/hostlink"
+import { loadSimSettings, runnerSetting } from "../../src/sim/hostlink"
 import { describe, expect, test } from "./harness"
 
 describe("hostlink", () => {
     test("settings arrive from the runner", async () => {
         const n = await loadSimSettings()
         expect(n).toBe(2)
-        expect(await readSetting("T_STR", "")).toBe("hello")
-        expect(await readSetting("T_NUM", 0)).toBe(1883)
+        expect(await runnerSetting("T_STR")).toBe("hello")
+        expect(await runnerSetting("T_NUM")).toBe(1883)
+        expect(await runnerSetting("T_NONE")).toBe(undefined)
     })
 })

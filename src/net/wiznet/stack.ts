@@ -6,6 +6,7 @@
  * src/net/sntp.ts, and opens TCP connections on the hardware sockets. A supervisor fiber drives
  * DHCP and SNTP and watches the link (PHYCFGR) for as long as the stack runs.
  */
+import { setUnixTime } from "../clock"
 import * as ds from "@devicescript/core"
 import { SpiBus } from "../../hal/spi"
 import { Mutex } from "../../util/mutex"
@@ -443,6 +444,8 @@ export class WiznetStack implements NetStack {
                 await this.configure(l.ip, l.mask, l.gateway, "dhcp", `${l.mask} gateway ${l.gateway || "none"} DNS ${l.dns.join(",") || "none"} (DHCP from ${l.server}, lease ${l.lease} s)`)
             else if (ev === "renewed") this.log(`w5500: DHCP lease on ${l.ip} renewed for ${l.lease} s`)
             else if (ev === "synced") {
+                // the device's wall clock (tokens, report timestamps) follows every sync
+                setUnixTime(this.unixTime(), "sntp")
                 this.log(`w5500: time ${Math.round(this.unixTime())} ms since 1970 (SNTP, offset ${Math.round(this.sntp.offset)} ms, delay ${Math.round(this.sntp.delay)} ms)`)
                 this.emit({ type: "time" })
             } else if (ev === "failed") this.log(`w5500: SNTP: ${this.sntp.lastError}`)
