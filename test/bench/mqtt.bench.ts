@@ -5,7 +5,7 @@
  */
 import * as ds from "@devicescript/core"
 import { startMQTTClient } from "@devicescript/net"
-import { readSetting } from "@devicescript/settings"
+import { readSetting } from "../vm/settings"
 import { MqttClient } from "../../src/mqtt"
 import { HostStack } from "../../src/net/host"
 import { loadSimSettings } from "../../src/sim/hostlink"

@@ -8,7 +8,7 @@ import { FixedSensor, SIM_HUM_MAX, SIM_HUM_MIN, SIM_TEMP_MAX, SIM_TEMP_MIN, Simu
 import { crc8, decodeReading } from "../../src/app/i2c-sensors"
 import { GenericProfile, HA_COMMAND_ID } from "../../src/cloud/generic"
 import { Config, ConfigError, MAX_KEY_LENGTH, describeConfig, loadConfig } from "../../src/config"
-import { loadSimSettings } from "../../src/sim/hostlink"
+import { loadSimSettings, runnerSetting } from "../../src/sim/hostlink"
 import { describe, test as harnessTest } from "./harness"
 import { eq, has, lacks, ok } from "./asserts"
 
@@ -329,7 +329,7 @@ describe("settings from the runner", () => {
     test("the committed .env.defaults, as npm start serves it, is a valid configuration", async () => {
         const n = await loadSimSettings()
         ok(n >= 10, "settings served by the host link: " + n)
-        const c = await loadConfig()
+        const c = await loadConfig(runnerSetting)
         eq(c.deviceId, "w55rp20-sim", "DEVICE_ID set by the runner")
         eq(c.mqttHost, "127.0.0.1", "host")
         eq(c.mqttPort, 1883, "broker port from the runner")

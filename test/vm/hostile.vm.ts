@@ -5,7 +5,7 @@
  * ends the run. Driven by test/node/hostile.test.ts and sim/fuzz.ts.
  */
 import * as ds from "@devicescript/core"
-import { readSetting } from "@devicescript/settings"
+import { readSetting } from "./settings"
 import { MqttClient, MqttMessage } from "../../src/mqtt"
 import { HostStack } from "../../src/net/host"
 import { loadSimSettings } from "../../src/sim/hostlink"

@@ -4,7 +4,7 @@
  * to act on the proxy or the broker; the Node side also checks the wire log afterwards.
  */
 import * as ds from "@devicescript/core"
-import { readSetting } from "@devicescript/settings"
+import { readSetting } from "./settings"
 import { MqttClient, MqttMessage, MqttOptions } from "../../src/mqtt"
 import { HostStack } from "../../src/net/host"
 import { loadSimSettings } from "../../src/sim/hostlink"

@@ -3,7 +3,7 @@
  * over the host link), malformed input, and walks of the state machines with a fake clock.
  */
 import * as ds from "@devicescript/core"
-import { readSetting } from "@devicescript/settings"
+import { readSetting } from "./settings"
 import { loadSimSettings } from "../../src/sim/hostlink"
 import { formatIp, getU16, getU32, isIp, parseIp, setU16, setU32, tryParseIp } from "../../src/net/ip"
 import { buildDhcp, DhcpClient, dhcpGiveBack, DhcpKind, parseDhcp } from "../../src/net/dhcp"

@@ -5,7 +5,7 @@
  */
 import * as ds from "@devicescript/core"
 import { digest } from "@devicescript/crypto"
-import { readSetting } from "@devicescript/settings"
+import { readSetting } from "./settings"
 import { loadSimSettings } from "../../src/sim/hostlink"
 import { MqttCredentials } from "../../src/cloud/credentials"
 import { base64Decode, base64Encode, hexDecode, hexEncode, oneNetEncode, urlEncode } from "../../src/cloud/encoding"

@@ -7,7 +7,7 @@
  * commands). `##CTL <action>` lines ask the Node side to act (link down/up, publish a command).
  */
 import * as ds from "@devicescript/core"
-import { readSetting } from "@devicescript/settings"
+import { readSetting } from "./settings"
 import { BridgeSpiBus, BridgeStats, openBridgeBus } from "../../src/hal/bridge-spi"
 import { SpiBatch, SpiBus } from "../../src/hal/spi"
 import { BoardSpiBus, openBoardBus } from "../../src/hal/w5500-bus"

@@ -1,0 +1,10 @@
+/**
+ * Test programs' settings: what the Node side served over the host link (kept in memory by
+ * src/sim/hostlink.ts), with a default. Call `loadSimSettings()` first.
+ */
+import { runnerSetting } from "../../src/sim/hostlink"
+
+export async function readSetting<T>(key: string, def?: T): Promise<T> {
+    const v = await runnerSetting(key)
+    return v === undefined ? def : v
+}
