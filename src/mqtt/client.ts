@@ -6,20 +6,7 @@
 import * as ds from "@devicescript/core"
 import { Connection, NetStack } from "../net/stack"
 import { Signal } from "../util/signal"
-import {
-    encodeAck,
-    encodeConnect,
-    encodeEmpty,
-    encodePublish,
-    encodeSubscribe,
-    encodeUnsubscribe,
-    MqttError,
-    Packet,
-    PacketReader,
-    PacketType,
-    toBytes,
-    Will,
-} from "./packet"
+import { encode, encodeConnect, MqttError, Packet, PacketReader, PacketType, toBytes, Will } from "./packet"
 import { topicFilterError, topicMatches, topicNameError } from "./topic"
 
 /** An incoming application message. */
@@ -107,18 +94,10 @@ export interface MqttEvent {
     reason?: string
 }
 
-const CONNACK_REASONS = [
-    "",
-    "unacceptable protocol version",
-    "identifier rejected",
-    "server unavailable",
-    "bad user name or password",
-    "not authorized",
-]
-
 /** Describes a CONNACK return code. */
 export function connackReason(code: number): string {
-    return `broker refused connection: ${CONNACK_REASONS[code] || "unknown reason"} (CONNACK ${code})`
+    const r = "|unacceptable protocol version|identifier rejected|server unavailable|bad user name or password|not authorized".split("|")[code]
+    return `broker refused connection: ${r || "unknown reason"} (CONNACK ${code})`
 }
 
 const enum St {
@@ -127,43 +106,66 @@ const enum St {
     Released = 2, // PUBREL sent, waiting for PUBCOMP
 }
 
-class OutMsg {
-    id = 0
-    state = St.Queued
-    done = false
-    error: string
-    /** the publisher waiting for this message (woken alone: no herd of publishers per ack) */
-    waiter: ds.Fiber
+/** A QoS 1/2 message in the outbox. */
+interface OutMsg {
+    /** packet id; 0 while queued (ids are assigned when the message goes in flight) */
+    id: number
+    state: St
+    qos: number
+    /** the whole PUBLISH, or its head when the payload travels separately in `tail` */
+    pkt: Buffer
+    tail: Buffer
     /** offset of the packet id in `pkt` */
-    idOff = 0
-    /** `pkt` is the whole PUBLISH, or its head when the payload travels separately in `tail` */
-    constructor(public pkt: Buffer, public tail: Buffer, public qos: number) {}
+    idOff: number
+    done?: boolean
+    error?: string
+    /** the publisher waiting for this message (woken alone: no herd of publishers per ack) */
+    waiter?: ds.Fiber
 }
 
 // payloads at least this large are written after the packet head instead of copied into it
 const SPLIT_PAYLOAD = 512
 
-class Sub {
-    acked = false
-    granted = -1
-    refused = false
-    handlers: MessageHandler[] = []
-    constructor(public filter: string, public qos: number) {}
+interface Sub {
+    filter: string
+    qos: number
+    /** granted QoS once acknowledged, 0x80 when refused, -1 until the SUBACK */
+    granted: number
+    handlers: MessageHandler[]
 }
 
-// pending SUBSCRIBE / UNSUBSCRIBE waiting for its ack
-class Pending {
-    done = false
-    result: Buffer
-    constructor(public id: number, public type: number, public sub: Sub) {}
+/** A SUBSCRIBE (for `sub`) or UNSUBSCRIBE (no `sub`) waiting for its ack. */
+interface Pending {
+    id: number
+    sub: Sub
 }
+
+const PINGREQ = hex`c000`
+const DISCONNECT = hex`e000`
+const INBOX_LIMIT = 16
+const QOS2_IN_LIMIT = 64
 
 async function closeConn(c: Connection) {
     await c.close()
 }
 
-const INBOX_LIMIT = 16
-const QOS2_IN_LIMIT = 64
+/** Removes `x` from `list` (when it is there). */
+function drop<T>(list: T[], x: T) {
+    const i = list.indexOf(x)
+    if (i >= 0) list.insert(i, -1)
+}
+
+/** The first entry of `list` whose `key` is `value`. */
+function find<T>(list: T[], key: string, value: any): T {
+    for (const x of list) if ((x as any)[key] === value) return x
+    return undefined
+}
+
+function qosOf(opts: { qos?: number }): number {
+    const q = (opts && opts.qos) || 0
+    if (q !== (q & 3) || q === 3) throw new Error(`mqtt: qos must be 0, 1 or 2, got ${q}`)
+    return q
+}
 
 /** An MQTT 3.1.1 client that keeps its promises; see the README for the guarantees. */
 export class MqttClient {
@@ -171,68 +173,56 @@ export class MqttClient {
     private o: MqttOptions
     private conn: Connection
     private reader: PacketReader
-    private running = false
+    private running: boolean
     private supervisor: ds.Fiber
-    private wake = new Signal() // outbox, acks, connection state
-    private stopped = new Signal()
+    private dispatcher: ds.Fiber
+    /** outbox, acks, inbox, connection state, fibers ending */
+    private wake = new Signal()
     private outbox: OutMsg[] = []
+    /** messages in flight: the first `inflight` entries of the outbox */
+    private inflight = 0
     private subs: Sub[] = []
     private pending: Pending[] = []
     private inbox: Packet[] = []
-    private inboxSignal = new Signal()
-    private dispatcher: ds.Fiber
+    /** ids of QoS 2 messages delivered, until their PUBREL */
     private qos2In: number[] = []
     private lastId = 0
-    private writing = false
-    private writeSignal = new Signal()
-    private writesSinceYield = 0
-    private lastSent = 0
-    private lastRecv = 0
-    private pingSentAt = 0
-    private connectedOnce = false
-    /** messages in flight: the first `inflight` entries of the outbox */
-    private inflight = 0
+    private writing: boolean
+    private written = new Signal()
+    private writes = 0
+    private lastSent: number
+    private lastRecv: number
+    private pingSentAt: number
+    private connectedOnce: boolean
     private lastTopic: string
     private lastTopicBytes: Buffer
-    private renewing = false
-    private st: MqttStats = {
-        sent: 0,
-        acked: 0,
-        retransmitted: 0,
-        reconnects: 0,
-        connectAttempts: 0,
-        dropped: 0,
-        received: 0,
-        malformed: 0,
-        outbox: 0,
-    }
+    private renewing: boolean
+    private st = {} as MqttStats
     /** true while a CONNACK-accepted connection is up */
     connected = false
     /** session-present flag of the last CONNACK */
-    sessionPresent = false
+    sessionPresent: boolean
     /** the reason of the last disconnection or failed attempt */
     lastError: string
 
-    constructor(options: MqttOptions) {
-        const o = options
+    constructor(o: MqttOptions) {
+        for (const k of "sent acked retransmitted reconnects connectAttempts dropped received malformed outbox".split(" ")) (this.st as any)[k] = 0
         if (!o.net) throw new Error("mqtt: options.net is required")
         if (!o.host) throw new Error("mqtt: options.host is required")
-        if (o.clientId === undefined || o.clientId === null) throw new Error("mqtt: options.clientId is required")
+        if (typeof o.clientId !== "string") throw new Error("mqtt: options.clientId is required")
         if (o.cleanSession === undefined) o.cleanSession = true
         if (!o.clientId && !o.cleanSession) throw new Error("mqtt: an empty clientId needs cleanSession true")
-        if (o.keepAlive === undefined) o.keepAlive = 60
-        if (!(o.keepAlive >= 0 && o.keepAlive <= 65535) || o.keepAlive !== Math.floor(o.keepAlive))
-            throw new Error(`mqtt: keepAlive must be an integer 0..65535 seconds, got ${o.keepAlive}`)
+        const ka = o.keepAlive === undefined ? 60 : o.keepAlive
+        if (!(ka >= 0 && ka <= 65535) || ka !== Math.floor(ka)) throw new Error(`mqtt: keepAlive must be an integer 0..65535 seconds, got ${ka}`)
+        o.keepAlive = ka
         if (!o.port) o.port = o.tls ? 8883 : 1883
         if (!(o.inflightWindow >= 1)) o.inflightWindow = 8
         if (!(o.outboxLimit >= 1)) o.outboxLimit = 32
-        if (!o.dropPolicy) o.dropPolicy = "oldest"
         if (!(o.maxPacketSize >= 64)) o.maxPacketSize = 20480
         if (!o.backoff) o.backoff = { min: 1000, max: 60000 }
         if (!o.connectTimeoutMs) o.connectTimeoutMs = 10000
         if (o.log === undefined) o.log = true
         this.o = o
-        this.reader = new PacketReader(o.maxPacketSize)
     }
 
     /**
@@ -242,13 +232,13 @@ export class MqttClient {
     on(listener: (ev: MqttEvent) => void): () => void {
         const ls = this.listeners
         ls.push(listener)
-        return () => {
-            const i = ls.indexOf(listener)
-            if (i >= 0) ls.insert(i, -1)
-        }
+        return () => drop(ls, listener)
     }
 
-    private emit(ev: MqttEvent) {
+    /** Logs `line` (when logging is on), then tells the listeners. */
+    private event(type: string, line: string, reason?: string, sessionPresent?: boolean) {
+        if (this.o.log) console.log(`mqtt: ${line}`)
+        const ev = { type, reason, sessionPresent } as MqttEvent
         for (const l of this.listeners.slice(0)) {
             try {
                 l(ev)
@@ -256,29 +246,24 @@ export class MqttClient {
                 console.log(`mqtt: event listener failed: ${(e as Error).message}`)
             }
         }
+        this.wake.notify()
+    }
+
+    private count(counter: string) {
+        ;(this.st as any)[counter]++
     }
 
     /** Counters (a copy). */
     stats(): MqttStats {
-        const s = this.st
-        return {
-            sent: s.sent,
-            acked: s.acked,
-            retransmitted: s.retransmitted,
-            reconnects: s.reconnects,
-            connectAttempts: s.connectAttempts,
-            dropped: s.dropped,
-            received: s.received,
-            malformed: s.malformed + this.reader.oversized,
-            outbox: this.outbox.length,
-        }
+        this.st.outbox = this.outbox.length
+        return Object.assign({}, this.st)
     }
 
     /** Starts connecting; from then on the client keeps the connection up until `stop()`. */
     start() {
         if (this.running) return
         this.running = true
-        if (!this.dispatcher) this.dispatcher = this.dispatchLoop.start()
+        if (!this.dispatcher) this.dispatcher = this.dispatch.start()
         this.supervisor = this.supervise.start()
     }
 
@@ -286,16 +271,8 @@ export class MqttClient {
     async stop() {
         if (!this.running) return
         this.running = false
-        const c = this.conn
-        if (c && this.connected) {
-            try {
-                await this.write(encodeEmpty(PacketType.Disconnect))
-            } catch (e) {}
-        }
-        if (c) await c.close()
-        this.wake.notify()
-        this.inboxSignal.notify()
-        while (this.supervisor || this.dispatcher) await this.stopped.wait(1000)
+        await this.hangUp("stopped")
+        while (this.supervisor || this.dispatcher) await this.wake.wait(1000)
         // undelivered messages stay unacknowledged: the broker redelivers them to a session
         this.inbox = []
     }
@@ -307,10 +284,18 @@ export class MqttClient {
     async reconnect() {
         if (!this.running || !this.connected) return
         this.renewing = true
-        try {
-            await this.write(encodeEmpty(PacketType.Disconnect))
-        } catch (e) {}
-        this.dropConnection("reconnecting with fresh credentials")
+        await this.hangUp("reconnecting with fresh credentials")
+    }
+
+    /** Sends DISCONNECT when connected, then closes the connection. */
+    private async hangUp(reason: string) {
+        const c = this.conn
+        if (this.connected)
+            try {
+                await this.write(DISCONNECT)
+            } catch (e) {}
+        this.dropConnection(reason)
+        if (c) await c.close()
     }
 
     /**
@@ -319,7 +304,6 @@ export class MqttClient {
      * offline. Throws only when the message is dropped (outbox full, QoS 0 while offline) or invalid.
      */
     async publish(topic: string, payload: string | Buffer, opts?: { qos?: number; retain?: boolean }) {
-        const qos = opts && opts.qos ? opts.qos : 0
         if (topic !== this.lastTopic) {
             // devices publish to a few topics over and over: validate and encode each once
             const err = topicNameError(topic)
@@ -327,44 +311,39 @@ export class MqttClient {
             this.lastTopicBytes = Buffer.from(topic)
             this.lastTopic = topic
         }
-        if (qos !== 0 && qos !== 1 && qos !== 2) throw new Error(`mqtt: qos must be 0, 1 or 2, got ${qos}`)
+        const qos = qosOf(opts)
         const body = toBytes(payload)
         const split = body.length >= SPLIT_PAYLOAD
-        const pkt = encodePublish(this.lastTopicBytes, body, qos, !!(opts && opts.retain), 0, split)
-        const size = pkt.length + (split ? body.length : 0)
-        if (size > this.o.maxPacketSize)
-            throw new Error(`mqtt: message to "${topic}" is ${size} bytes, above maxPacketSize ${this.o.maxPacketSize}`)
         const tail = split ? body : undefined
-        if (qos === 0) {
+        const parts: (number | Buffer)[] = [this.lastTopicBytes]
+        if (qos) parts.push(0) // the packet id, set when the message goes in flight
+        const pkt = encode(0x30 | (qos << 1) | (opts && opts.retain ? 1 : 0), parts, body, split)
+        const size = pkt.length + (split ? body.length : 0)
+        const o = this.o
+        if (size > o.maxPacketSize) throw new Error(`mqtt: message to "${topic}" is ${size} bytes, above maxPacketSize ${o.maxPacketSize}`)
+        if (!qos) {
             if (!this.connected) {
-                this.st.dropped++
+                this.count("dropped")
                 throw new Error("mqtt: not connected (QoS 0 messages are not queued)")
             }
             await this.write(pkt, tail)
-            this.st.sent++
+            this.count("sent")
             return
         }
-        const m = new OutMsg(pkt, tail, qos)
-        if (this.outbox.length >= this.o.outboxLimit) {
-            this.st.dropped++
-            if (this.o.dropPolicy === "newest") throw new Error(`mqtt: outbox full (${this.o.outboxLimit}), message dropped`)
-            let victim = -1
-            for (let i = this.inflight; i < this.outbox.length; i++)
-                if (this.outbox[i].state === St.Queued) {
-                    victim = i
-                    break
-                }
-            if (victim < 0) throw new Error(`mqtt: outbox full (${this.o.outboxLimit} in flight), message dropped`)
-            const v = this.outbox[victim]
-            this.outbox.insert(victim, -1)
-            this.finish(v, `outbox full (${this.o.outboxLimit}), dropped as the oldest waiting message`)
+        const box = this.outbox
+        if (box.length >= o.outboxLimit) {
+            this.count("dropped")
+            // the queued messages follow the ones in flight: the first of them is the oldest waiting
+            const v = box[this.inflight]
+            if (o.dropPolicy === "newest" || !v)
+                throw new Error(`mqtt: outbox full (${o.outboxLimit} messages, ${this.inflight} in flight), message dropped`)
+            this.finish(v, `outbox full (${o.outboxLimit}), dropped as the oldest waiting message`)
         }
-        m.idOff = pkt.length - (split ? 2 : body.length + 2)
-        this.outbox.push(m)
+        const m: OutMsg = { id: 0, state: St.Queued, qos, pkt, tail, idOff: size - body.length - 2 }
+        box.push(m)
         await this.pump()
         m.waiter = ds.Fiber.self()
         while (!m.done) await ds.suspend()
-        m.waiter = undefined
         if (m.error) throw new Error(`mqtt: ${m.error}`)
     }
 
@@ -376,116 +355,80 @@ export class MqttClient {
     async subscribe(filter: string, handler: MessageHandler, opts?: { qos?: number; timeoutMs?: number }): Promise<number> {
         const err = topicFilterError(filter)
         if (err) throw new Error(`mqtt: ${err}`)
-        const qos = opts && opts.qos ? opts.qos : 0
-        if (qos !== 0 && qos !== 1 && qos !== 2) throw new Error(`mqtt: qos must be 0, 1 or 2, got ${qos}`)
-        let sub = this.findSub(filter)
-        if (sub && sub.qos !== qos) {
+        const qos = qosOf(opts)
+        const subs = this.subs
+        let sub = find(subs, "filter", filter)
+        if (!sub) subs.push((sub = { filter, qos, granted: -1, handlers: [] }))
+        if (sub.qos !== qos) {
             sub.qos = qos
-            sub.acked = false
-        }
-        if (!sub) {
-            sub = new Sub(filter, qos)
-            this.subs.push(sub)
+            sub.granted = -1
         }
         sub.handlers.push(handler)
-        const deadline = ds.millis() + (opts && opts.timeoutMs ? opts.timeoutMs : 30000)
+        const deadline = ds.millis() + ((opts && opts.timeoutMs) || 30000)
         for (;;) {
-            if (sub.refused) {
-                this.removeSub(sub)
+            const g = sub.granted
+            if (g === 0x80) {
+                drop(subs, sub)
                 throw new Error(`mqtt: subscription to "${filter}" refused by the broker (SUBACK 0x80)`)
             }
-            if (sub.acked) return sub.granted
-            if (this.connected && !this.pendingFor(sub)) await this.sendSubscribe(sub)
+            if (g >= 0) return g
+            if (this.connected) await this.request(sub, filter)
             const left = deadline - ds.millis()
             if (left <= 0) {
                 // the caller may retry: do not leave this handler behind to be called twice
-                const i = sub.handlers.indexOf(handler)
-                if (i >= 0) sub.handlers.insert(i, -1)
-                if (!sub.handlers.length) this.removeSub(sub)
+                drop(sub.handlers, handler)
+                if (!sub.handlers.length) drop(subs, sub)
                 throw new Error(`mqtt: no SUBACK for "${filter}" within the timeout`)
             }
             await this.wake.wait(left)
         }
     }
 
-    /** Removes every handler of `filter` (delivery stops at once) and tells the broker. */
+    /**
+     * Removes every handler of `filter` (delivery stops at once) and sends UNSUBSCRIBE when
+     * connected (its UNSUBACK is not waited for).
+     */
     async unsubscribe(filter: string) {
-        const sub = this.findSub(filter)
+        const sub = find(this.subs, "filter", filter)
         if (!sub) return
-        this.removeSub(sub)
-        if (!this.connected) return
-        const p = new Pending(this.nextId(), PacketType.Unsubscribe, undefined)
-        this.pending.push(p)
-        try {
-            await this.write(encodeUnsubscribe(p.id, toBytes(filter)))
-            const deadline = ds.millis() + 10000
-            while (!p.done && this.connected && ds.millis() < deadline) await this.wake.wait(deadline - ds.millis())
-        } finally {
-            this.dropPending(p)
-        }
+        drop(this.subs, sub)
+        if (this.connected) await this.request(undefined, filter)
     }
 
     // ---- internals ----
 
-    private log(msg: string) {
-        if (this.o.log) console.log(`mqtt: ${msg}`)
-    }
-
-    private findSub(filter: string) {
-        for (const s of this.subs) if (s.filter === filter) return s
-        return undefined
-    }
-
-    private removeSub(sub: Sub) {
-        const i = this.subs.indexOf(sub)
-        if (i >= 0) this.subs.insert(i, -1)
-    }
-
-    private pendingFor(sub: Sub) {
-        for (const p of this.pending) if (p.sub === sub) return p
-        return undefined
-    }
-
-    private dropPending(p: Pending) {
-        const i = this.pending.indexOf(p)
-        if (i >= 0) this.pending.insert(i, -1)
-    }
-
-    private async sendSubscribe(sub: Sub) {
-        const p = new Pending(this.nextId(), PacketType.Subscribe, sub)
+    /**
+     * Sends SUBSCRIBE for `sub` (unless one is already waiting for its SUBACK), or UNSUBSCRIBE
+     * for `filter` without `sub`, and registers it as waiting for its ack.
+     */
+    private async request(sub: Sub, filter: string) {
+        if (sub && find(this.pending, "sub", sub)) return
+        const p: Pending = { id: this.nextId(), sub }
         this.pending.push(p)
         try {
-            await this.write(encodeSubscribe(p.id, toBytes(sub.filter), sub.qos))
+            // SUBSCRIBE ends with the requested QoS
+            await this.write(encode(sub ? 0x82 : 0xa2, [p.id, Buffer.from(filter)], sub ? hex`000102`.slice(sub.qos, sub.qos + 1) : undefined))
         } catch (e) {
-            this.dropPending(p)
+            drop(this.pending, p)
         }
     }
 
     /** Next free packet id: never 0, wraps 65535 -> 1, skips ids in flight. */
     private nextId(): number {
         for (;;) {
-            this.lastId = this.lastId >= 65535 ? 1 : this.lastId + 1
-            const id = this.lastId
-            let used = false
-            // messages go in flight in outbox order: the in-flight ones are at the front
-            for (const m of this.outbox) {
-                if (m.state === St.Queued) break
-                if (m.id === id) {
-                    used = true
-                    break
-                }
-            }
-            if (!used)
-                for (const p of this.pending)
-                    if (p.id === id) {
-                        used = true
-                        break
-                    }
-            if (!used) return id
+            const id = (this.lastId = this.lastId >= 65535 ? 1 : this.lastId + 1)
+            if (!find(this.outbox, "id", id) && !find(this.pending, "id", id)) return id
         }
     }
 
-    private finish(m: OutMsg, error: string) {
+    /** Ends a message: removed from the outbox, its publisher woken; without `error` it was delivered. */
+    private finish(m: OutMsg, error?: string) {
+        const i = this.outbox.indexOf(m)
+        if (i >= 0) {
+            this.outbox.insert(i, -1)
+            if (i < this.inflight) this.inflight--
+        }
+        if (!error) this.count("acked")
         m.done = true
         m.error = error
         const w = m.waiter
@@ -494,7 +437,7 @@ export class MqttClient {
 
     /** Writes one packet (and its separate payload); writes are serialized so packets never interleave. */
     private async write(pkt: Buffer, tail?: Buffer) {
-        while (this.writing) await this.writeSignal.wait()
+        while (this.writing) await this.written.wait()
         const c = this.conn
         if (!c) throw new Error("not connected")
         this.writing = true
@@ -507,33 +450,45 @@ export class MqttClient {
             throw e
         } finally {
             this.writing = false
-            this.writeSignal.notify()
+            this.written.notify()
         }
         // a socket write does not yield: give other fibers (and the VM watchdog) a turn now and then
-        if (++this.writesSinceYield >= 64) {
-            this.writesSinceYield = 0
-            await ds.sleep(0)
-        }
+        if (!(++this.writes & 63)) await ds.sleep(0)
     }
 
-    /** Sends queued QoS 1/2 messages while the window has room. */
-    private async pump() {
-        if (!this.connected) return
+    private async ack(hdr: number, id: number) {
+        await this.write(encode(hdr, [id]))
+    }
+
+    /**
+     * Sends queued QoS 1/2 messages while the window has room; with `resend` (after a reconnect)
+     * first PUBLISH again (DUP) or PUBREL again every message in flight.
+     */
+    private async pump(resend?: boolean) {
         const box = this.outbox
+        if (resend)
+            for (const m of box) {
+                if (m.state === St.Queued || !this.conn) break
+                const pkt = m.pkt
+                if (pkt) pkt[0] |= 0x08
+                await this.write(pkt || encode(0x62, [m.id]), m.tail)
+                this.count("retransmitted")
+            }
         // in-flight messages come first in the outbox, the queued ones after them
-        while (this.inflight < box.length && this.inflight < this.o.inflightWindow) {
+        while (this.connected && this.inflight < box.length && this.inflight < this.o.inflightWindow) {
             const m = box[this.inflight++]
-            m.id = this.nextId()
-            m.pkt[m.idOff] = m.id >> 8
-            m.pkt[m.idOff + 1] = m.id & 0xff
+            const id = this.nextId()
+            const pkt = m.pkt
+            m.id = id
+            pkt[m.idOff] = id >> 8
+            pkt[m.idOff + 1] = id & 0xff
             m.state = St.Sent
             try {
-                await this.write(m.pkt, m.tail)
+                await this.write(pkt, m.tail)
             } catch (e) {
                 return // stays Sent: retransmitted with DUP after the reconnect
             }
-            this.st.sent++
-            if (!this.connected) return
+            this.count("sent")
         }
     }
 
@@ -546,56 +501,45 @@ export class MqttClient {
         this.wake.notify()
     }
 
+    /** Connects, runs the session, and reconnects with backoff until `stop()`. */
     private async supervise() {
-        let attempt = 0
+        const o = this.o
+        let d = 0 // the last backoff, ms
         try {
             while (this.running) {
                 const upAt = ds.millis()
-                const ok = await this.connectOnce()
-                if (ok) {
-                    await this.session()
-                    if (ds.millis() - upAt >= 10000) attempt = 0
-                }
+                if ((await this.connectOnce()) && ds.millis() - upAt >= 10000) d = 0
                 if (!this.running) break
                 if (this.renewing) {
                     this.renewing = false
                     continue
                 }
-                // back off: min * 2^attempt, capped, with jitter in [delay/2, delay]
-                const b = this.o.backoff
-                const d = Math.min(b.max, b.min * Math.pow(2, attempt))
-                attempt = Math.min(attempt + 1, 20)
+                // back off: min, doubling up to max, with jitter in [d/2, d]
+                const b = o.backoff
+                d = Math.min(b.max, d ? d * 2 : b.min)
                 const delay = Math.round(d / 2 + (Math.random() * d) / 2)
-                this.log(`reconnecting in ${delay} ms`)
+                if (o.log) console.log(`mqtt: reconnecting in ${delay} ms`)
                 const until = ds.millis() + delay
                 while (this.running && ds.millis() < until) await this.wake.wait(until - ds.millis())
             }
         } finally {
             this.supervisor = undefined
-            this.stopped.notify()
+            this.wake.notify()
         }
     }
 
-    private fail(reason: string) {
-        this.lastError = reason
-        this.log(reason)
-        this.emit({ type: "error", reason })
-    }
-
-    /** Opens the transport and completes CONNECT/CONNACK; true on success. */
+    /** Opens the transport, completes CONNECT/CONNACK and runs the session; false when the connection failed. */
     private async connectOnce(): Promise<boolean> {
         const o = this.o
-        this.st.connectAttempts++
+        this.count("connectAttempts")
         let conn: Connection
+        let reason = `cannot reach ${o.host}:${o.port}: `
+        let p: Packet
         try {
             conn = await o.net.connect({ host: o.host, port: o.port, tls: o.tls, timeoutMs: o.connectTimeoutMs })
-        } catch (e) {
-            this.fail(`cannot reach ${o.host}:${o.port}: ${(e as Error).message}`)
-            return false
-        }
-        this.conn = conn
-        this.reader.reset()
-        try {
+            reason = ""
+            this.conn = conn
+            this.reader = new PacketReader(o.maxPacketSize)
             let id = o.clientId
             let user = o.username
             let pw = typeof o.password === "function" ? await o.password() : o.password
@@ -605,83 +549,54 @@ export class MqttClient {
                 user = cr.username
                 pw = cr.password
             }
-            await this.write(
-                encodeConnect({
-                    clientId: id,
-                    username: user,
-                    password: pw,
-                    keepAlive: o.keepAlive,
-                    cleanSession: o.cleanSession,
-                    will: o.will,
-                })
-            )
+            await this.write(encodeConnect(id, user, pw, o.keepAlive, o.cleanSession, o.will))
             const deadline = ds.millis() + o.connectTimeoutMs
-            let p: Packet
-            while (!p) {
-                p = this.reader.next()
-                if (p) break
+            while (!(p = this.reader.next())) {
                 const left = deadline - ds.millis()
-                const chunk = left > 0 && this.conn ? await conn.recv(left) : undefined
-                if (chunk === null) throw new Error(`connection closed before CONNACK${conn.error ? ": " + conn.error : ""}`)
-                if (chunk === undefined) throw new Error("no CONNACK within the timeout")
-                this.reader.push(chunk)
+                if (left <= 0 || !this.conn) throw new Error("no CONNACK within the timeout")
+                await this.pull(conn, left)
             }
             if (p.type !== PacketType.Connack) {
-                this.st.malformed++
+                this.count("malformed")
                 throw new Error(`expected CONNACK, got packet type ${p.type}`)
             }
-            if (p.id !== 0) throw new Error(connackReason(p.id))
-            this.onConnected(p.sessionPresent)
-            return true
+            if (p.id) throw new Error(connackReason(p.id))
         } catch (e) {
             this.conn = undefined
-            await conn.close()
-            this.fail((e as Error).message)
+            if (conn) await conn.close()
+            reason += (e as Error).message
+            this.lastError = reason
+            this.event("error", reason, reason)
             return false
         }
-    }
-
-    private onConnected(sessionPresent: boolean) {
+        const sp = p.sessionPresent
         this.connected = true
-        this.sessionPresent = sessionPresent
+        this.sessionPresent = sp
         this.lastError = undefined
-        if (this.connectedOnce) this.st.reconnects++
+        if (this.connectedOnce) this.count("reconnects")
         this.connectedOnce = true
         this.lastRecv = ds.millis()
         this.pingSentAt = 0
-        this.log(`connected to ${this.o.host}:${this.o.port}${sessionPresent ? " (session resumed)" : ""}`)
-        // the broker forgot our subscriptions and in-flight ids without a session
-        for (const s of this.subs) if (!sessionPresent) s.acked = false
         this.pending = []
-        if (!sessionPresent) {
-            for (let i = 0; i < this.outbox.length; i++) {
-                const m = this.outbox[i]
-                // PUBREC already received: the broker has the message; count it delivered
-                if (m.state === St.Released) {
-                    this.outbox.insert(i--, -1)
-                    this.inflight--
-                    this.st.acked++
-                    this.finish(m, undefined)
-                }
-            }
+        if (!sp) {
+            // the broker forgot our subscriptions, and the QoS 2 messages it answered with PUBREC:
+            // it has those, so they count as delivered
+            for (const s of this.subs) s.granted = -1
+            const box = this.outbox
+            for (let i = 0; i < box.length; i++) if (box[i].state === St.Released) this.finish(box[i--])
         }
-        this.emit({ type: "connected", sessionPresent })
-        this.wake.notify()
-    }
+        this.event("connected", `connected to ${o.host}:${o.port}${sp ? " (session resumed)" : ""}`, undefined, sp)
 
-    /** Runs one connected session until the connection ends. */
-    private async session() {
-        const conn = this.conn
+        // the session, until the connection ends
         try {
-            await this.resend()
-            for (const s of this.subs) if (!s.acked && !this.pendingFor(s)) await this.sendSubscribe(s)
-            await this.pump()
+            await this.pump(true)
+            for (const s of this.subs) if (s.granted < 0) await this.request(s, s.filter)
+            let steps = 0
             while (this.running && this.conn === conn) {
-                let p: Packet
-                let steps = 0
-                while (this.conn === conn && (p = this.reader.next())) {
+                const p = this.reader.next()
+                if (p) {
                     this.lastRecv = ds.millis()
-                    await this.handle(p)
+                    if (!(await this.handle(p))) this.count("malformed")
                     // a chunk full of packets must not run past the VM's step budget (InfiniteLoop):
                     // about 300 steps a packet plus 10 a topic byte (the UTF-8 check); yield at 60K
                     steps += 300 + (p.topic ? p.topic.length * 10 : 0)
@@ -689,222 +604,154 @@ export class MqttClient {
                         steps = 0
                         await ds.sleep(0)
                     }
-                }
-                if (this.conn !== conn) break
-                const wait = this.keepaliveDue()
-                if (wait < 0) break
-                if (wait === 0) {
-                    await this.write(encodeEmpty(PacketType.Pingreq))
                     continue
                 }
-                if (!(await this.pull(conn, wait))) {
-                    this.dropConnection(`connection closed by the broker${conn.error ? ": " + conn.error : ""}`)
-                    break
+                // keepalive: PINGREQ once nothing was sent (or nothing heard) for 3/4 of it; the
+                // connection is dead when the PINGRESP is missing for half of it
+                const ka = o.keepAlive * 1000
+                const now = ds.millis()
+                const ping = this.pingSentAt
+                let wait = 60000
+                if (ka && ping) {
+                    wait = ping + ka / 2 - now
+                    if (wait <= 0) {
+                        this.dropConnection(`no PINGRESP within ${ka / 2000} s: connection declared dead`)
+                        break
+                    }
+                } else if (ka) {
+                    wait = Math.min(this.lastSent, this.lastRecv) + (ka * 3) / 4 - now
+                    if (wait <= 0) {
+                        this.pingSentAt = now
+                        await this.write(PINGREQ)
+                        continue
+                    }
                 }
+                await this.pull(conn, wait)
+                steps = 0
             }
         } catch (e) {
-            if (e instanceof MqttError) this.st.malformed++
-            this.dropConnection(`protocol error: ${(e as Error).message}`)
+            const msg = (e as Error).message
+            if (e instanceof MqttError) {
+                this.count("malformed")
+                this.dropConnection(`protocol error: ${msg}`)
+            } else this.dropConnection(msg)
         }
         if (!this.running) this.lastError = "stopped"
         if (this.conn === conn) this.dropConnection(this.running ? "session ended" : "stopped")
         this.connected = false
-        this.reader.reset()
-        const reason = this.lastError || "stopped"
-        this.log(`disconnected: ${reason}`)
-        this.emit({ type: "disconnected", reason })
-        this.wake.notify()
-    }
-
-    /** Feeds the next chunk (if any arrives within `ms`) to the reader; false once the connection is closed. */
-    private async pull(conn: Connection, ms: number): Promise<boolean> {
-        // a helper, so no frame keeps the chunk alive after it is parsed
-        const chunk = await conn.recv(ms)
-        if (chunk === null) return false
-        if (chunk) this.reader.push(chunk)
+        this.reader = undefined
+        reason = this.lastError || "stopped"
+        this.event("disconnected", `disconnected: ${reason}`, reason)
         return true
     }
 
-    /**
-     * Sends PINGREQ when nothing was sent (or nothing heard) for 3/4 of the keepalive; declares
-     * the connection dead when a PINGRESP is missing for half a keepalive. Returns how long to
-     * wait for data, 0 when a PINGREQ is to be sent now, or -1 when the connection was declared dead.
-     */
-    private keepaliveDue(): number {
-        const ka = this.o.keepAlive * 1000
-        if (!ka) return 60000
-        const now = ds.millis()
-        if (this.pingSentAt > 0) {
-            const left = this.pingSentAt + ka / 2 - now
-            if (left <= 0) {
-                this.dropConnection(`no PINGRESP within ${ka / 2000} s: connection declared dead`)
-                return -1
-            }
-            return left
-        }
-        const due = Math.min(this.lastSent, this.lastRecv) + (ka * 3) / 4 - now
-        if (due > 0) return due
-        this.pingSentAt = now
-        return 0
+    /** Feeds the next chunk (if any arrives within `ms`) to the reader; throws once the connection is closed. */
+    private async pull(conn: Connection, ms: number) {
+        // a helper, so no frame keeps the chunk alive after it is parsed
+        const chunk = await conn.recv(ms)
+        if (chunk === null)
+            throw new Error(`connection closed by the broker${this.connected ? "" : " before CONNACK"}${conn.error ? ": " + conn.error : ""}`)
+        if (chunk) this.reader.push(chunk)
     }
 
-    /** After a reconnect: PUBLISH again (DUP) or PUBREL again every message in flight. */
-    private async resend() {
-        for (const m of this.outbox) {
-            if (m.state === St.Queued) continue
-            if (!this.conn) return
-            if (m.state === St.Sent) {
-                m.pkt[0] |= 0x08
-                await this.write(m.pkt, m.tail)
-            } else await this.write(encodeAck(PacketType.Pubrel, m.id))
-            this.st.retransmitted++
-        }
-    }
-
-    private findOut(id: number, state: number) {
-        for (const m of this.outbox) if (m.id === id && m.state === state) return m
-        return undefined
-    }
-
-    private complete(m: OutMsg) {
-        const i = this.outbox.indexOf(m)
-        if (i >= 0) {
-            this.outbox.insert(i, -1)
-            this.inflight--
-        }
-        this.st.acked++
-        this.finish(m, undefined)
-    }
-
-    private async handle(p: Packet) {
-        switch (p.type) {
-            case PacketType.Publish:
-                return await this.onPublish(p)
-            case PacketType.Puback: {
-                const m = this.findOut(p.id, St.Sent)
-                if (m && m.qos === 1) {
-                    this.complete(m)
-                    await this.pump()
-                } else this.st.malformed++
-                return
+    /** Acts on one packet from the broker; false when it is malformed, unexpected or oversized (to be counted). */
+    private async handle(p: Packet): Promise<boolean> {
+        const t = p.type
+        const id = p.id
+        const qos = p.qos
+        if (t === PacketType.Publish) {
+            this.count("received")
+            // oversized (not delivered), or a DUP of a QoS 2 message already delivered: acknowledged
+            // only, so the broker does not send it again
+            if (p.oversized || (qos === 2 && this.qos2In.indexOf(id) >= 0)) {
+                if (qos === 1 || qos === 2) await this.ack(0x30 + (qos << 4), id) // PUBACK, PUBREC
+                return !p.oversized
             }
-            case PacketType.Pubrec: {
-                const m = this.findOut(p.id, St.Sent) || this.findOut(p.id, St.Released)
-                if (m && m.qos === 2) {
-                    // the broker has the message: from now on only PUBREL is resent
-                    m.state = St.Released
-                    m.pkt = undefined
-                    m.tail = undefined
-                } else this.st.malformed++
-                // answer even an unknown id, so the broker can finish its side
-                await this.write(encodeAck(PacketType.Pubrel, p.id))
-                return
-            }
-            case PacketType.Pubcomp: {
-                const m = this.findOut(p.id, St.Released)
-                if (m) {
-                    this.complete(m)
-                    await this.pump()
-                } else this.st.malformed++
-                return
-            }
-            case PacketType.Pubrel: {
-                const i = this.qos2In.indexOf(p.id)
-                if (i >= 0) this.qos2In.insert(i, -1)
-                await this.write(encodeAck(PacketType.Pubcomp, p.id))
-                return
-            }
-            case PacketType.Suback:
-            case PacketType.Unsuback: {
-                let found: Pending
-                for (const q of this.pending) if (q.id === p.id) found = q
-                const want = p.type === PacketType.Suback ? PacketType.Subscribe : PacketType.Unsubscribe
-                if (!found || found.type !== want) {
-                    this.st.malformed++
-                    return
-                }
-                this.dropPending(found)
-                found.done = true
-                if (found.sub) {
-                    const code = p.body[0]
-                    if (code === 0x80) found.sub.refused = true
-                    else if (code > 2) throw new MqttError(`SUBACK return code ${code}`)
-                    else {
-                        found.sub.granted = code
-                        found.sub.acked = true
-                    }
-                }
+            // when the application is behind, QoS 1/2 stay unacknowledged (redelivered after a reconnect)
+            if (this.inbox.length >= INBOX_LIMIT) this.count("dropped")
+            else {
+                this.inbox.push(p)
                 this.wake.notify()
-                return
             }
-            case PacketType.Pingresp:
-                this.pingSentAt = 0
-                return
-            default:
-                // an oversized QoS 0 packet, or a packet a broker must not send: counted, skipped
-                this.st.malformed++
+            return true
         }
-    }
-
-    private async onPublish(p: Packet) {
-        this.st.received++
-        if (p.oversized) {
-            this.st.malformed++
-            // acknowledge so the broker does not redeliver it forever; the message is not delivered
-            if (p.qos === 1) await this.write(encodeAck(PacketType.Puback, p.id))
-            else if (p.qos === 2) await this.write(encodeAck(PacketType.Pubrec, p.id))
-            return
+        if (t === PacketType.Pubrel) {
+            drop(this.qos2In, id)
+            await this.ack(0x70, id) // PUBCOMP
+            return true
         }
-        if (p.qos === 2) {
-            if (this.qos2In.indexOf(p.id) >= 0) {
-                // a DUP of a message already delivered: answer without delivering again
-                await this.write(encodeAck(PacketType.Pubrec, p.id))
-                return
+        if (t === PacketType.Pingresp) {
+            this.pingSentAt = 0
+            return true
+        }
+        if (t === PacketType.Suback || t === PacketType.Unsuback) {
+            const q = find(this.pending, "id", id)
+            if (!q || !q.sub !== (t === PacketType.Unsuback)) return false
+            drop(this.pending, q)
+            if (q.sub) {
+                if (qos > 2 && qos !== 0x80) throw new MqttError(`SUBACK return code ${qos}`)
+                q.sub.granted = qos // 0x80: refused
+                this.wake.notify()
             }
+            return true
         }
-        if (this.inbox.length >= INBOX_LIMIT) {
-            // the application is behind: leave QoS 1/2 unacknowledged (redelivered after a reconnect)
-            this.st.dropped++
-            return
+        // PUBACK (4), PUBREC (5), PUBCOMP (7); the rest is a packet a broker must not send
+        if (t >> 2 !== 1) return false
+        const m = find(this.outbox, "id", id)
+        const s = m ? m.state : St.Queued
+        // PUBACK: a QoS 1 message sent; PUBREC: a QoS 2 message sent (or released: a repeat); PUBCOMP: released
+        const ok = t === PacketType.Pubcomp ? s === St.Released : s === St.Sent ? m.qos === t - 3 : s === St.Released && t === PacketType.Pubrec
+        if (t === PacketType.Pubrec) {
+            if (ok) {
+                // the broker has the message: from now on only PUBREL is resent
+                m.state = St.Released
+                m.pkt = undefined
+                m.tail = undefined
+            }
+            // answer even an unknown id, so the broker can finish its side
+            await this.ack(0x62, id)
+        } else if (ok) {
+            this.finish(m)
+            await this.pump()
         }
-        this.inbox.push(p)
-        this.inboxSignal.notify()
+        return ok
     }
 
     /** Runs message handlers one at a time, then acknowledges (at least once for QoS 1). */
-    private async dispatchLoop() {
+    private async dispatch() {
         try {
             while (this.running) {
-                if (this.inbox.length) await this.deliver(this.inbox.shift())
-                else await this.inboxSignal.wait()
+                // a received PUBLISH is the message itself
+                const p = this.inbox.shift()
+                if (!p) {
+                    await this.wake.wait()
+                    continue
+                }
+                for (const s of this.subs.slice(0)) {
+                    if (!topicMatches(s.filter, p.topic)) continue
+                    for (const h of s.handlers.slice(0)) {
+                        try {
+                            await h(p as MqttMessage)
+                        } catch (e) {
+                            console.log(`mqtt: handler for "${s.filter}" failed: ${(e as Error).message}`)
+                        }
+                    }
+                }
+                const qos = p.qos
+                try {
+                    if (qos === 2) {
+                        const q2 = this.qos2In
+                        q2.push(p.id)
+                        if (q2.length > QOS2_IN_LIMIT) q2.shift()
+                    }
+                    if (qos) await this.ack(0x30 + (qos << 4), p.id) // PUBACK, PUBREC
+                } catch (e) {
+                    // connection gone: the broker redelivers after the reconnect
+                }
             }
         } finally {
             this.dispatcher = undefined
-            this.stopped.notify()
-        }
-    }
-
-    private async deliver(p: Packet) {
-        const msg: MqttMessage = { topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain }
-        for (const s of this.subs.slice(0)) {
-            if (!topicMatches(s.filter, p.topic)) continue
-            for (const h of s.handlers.slice(0)) {
-                try {
-                    await h(msg)
-                } catch (e) {
-                    console.log(`mqtt: handler for "${s.filter}" failed: ${(e as Error).message}`)
-                }
-            }
-        }
-        try {
-            if (p.qos === 1) await this.write(encodeAck(PacketType.Puback, p.id))
-            else if (p.qos === 2) {
-                this.qos2In.push(p.id)
-                if (this.qos2In.length > QOS2_IN_LIMIT) this.qos2In.shift()
-                await this.write(encodeAck(PacketType.Pubrec, p.id))
-            }
-        } catch (e) {
-            // connection gone: the broker redelivers after the reconnect
+            this.wake.notify()
         }
     }
 }

@@ -1,8 +1,9 @@
 /**
- * MQTT 3.1.1 packets: pure encoders, and a streaming reader that frames packets from the byte
- * stream. No I/O and no timers here.
+ * MQTT 3.1.1 packets: one generic encoder, and a streaming reader that frames packets from the
+ * byte stream. No I/O and no timers here.
  */
 import { utf8ErrorAt } from "../util/utf8"
+import { topicNameError } from "./topic"
 
 /** MQTT control packet types (spec 2.2.1). */
 export const enum PacketType {
@@ -25,6 +26,12 @@ export const enum PacketType {
 /** Largest remaining length the 4-byte varint can carry. */
 export const MAX_REMAINING_LENGTH = 268435455
 
+/** Longest incoming topic accepted, bytes; a PUBLISH with a longer one is treated as oversized. */
+export const MAX_TOPIC_BYTES = 1024
+
+// bodies at least this large are collected in their own buffer
+const BIG_PACKET = 1024
+
 /** A protocol violation by the peer or an invalid argument to an encoder. */
 export class MqttError extends Error {
     constructor(message: string) {
@@ -33,21 +40,14 @@ export class MqttError extends Error {
     }
 }
 
-/** Number of bytes the remaining-length varint takes for `n`. */
-export function varintSize(n: number): number {
-    if (n < 0 || n > MAX_REMAINING_LENGTH || n !== Math.floor(n))
-        throw new MqttError(`remaining length must be 0..${MAX_REMAINING_LENGTH}, got ${n}`)
-    return n < 128 ? 1 : n < 16384 ? 2 : n < 2097152 ? 3 : 4
-}
-
-/** Writes the varint for `n` at `off`; returns the offset after it. */
+/** Writes the remaining-length varint for `n` at `off`; returns the offset after it. */
 export function writeVarint(buf: Buffer, off: number, n: number): number {
+    if (!(n >= 0 && n <= MAX_REMAINING_LENGTH)) throw new MqttError(`remaining length must be 0..${MAX_REMAINING_LENGTH}, got ${n}`)
     for (;;) {
-        let b = n & 0x7f
+        const b = n & 0x7f
         n = n >> 7
-        if (n > 0) b |= 0x80
-        buf[off++] = b
-        if (n === 0) return off
+        buf[off++] = n ? b | 0x80 : b
+        if (!n) return off
     }
 }
 
@@ -62,7 +62,7 @@ export function readVarint(buf: Buffer, off: number, end: number): number[] {
         if (off + i >= end) return [-1, 0]
         const b = buf[off + i]
         value += (b & 0x7f) * mult
-        if (!(b & 0x80)) return [value, i + 1]
+        if (b < 0x80) return [value, i + 1]
         mult *= 128
     }
     throw new MqttError("malformed remaining length (more than 4 bytes)")
@@ -70,28 +70,36 @@ export function readVarint(buf: Buffer, off: number, end: number): number[] {
 
 /** UTF-8 bytes of a string, or the buffer itself. */
 export function toBytes(s: string | Buffer): Buffer {
-    if (s === undefined || s === null) return Buffer.alloc(0)
-    return typeof s === "string" ? Buffer.from(s) : s
+    return typeof s === "string" ? Buffer.from(s) : s || Buffer.alloc(0)
 }
 
-function fixedHeader(type: number, flags: number, remaining: number): Buffer {
-    const buf = Buffer.alloc(1 + varintSize(remaining) + remaining)
-    buf[0] = (type << 4) | flags
-    writeVarint(buf, 1, remaining)
+/**
+ * Encodes a packet: the fixed header byte `hdr` (type << 4 | flags), the remaining length, then
+ * each part in order (a number as a 16-bit integer, a Buffer as a length-prefixed field), then
+ * `raw` as it is. With `headOnly` the result stops before `raw` (the caller writes it after the
+ * head), so a large payload is never copied.
+ */
+export function encode(hdr: number, parts: (number | Buffer)[], raw?: Buffer, headOnly?: boolean): Buffer {
+    const rl = raw ? raw.length : 0
+    let len = rl
+    for (const p of parts) len += typeof p === "number" ? 2 : 2 + (p as Buffer).length
+    // 1 + the size of the varint (a packet reaches neither 2 MB nor the heap's 64 KB)
+    const buf = Buffer.alloc((len < 128 ? 2 : len < 16384 ? 3 : 4) + len - (headOnly ? rl : 0))
+    buf[0] = hdr
+    let off = writeVarint(buf, 1, len)
+    // (callers check the values; no string can reach 64 KB on a 64 KB heap)
+    for (const p of parts) {
+        const b = typeof p === "number" ? undefined : (p as Buffer)
+        const n = b ? b.length : (p as number)
+        buf[off++] = n >> 8
+        buf[off++] = n & 0xff
+        if (b) {
+            buf.blitAt(off, b, 0, n)
+            off += n
+        }
+    }
+    if (rl && !headOnly) buf.blitAt(off, raw, 0, rl)
     return buf
-}
-
-function putU16(buf: Buffer, off: number, v: number) {
-    buf[off] = (v >> 8) & 0xff
-    buf[off + 1] = v & 0xff
-    return off + 2
-}
-
-function putField(buf: Buffer, off: number, b: Buffer) {
-    if (b.length > 65535) throw new MqttError(`string field longer than 65535 bytes (${b.length})`)
-    off = putU16(buf, off, b.length)
-    buf.blitAt(off, b, 0, b.length)
-    return off + b.length
 }
 
 /** The will message of a CONNECT. */
@@ -102,289 +110,159 @@ export interface Will {
     retain?: boolean
 }
 
-/** CONNECT fields. */
-export interface ConnectFields {
-    clientId: string
-    username?: string
-    password?: string
-    keepAlive: number
-    cleanSession: boolean
-    will?: Will
-}
-
-/** Encodes CONNECT (protocol level 4). */
-export function encodeConnect(f: ConnectFields): Buffer {
-    const ka = f.keepAlive
-    if (!(ka >= 0 && ka <= 65535) || ka !== Math.floor(ka))
-        throw new MqttError(`keepAlive must be an integer 0..65535 seconds, got ${ka}`)
-    const id = toBytes(f.clientId)
-    let flags = f.cleanSession ? 0x02 : 0
-    let len = 10 + 2 + id.length
-    let wt: Buffer, wp: Buffer, user: Buffer, pass: Buffer
-    if (f.will) {
-        wt = toBytes(f.will.topic)
-        wp = toBytes(f.will.payload)
-        const q = f.will.qos || 0
-        if (q < 0 || q > 2) throw new MqttError(`will qos must be 0, 1 or 2, got ${q}`)
-        flags |= 0x04 | (q << 3) | (f.will.retain ? 0x20 : 0)
-        len += 4 + wt.length + wp.length
+/** Encodes CONNECT (protocol level 4); a user name or password is sent when it is a string. */
+export function encodeConnect(clientId: string, username: string, password: string, keepAlive: number, cleanSession: boolean, will?: Will): Buffer {
+    let flags = cleanSession ? 0x02 : 0
+    const parts: (number | Buffer)[] = [Buffer.from("MQTT"), 0, keepAlive, toBytes(clientId)]
+    if (will) {
+        const q = will.qos || 0
+        if (!(q >= 0 && q <= 2)) throw new MqttError(`will qos must be 0, 1 or 2, got ${q}`)
+        flags |= 0x04 | (q << 3) | (will.retain ? 0x20 : 0)
+        parts.push(toBytes(will.topic), toBytes(will.payload))
     }
-    if (f.username !== undefined && f.username !== null) {
-        user = toBytes(f.username)
+    if (typeof username === "string") {
         flags |= 0x80
-        len += 2 + user.length
+        parts.push(Buffer.from(username))
     }
-    if (f.password !== undefined && f.password !== null) {
-        pass = toBytes(f.password)
+    if (typeof password === "string") {
         flags |= 0x40
-        len += 2 + pass.length
+        parts.push(Buffer.from(password))
     }
-    const buf = fixedHeader(PacketType.Connect, 0, len)
-    let off = buf.length - len
-    off = putField(buf, off, Buffer.from("MQTT"))
-    buf[off++] = 4
-    buf[off++] = flags
-    off = putU16(buf, off, ka)
-    off = putField(buf, off, id)
-    if (wt) {
-        off = putField(buf, off, wt)
-        off = putField(buf, off, wp)
-    }
-    if (user) off = putField(buf, off, user)
-    if (pass) off = putField(buf, off, pass)
-    return buf
+    parts[1] = 0x400 | flags // protocol level 4, connect flags
+    return encode(0x10, parts)
 }
 
-/**
- * Encodes PUBLISH; `id` is ignored at QoS 0. The DUP flag is bit 3 of byte 0. With `headOnly`
- * the result stops before the payload (the caller writes the payload after it), so a large
- * payload is never copied.
- */
-export function encodePublish(topic: Buffer, payload: Buffer, qos: number, retain: boolean, id: number, headOnly?: boolean): Buffer {
-    const len = 2 + topic.length + (qos ? 2 : 0) + payload.length
-    const hl = 1 + varintSize(len) + len - (headOnly ? payload.length : 0)
-    const buf = Buffer.alloc(hl)
-    buf[0] = (PacketType.Publish << 4) | (qos << 1) | (retain ? 1 : 0)
-    let off = putField(buf, writeVarint(buf, 1, len), topic)
-    if (qos) off = putU16(buf, off, id)
-    if (!headOnly) buf.blitAt(off, payload, 0, payload.length)
-    return buf
-}
-
-/** Encodes a 4-byte acknowledgement: PUBACK, PUBREC, PUBREL (flags 2), PUBCOMP. */
-export function encodeAck(type: number, id: number): Buffer {
-    const buf = Buffer.alloc(4)
-    buf[0] = (type << 4) | (type === PacketType.Pubrel ? 2 : 0)
-    buf[1] = 2
-    putU16(buf, 2, id)
-    return buf
-}
-
-/** Encodes SUBSCRIBE for one filter. */
-export function encodeSubscribe(id: number, filter: Buffer, qos: number): Buffer {
-    const len = 2 + 2 + filter.length + 1
-    const buf = fixedHeader(PacketType.Subscribe, 2, len)
-    let off = putU16(buf, buf.length - len, id)
-    off = putField(buf, off, filter)
-    buf[off] = qos
-    return buf
-}
-
-/** Encodes UNSUBSCRIBE for one filter. */
-export function encodeUnsubscribe(id: number, filter: Buffer): Buffer {
-    const len = 2 + 2 + filter.length
-    const buf = fixedHeader(PacketType.Unsubscribe, 2, len)
-    putField(buf, putU16(buf, buf.length - len, id), filter)
-    return buf
-}
-
-/** Encodes a packet with no variable header (PINGREQ, DISCONNECT). */
-export function encodeEmpty(type: number): Buffer {
-    const buf = Buffer.alloc(2)
-    buf[0] = type << 4
-    return buf
-}
-
-/** One framed incoming packet. `body` is set for CONNACK, PUBLISH and SUBACK. */
+/** One framed incoming packet; a PUBLISH is also the message handed to the application. */
 export interface Packet {
     type: number
     flags: number
     /** packet id for acks and QoS>0 PUBLISH; return code for CONNACK */
     id: number
-    body?: Buffer
-    /** PUBLISH only: QoS, retain, dup, topic and payload */
+    /** PUBLISH: QoS; SUBACK: the first return code */
     qos?: number
+    /** PUBLISH only: retain, topic and payload */
     retain?: boolean
-    dup?: boolean
     topic?: string
     payload?: Buffer
     /** CONNACK only */
     sessionPresent?: boolean
-    /** PUBLISH larger than maxPacketSize: consumed without keeping it (topic/payload absent) */
+    /** PUBLISH larger than maxPacketSize or with a topic above MAX_TOPIC_BYTES, or another packet larger than maxPacketSize: consumed without keeping it (no topic, no payload) */
     oversized?: boolean
 }
 
 /**
  * Frames incoming packets from a byte stream: feed chunks with `push`, take packets with `next`.
- * Packets longer than `maxPacketSize` are skipped as they stream past, never buffered whole; an
- * oversized QoS>0 PUBLISH still yields its id (flagged `oversized`) so it can be acknowledged.
+ * Packets longer than `maxPacketSize` (and PUBLISH packets whose topic is longer than
+ * MAX_TOPIC_BYTES) are skipped as they stream past, never buffered whole; a skipped QoS>0 PUBLISH
+ * still yields its id (flagged `oversized`) so it can be acknowledged. Large packets are collected
+ * straight into a buffer of their final size (a PUBLISH: its payload, after its head is decoded).
  */
 export class PacketReader {
     private buf: Buffer
-    private pos = 0
-    // skipping an oversized packet
-    private skipLeft = 0
-    private skipOff = 0
-    private skipHdr = 0
-    private skipTl = -1
-    private skipId = 0
-    // a large packet's payload (or whole body) collected straight into a buffer of its final size
+    private pos: number
+    // a packet streaming past: its header byte (-1: none), the bytes still to come, collected into
+    // `big` or skipped; `head` is a large PUBLISH's decoded head
+    private hdr = -1
+    private left = 0
     private big: Buffer
-    private bigFill = 0
-    private bigHdr = 0
-    private bigPkt: Packet
-    /** packets skipped for being larger than maxPacketSize */
-    oversized = 0
+    private head: Packet
+    // while skipping a PUBLISH: body offset reached, topic length and packet id read so far
+    private off: number
+    private tl: number
+    private id: number
 
     constructor(public maxPacketSize: number) {}
 
     /** Appends bytes received from the peer. */
     push(chunk: Buffer) {
-        const big = this.big
-        if (big && this.bigFill < big.length) {
-            const n = Math.min(chunk.length, big.length - this.bigFill)
-            big.blitAt(this.bigFill, chunk, 0, n)
-            this.bigFill += n
-            if (n === chunk.length) return
-            chunk = chunk.slice(n)
-        }
-        if (!this.buf || this.pos >= this.buf.length) {
-            this.buf = chunk
-            this.pos = 0
-        } else {
-            this.buf = Buffer.concat(this.buf.slice(this.pos), chunk)
-            this.pos = 0
-        }
+        const n = this.consume(chunk, 0, chunk.length)
+        if (n === chunk.length) return
+        const b = this.buf
+        if (n) chunk = chunk.slice(n)
+        this.buf = b && this.pos < b.length ? Buffer.concat(b.slice(this.pos), chunk) : chunk
+        this.pos = 0
     }
 
-    /** Drops buffered bytes (after a connection ends). */
-    reset() {
-        this.buf = undefined
-        this.pos = 0
-        this.skipLeft = 0
-        this.big = undefined
+    /** Takes up to `left` bytes of `b[from..end)` for the packet streaming past; returns how many. */
+    private consume(b: Buffer, from: number, end: number): number {
+        const n = Math.min(this.left, end - from)
+        const big = this.big
+        if (big) big.blitAt(big.length - this.left, b, from, n)
+        else if (this.hdr >> 4 === PacketType.Publish) {
+            // keep the topic length (body offsets 0-1) and the packet id right after the topic
+            const s = this.off
+            const e = s + n
+            const p = from - s // index in b of body offset o: p + o
+            for (let o = s; o < e && o < 2; o++) this.tl = (this.tl << 8) | b[p + o]
+            if (e > 2) for (let o = Math.max(s, this.tl + 2); o < e && o < this.tl + 4; o++) this.id = (this.id << 8) | b[p + o]
+        }
+        this.off += n
+        this.left -= n
+        return n
     }
 
     /** Returns the next complete packet, or undefined until more bytes arrive. Throws MqttError on malformed input. */
     next(): Packet {
-        const big = this.big
-        if (big) {
-            if (this.bigFill < big.length) return undefined
+        const h = this.hdr
+        if (h >= 0) {
+            if (this.left) return undefined
+            this.hdr = -1
+            const big = this.big
+            const p = this.head
             this.big = undefined
-            const bp = this.bigPkt
-            if (!bp) return decodePacket(this.bigHdr, big, 0, big.length)
-            this.bigPkt = undefined
-            bp.payload = big
-            return bp
+            this.head = undefined
+            // skipped: a PUBLISH keeps its QoS and id (to be acknowledged), other types become type 0
+            if (!big) return { type: h >> 4 === PacketType.Publish ? PacketType.Publish : 0, flags: h & 15, id: this.id, qos: (h >> 1) & 3, oversized: true }
+            if (!p) return decodePacket(h, big, 0, big.length)
+            p.payload = big
+            return p
         }
         const buf = this.buf
-        if (!buf) return undefined
+        let pos = this.pos
+        if (!buf || pos >= buf.length) return undefined
         const end = buf.length
-        if (this.skipLeft > 0) {
-            if (!this.skipSome(buf, end)) return undefined
-            return this.finishSkip()
-        }
-        if (this.pos >= end) return undefined
-        const start = this.pos
-        const r = readVarint(buf, start + 1, end)
-        if (r[0] < 0) return undefined
+        const r = readVarint(buf, pos + 1, end)
         const remaining = r[0]
-        const bodyStart = start + 1 + r[1]
-        const hdr = buf[start]
-        if (1 + r[1] + remaining > this.maxPacketSize) {
-            return this.beginSkip(hdr, remaining, buf, bodyStart, end)
+        if (remaining < 0) return undefined
+        const hdr = buf[pos]
+        const body = pos + 1 + r[1]
+        const have = end - body
+        const publish = hdr >> 4 === PacketType.Publish
+        let skip = body - pos + remaining > this.maxPacketSize
+        if (!skip && publish && remaining >= BIG_PACKET) {
+            if (have < 2) return undefined
+            // never collect nor validate a long topic (checking it would overrun the VM's step
+            // budget): skipped like an oversized packet, acknowledged, not delivered
+            skip = u16(buf, body) > MAX_TOPIC_BYTES && (hdr & 6) !== 6
         }
-        if (bodyStart + remaining > end) {
-            if (remaining >= BIG_PACKET) return this.startBig(hdr, buf, bodyStart, end, remaining)
-            return undefined
-        }
-        this.pos = bodyStart + remaining
+        if (skip || (remaining >= BIG_PACKET && have < remaining)) {
+            // stream it past the buffer
+            let head = 0
+            if (!skip && publish) {
+                // decode topic and id now, collect only the payload
+                head = Math.min(remaining, 2 + u16(buf, body) + (hdr & 6 ? 2 : 0))
+                if (have < head) return undefined
+                this.head = decodePacket(hdr, buf, body, head)
+            }
+            this.hdr = hdr
+            this.left = remaining - head
+            this.off = 0
+            this.tl = 0
+            this.id = 0
+            this.big = skip ? undefined : Buffer.alloc(remaining - head)
+            pos = body + head
+            pos += this.consume(buf, pos, end)
+        } else if (have < remaining) return undefined
+        else pos = body + remaining
+        this.pos = pos
         // let go of a consumed chunk at once: on a 64 KB heap a stale 16 KB chunk matters
-        if (this.pos >= end) this.buf = undefined
-        return decodePacket(hdr, buf, bodyStart, remaining)
-    }
-
-    /** Starts collecting a large packet whose start is in `buf` (or skipping it when its topic is too long). */
-    private startBig(hdr: number, buf: Buffer, bodyStart: number, end: number, remaining: number): Packet {
-        let head = 0
-        if (hdr >> 4 === PacketType.Publish) {
-            // decode topic and id first, then collect only the payload
-            if (end - bodyStart < 2) return undefined
-            const tl = u16(buf, bodyStart)
-            if (tl > MAX_TOPIC_BYTES) {
-                // never collect a long topic (chunk by chunk it costs twice its size in copies): skip it
-                return this.beginSkip(hdr, remaining, buf, bodyStart, end)
-            }
-            head = 2 + tl + ((hdr >> 1) & 3 ? 2 : 0)
-            if (head > remaining) head = remaining
-            if (end - bodyStart < head) return undefined
-            this.bigPkt = decodePacket(hdr, buf, bodyStart, head)
-        }
-        const b = Buffer.alloc(remaining - head)
-        b.blitAt(0, buf, bodyStart + head, end - bodyStart - head)
-        this.big = b
-        this.bigFill = end - bodyStart - head
-        this.bigHdr = hdr
-        this.buf = undefined
-        this.pos = 0
-        return undefined
-    }
-
-    /** Starts skipping a packet as it streams past (counted as oversized); its id, if any, is kept. */
-    private beginSkip(hdr: number, remaining: number, buf: Buffer, bodyStart: number, end: number): Packet {
-        this.oversized++
-        this.skipLeft = remaining
-        this.skipOff = 0
-        this.skipHdr = hdr
-        this.skipTl = -1
-        this.skipId = 0
-        this.pos = bodyStart
-        if (!this.skipSome(buf, end)) return undefined
-        return this.finishSkip()
-    }
-
-    private skipSome(buf: Buffer, end: number): boolean {
-        const n = Math.min(this.skipLeft, end - this.pos)
-        // capture the topic length (body offsets 0-1) and packet id (right after the topic) of a PUBLISH
-        if (this.skipHdr >> 4 === PacketType.Publish) {
-            const s = this.skipOff
-            const e = s + n
-            const p = this.pos - s // buffer index of body offset o is p + o
-            for (let o = s; o < e && o < 2; o++) this.skipTl = o === 0 ? buf[p + o] << 8 : this.skipTl | buf[p + o]
-            if (e > 2) {
-                const a = this.skipTl + 2
-                for (let o = Math.max(s, a); o < e && o < a + 2; o++)
-                    this.skipId = o === a ? buf[p + o] << 8 : this.skipId | buf[p + o]
-            }
-        }
-        this.skipOff += n
-        this.skipLeft -= n
-        this.pos += n
-        return this.skipLeft === 0
-    }
-
-    private finishSkip(): Packet {
-        const hdr = this.skipHdr
-        const qos = (hdr >> 1) & 3
-        if (hdr >> 4 !== PacketType.Publish || qos === 0) return { type: 0, flags: 0, id: 0, oversized: true }
-        return { type: PacketType.Publish, flags: hdr & 15, id: this.skipId, qos, oversized: true }
+        if (pos >= end) this.buf = undefined
+        return this.hdr < 0 ? decodePacket(hdr, buf, body, remaining) : this.next()
     }
 }
 
-// bodies at least this large are collected in their own buffer
-const BIG_PACKET = 1024
-
-function u16(buf: Buffer, off: number) {
+/** The big-endian 16-bit integer at `off`. */
+export function u16(buf: Buffer, off: number) {
     return (buf[off] << 8) | buf[off + 1]
 }
 
@@ -392,8 +270,8 @@ function malformed(what: string): MqttError {
     return new MqttError(`malformed ${what}`)
 }
 
-/** Longest incoming topic accepted, bytes; a PUBLISH with a longer one is treated as oversized. */
-export const MAX_TOPIC_BYTES = 1024
+// packet types a broker sends a client, besides PUBLISH (bit per type)
+const FROM_BROKER = (1 << 2) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 9) | (1 << 11) | (1 << 13)
 
 /**
  * Decodes one framed packet of the kinds a broker sends to a client. Unknown or client-only
@@ -403,62 +281,38 @@ export function decodePacket(hdr: number, buf: Buffer, off: number, len: number)
     const type = hdr >> 4
     const flags = hdr & 15
     const p: Packet = { type, flags, id: 0 }
-    switch (type) {
-        case PacketType.Connack:
-            if (len !== 2 || flags) throw malformed("CONNACK")
-            if (buf[off] & 0xfe) throw malformed("CONNACK flags")
-            p.sessionPresent = (buf[off] & 1) === 1
-            p.id = buf[off + 1]
-            return p
-        case PacketType.Publish: {
-            const qos = (flags >> 1) & 3
-            if (qos === 3) throw malformed("PUBLISH (QoS 3)")
-            if (len < 2) throw malformed("PUBLISH (no topic)")
-            const tl = u16(buf, off)
-            const idLen = qos ? 2 : 0
-            if (2 + tl + idLen > len) throw malformed("PUBLISH (topic longer than packet)")
-            if (tl > MAX_TOPIC_BYTES) {
-                // validating a longer topic would overrun the VM's step budget (InfiniteLoop panic):
-                // handled like an oversized packet (acknowledged, counted, not delivered)
-                p.qos = qos
-                p.id = qos ? u16(buf, off + 2 + tl) : 0
-                p.oversized = true
-                return p
-            }
-            // MQTT 1.5.3: well-formed UTF-8 without U+0000 (invalid bytes would also crash string code)
-            if (tl === 0 || utf8ErrorAt(buf, off + 2, off + 2 + tl) >= 0) throw malformed("PUBLISH topic (empty or invalid UTF-8)")
-            const topic = buf.slice(off + 2, off + 2 + tl).toString()
-            if (topic.indexOf("\u0000") >= 0) throw malformed("PUBLISH topic (NUL)")
-            if (topic.indexOf("+") >= 0 || topic.indexOf("#") >= 0) throw malformed("PUBLISH topic (wildcard)")
-            if (qos) {
-                p.id = u16(buf, off + 2 + tl)
-                if (p.id === 0) throw malformed("PUBLISH (packet id 0)")
-            }
-            p.qos = qos
-            p.retain = (flags & 1) === 1
-            p.dup = (flags & 8) === 8
-            p.topic = topic
-            p.payload = buf.slice(off + 2 + tl + idLen, off + len)
-            return p
+    if (type === PacketType.Publish) {
+        const qos = (flags >> 1) & 3
+        const tl = u16(buf, off)
+        const start = off + 2 + tl + (qos ? 2 : 0) // of the payload
+        if (qos === 3 || len < 2 || start > off + len)
+            throw malformed(`PUBLISH: QoS ${qos} (0..2 allowed), or a topic longer than the body of ${len} bytes`)
+        // MQTT 1.5.3 and 4.7: well-formed UTF-8 (invalid bytes would also crash string code), no NUL, no wildcards
+        if (utf8ErrorAt(buf, off + 2, off + 2 + tl) >= 0) throw malformed("PUBLISH: topic is not valid UTF-8")
+        const topic = buf.slice(off + 2, off + 2 + tl).toString()
+        const err = topicNameError(topic)
+        if (err) throw malformed(`PUBLISH: ${err}`)
+        if (qos) {
+            p.id = u16(buf, start - 2)
+            if (!p.id) throw malformed("PUBLISH (packet id 0)")
         }
-        case PacketType.Puback:
-        case PacketType.Pubrec:
-        case PacketType.Pubrel:
-        case PacketType.Pubcomp:
-        case PacketType.Unsuback:
-            if (len !== 2 || flags !== (type === PacketType.Pubrel ? 2 : 0)) throw malformed(`acknowledgement (type ${type})`)
-            p.id = u16(buf, off)
-            return p
-        case PacketType.Suback:
-            if (len < 3 || flags) throw malformed("SUBACK")
-            p.id = u16(buf, off)
-            p.body = buf.slice(off + 2, off + len)
-            return p
-        case PacketType.Pingresp:
-            if (len !== 0 || flags) throw malformed("PINGRESP")
-            return p
-        default:
-            // CONNECT, SUBSCRIBE, PINGREQ... from a broker, or reserved types 0 and 15
-            return p
+        p.qos = qos
+        p.retain = (flags & 1) === 1
+        p.topic = topic
+        p.payload = buf.slice(start, off + len)
+        return p
     }
+    // CONNECT, SUBSCRIBE, PINGREQ... from a broker, or reserved types 0 and 15: for the caller to count
+    if (!((FROM_BROKER >> type) & 1)) return p
+    // fixed body lengths (SUBACK: at least 3), flags 0 except PUBREL's 2
+    if (flags !== (type === PacketType.Pubrel ? 2 : 0) || (type === PacketType.Suback ? len < 3 : len !== (type === PacketType.Pingresp ? 0 : 2)))
+        throw malformed(`${"- - CONNACK - PUBACK PUBREC PUBREL PUBCOMP - SUBACK - UNSUBACK - PINGRESP".split(" ")[type]}: body of ${len} bytes, flags ${flags}`)
+    if (len) p.id = u16(buf, off)
+    if (type === PacketType.Connack) {
+        if (buf[off] > 1) throw malformed("CONNACK: acknowledge flags other than session present")
+        p.sessionPresent = buf[off] === 1
+        p.id = buf[off + 1]
+    }
+    if (type === PacketType.Suback) p.qos = buf[off + 2]
+    return p
 }

@@ -114,6 +114,28 @@ describe(`mqtt client (${KIND})`, () => {
         expect(got.join(",")).toBe("65535,1,4,5")
     })
 
+    test("options are checked: keepAlive must fit 16 bits, qos 0..2, topics without wildcards", async () => {
+        let msg = ""
+        try {
+            new MqttClient({ net, host: "127.0.0.1", clientId: "x", keepAlive: 65536 })
+        } catch (e) {
+            msg = (e as Error).message
+        }
+        expect(msg.indexOf("keepAlive must be an integer 0..65535") >= 0).toBe(true)
+        const c = client({})
+        for (let i = 0; i < 3; i++) {
+            msg = ""
+            try {
+                if (i === 0) await c.publish("a/+", "x")
+                else if (i === 1) await c.publish("a", "x", { qos: 3 })
+                else await c.subscribe("a/b#", () => {})
+            } catch (e) {
+                msg = (e as Error).message
+            }
+            expect(msg.indexOf("mqtt: ") === 0).toBe(true)
+        }
+    })
+
     test("round trips at QoS 0, 1 and 2 with payloads of 0 to 20,000 bytes", async () => {
         const c = client({ maxPacketSize: 21000 })
         c.start()

@@ -1,18 +1,5 @@
 import * as ds from "@devicescript/core"
-import {
-    decodePacket,
-    encodeAck,
-    encodeConnect,
-    encodePublish,
-    encodeSubscribe,
-    encodeUnsubscribe,
-    MqttError,
-    PacketReader,
-    PacketType,
-    readVarint,
-    varintSize,
-    writeVarint,
-} from "../../src/mqtt/packet"
+import { decodePacket, encode, encodeConnect, MqttError, PacketReader, PacketType, readVarint, writeVarint } from "../../src/mqtt/packet"
 import { topicFilterError, topicMatches, topicNameError } from "../../src/mqtt/topic"
 import { utf8ErrorAt } from "../../src/util/utf8"
 import { describe, expect, test } from "./harness"
@@ -37,7 +24,12 @@ function throwsMqtt(f: () => void): string {
 }
 
 function publishPkt(topic: string, payload: Buffer, qos: number, id: number) {
-    return encodePublish(Buffer.from(topic), payload, qos, false, id)
+    return encode(0x30 | (qos << 1), qos ? [Buffer.from(topic), id] : [Buffer.from(topic)], payload)
+}
+
+/** A PUBACK, PUBREC, PUBREL (flags 2) or PUBCOMP. */
+function ack(type: number, id: number) {
+    return encode((type << 4) | (type === PacketType.Pubrel ? 2 : 0), [id])
 }
 
 describe("remaining length varint", () => {
@@ -56,7 +48,7 @@ describe("remaining length varint", () => {
             const n = c[0] as number
             const buf = Buffer.alloc(4)
             const end = writeVarint(buf, 0, n)
-            expect(end).toBe(varintSize(n))
+            expect(end).toBe((c[1] as string).length / 2)
             expect(hexOf(buf.slice(0, end))).toBe(c[1] as string)
             const r = readVarint(buf, 0, end)
             expect(r[0]).toBe(n)
@@ -68,8 +60,8 @@ describe("remaining length varint", () => {
         expect(msg.indexOf("more than 4 bytes") >= 0).toBe(true)
     })
     test("too large to encode", () => {
-        throwsMqtt(() => varintSize(268435456))
-        throwsMqtt(() => varintSize(-1))
+        throwsMqtt(() => writeVarint(Buffer.alloc(5), 0, 268435456))
+        throwsMqtt(() => writeVarint(Buffer.alloc(5), 0, -1))
     })
     test("incomplete varint asks for more bytes", () => {
         expect(readVarint(hex`80`, 0, 1)[0]).toBe(-1)
@@ -78,35 +70,35 @@ describe("remaining length varint", () => {
 
 describe("encoders", () => {
     test("CONNECT with keepalive above 255 uses two bytes", () => {
-        const p = encodeConnect({ clientId: "d1", keepAlive: 300, cleanSession: true })
+        const p = encodeConnect("d1", undefined, undefined, 300, true)
         // 10 0e | 00 04 MQTT | 04 | 02 | 01 2c | 00 02 d1
         expect(hexOf(p)).toBe("100e00044d5154540402012c00026431")
     })
     test("CONNECT flags: will, user, password, persistent session", () => {
-        const p = encodeConnect({
-            clientId: "c",
-            username: "u",
-            password: "p",
-            keepAlive: 65535,
-            cleanSession: false,
-            will: { topic: "w", payload: "x", qos: 1, retain: true },
-        })
+        const p = encodeConnect("c", "u", "p", 65535, false, { topic: "w", payload: "x", qos: 1, retain: true })
         expect(p[9]).toBe(0x80 | 0x40 | 0x20 | 0x08 | 0x04)
         expect(p[10]).toBe(0xff)
         expect(p[11]).toBe(0xff)
-        throwsMqtt(() => encodeConnect({ clientId: "c", keepAlive: 65536, cleanSession: true }))
+        expect(hexOf(p)).toBe("101900044d51545404ec" + "ffff" + "000163" + "000177" + "000178" + "000175" + "000170")
+        // an empty user name still counts; no password flag without a password
+        expect(encodeConnect("c", "", undefined, 60, true)[9]).toBe(0x80 | 0x02)
+        throwsMqtt(() => encodeConnect("c", undefined, undefined, 60, true, { topic: "w", payload: "x", qos: 3 }))
     })
     test("PUBLISH QoS 1, whole and head only", () => {
         const p = publishPkt("a/b", Buffer.from("hi"), 1, 0x1234)
         expect(hexOf(p)).toBe("3209" + "0003612f62" + "1234" + "6869")
-        const h = encodePublish(Buffer.from("a/b"), Buffer.from("hi"), 1, true, 0x1234, true)
+        const h = encode(0x33, [Buffer.from("a/b"), 0x1234], Buffer.from("hi"), true)
         expect(hexOf(h)).toBe("3309" + "0003612f62" + "1234")
+        // the remaining length counts a head-only payload; 2-byte varint
+        const big = encode(0x30, [Buffer.from("t")], Buffer.alloc(200), true)
+        expect(hexOf(big)).toBe("30cb01" + "000174")
     })
-    test("acks, SUBSCRIBE, UNSUBSCRIBE", () => {
-        expect(hexOf(encodeAck(PacketType.Puback, 7))).toBe("40020007")
-        expect(hexOf(encodeAck(PacketType.Pubrel, 7))).toBe("62020007")
-        expect(hexOf(encodeSubscribe(1, Buffer.from("a/#"), 2))).toBe("8208000100036132f2302".slice(0, 0) + "820800010003612f2302")
-        expect(hexOf(encodeUnsubscribe(2, Buffer.from("a")))).toBe("a20500020001" + "61")
+    test("acks, SUBSCRIBE, UNSUBSCRIBE, PINGREQ", () => {
+        expect(hexOf(ack(PacketType.Puback, 7))).toBe("40020007")
+        expect(hexOf(ack(PacketType.Pubrel, 7))).toBe("62020007")
+        expect(hexOf(encode(0x82, [1, Buffer.from("a/#")], hex`02`))).toBe("820800010003612f2302")
+        expect(hexOf(encode(0xa2, [2, Buffer.from("a")]))).toBe("a20500020001" + "61")
+        expect(hexOf(encode(0xc0, []))).toBe("c000")
     })
 })
 
@@ -114,7 +106,7 @@ describe("reader", () => {
     test("packets split one byte at a time", () => {
         const stream = Buffer.concat(
             publishPkt("t/1", Buffer.from("one"), 1, 1),
-            encodeAck(PacketType.Puback, 9),
+            ack(PacketType.Puback, 9),
             hex`d000`,
             publishPkt("t/2", Buffer.alloc(200), 0, 0)
         )
@@ -129,7 +121,7 @@ describe("reader", () => {
     })
     test("many packets in one chunk", async () => {
         const parts: Buffer[] = []
-        for (let i = 1; i <= 50; i++) parts.push(encodeAck(PacketType.Puback, i))
+        for (let i = 1; i <= 50; i++) parts.push(ack(PacketType.Puback, i))
         const r = new PacketReader(1000)
         r.push(Buffer.concat(...parts))
         let n = 0
@@ -147,7 +139,7 @@ describe("reader", () => {
         const sizes = [0, 127, 128, 16383, 16384, 20000]
         for (const sz of sizes) {
             const head = publishPkt("s", Buffer.alloc(0), 0, 0)
-            const hl = 1 + varintSize(3 + sz)
+            const hl = writeVarint(Buffer.alloc(5), 1, 3 + sz)
             const total = hl + 3 + sz
             for (const step of sz <= 16384 ? [0, 1000] : [1000]) {
                 const r = new PacketReader(30000)
@@ -175,23 +167,52 @@ describe("reader", () => {
 
     test("oversized packets are skipped without desync, QoS 1 id kept", () => {
         const big = publishPkt("big/topic", Buffer.alloc(3000), 1, 4242)
-        const after = encodeAck(PacketType.Puback, 5)
+        const after = ack(PacketType.Puback, 5)
         const r = new PacketReader(1024)
         const stream = Buffer.concat(big, after)
         let seen: number[] = []
+        let oversized = 0
         for (let i = 0; i < stream.length; i += 97) {
             r.push(part(stream, i, i + 97))
             let p
             while ((p = r.next())) {
                 if (p.oversized) {
+                    oversized++
                     expect(p.id).toBe(4242)
                     expect(p.qos).toBe(1)
+                    expect(p.payload).toBe(undefined)
                 }
                 seen.push(p.type)
             }
         }
         expect(seen.join(",")).toBe("3,4")
-        expect(r.oversized).toBe(1)
+        expect(oversized).toBe(1)
+    })
+    test("a topic above 1,024 bytes is skipped as it streams past, whole or in pieces; its id is kept", () => {
+        const long = Buffer.alloc(2000)
+        long.fillAt(0, 2000, 0x61)
+        const pkt = encode(0x34, [long, 321], Buffer.from("payload"))
+        for (const step of [pkt.length, 500, 7]) {
+            const r = new PacketReader(30000)
+            const got: string[] = []
+            for (let i = 0; i < pkt.length; i += step) {
+                r.push(part(pkt, i, i + step))
+                let p
+                while ((p = r.next())) got.push(`${p.type}/${p.qos}/${p.id}/${p.oversized}/${!!p.topic}`)
+            }
+            r.push(ack(PacketType.Puback, 9))
+            expect(got.join(",")).toBe("3/2/321/true/false")
+            expect(r.next().id).toBe(9)
+        }
+    })
+    test("skipped packets: QoS 0 PUBLISH stays a PUBLISH without id, other types become type 0", () => {
+        const r = new PacketReader(100)
+        r.push(Buffer.concat(publishPkt("q0", Buffer.alloc(200), 0, 0), encode(0x90, [5], Buffer.alloc(300))))
+        const a = r.next()
+        expect(`${a.type}/${a.qos}/${a.id}/${a.oversized}`).toBe("3/0/0/true")
+        const b = r.next()
+        expect(`${b.type}/${b.oversized}`).toBe("0/true")
+        expect(r.next()).toBe(undefined)
     })
     test("oversized packet header split at every position keeps the id", () => {
         const big = publishPkt("x", Buffer.alloc(300), 2, 777)
@@ -268,10 +289,13 @@ describe("decoder rejects malformed packets", () => {
         expect(utf8ErrorAt(hex`f4908080`)).toBe(0) // above U+10FFFF
         expect(utf8ErrorAt(hex`ff61`, 1, 2)).toBe(-1) // a range
     })
-    test("direct decode of a CONNACK", () => {
+    test("direct decode of a CONNACK and a SUBACK", () => {
         const p = decodePacket(0x20, hex`0105`, 0, 2)
         expect(p.sessionPresent).toBe(true)
         expect(p.id).toBe(5)
+        const s = decodePacket(0x90, hex`1234 80`, 0, 3)
+        expect(s.id).toBe(0x1234)
+        expect(s.qos).toBe(0x80)
     })
 })
 
