@@ -26,22 +26,25 @@ interface Rig {
     /** device console lines matching `re` */
     lines: (re: RegExp) => string[]
     waitLine: (what: string, re: RegExp, timeoutMs: number) => Promise<string>
+    /** stops the device, the LAN (its bridge port is fixed) and the broker */
+    close: () => Promise<void>
 }
 
 /** aedes, the emulated W5500 and LAN, an observer, and the device booted with `over` settings. */
-async function rig(name: string, over: Record<string, string | number | boolean>, lan: LanOptions = {}): Promise<Rig> {
+async function rig(name: string, over: Record<string, string | number | boolean>, lan: LanOptions = {}, prep?: (sim: W5500Sim) => void): Promise<Rig> {
     const id = `w5500-${name}-${process.pid}`
     const base = `devices/${id}`
     const broker = await startAedes()
-    onCleanup(() => broker.close())
+    const closeBroker = onCleanup(() => broker.close())
     let connects = 0
     broker.aedes.on("client", c => {
         if (c.id === id) connects++
     })
     const sim = await startEmulatedNetwork({ lan: { log: () => {}, ...lan } })
-    onCleanup(() => sim.close())
+    const closeSim = onCleanup(() => sim.close())
+    prep?.(sim)
     const obs = await Observer.open(broker.url, {}, [`${base}/#`])
-    onCleanup(() => obs.close())
+    const closeObs = onCleanup(() => obs.close())
     const link = await hostLink(settingsFor(broker.port, { DEVICE_ID: id, REPORT_MS: 1000, LOG_LEVEL: "info", ...over }, "w5500"), { time: false })
     const dev = new Device("src/main.ts")
     await boot(dev, link, 200000)
@@ -56,11 +59,18 @@ async function rig(name: string, over: Record<string, string | number | boolean>
             await sleep(50)
         }
     }
-    return { broker, sim, dev, obs, base, connects: () => connects, lines, waitLine }
+    const close = async () => {
+        await dev.kill()
+        await closeObs()
+        await closeSim()
+        await closeBroker()
+    }
+    return { broker, sim, dev, obs, base, connects: () => connects, lines, waitLine, close }
 }
 
 test("over the emulated W5500: DHCP, SNTP, DNS, reports, a command, 10 s lease renewals, link down and up", T, async t => {
     const r = await rig("main", {}, { leaseSeconds: 10 })
+    t.after(() => r.close())
     const { dev, obs, base, sim } = r
     const telemetry = `${base}/telemetry`
 
@@ -107,19 +117,22 @@ test("over the emulated W5500: DHCP, SNTP, DNS, reports, a command, 10 s lease r
         await obs.waitFor("a report after the link came back", from, m => m.topic === telemetry, 60000, dev)
         t.diagnostic(`reports resumed ${Date.now() - t0} ms after link up; MQTT connects so far: ${r.connects()}`)
     })
-    await dev.kill()
 })
 
 test("over the emulated W5500: no DHCP server -> retries with backoff, then the static fallback", T, async t => {
     const sent: number[] = []
-    const r = await rig("static", { NET_IP: "192.168.50.60", NET_GATEWAY: "192.168.50.1", NET_DNS: "192.168.50.1", DHCP_WAIT_MS: 12000 })
-    const dhcp = r.sim.lan.dhcp
-    dhcp.silent = true
-    const handle = dhcp.handle.bind(dhcp)
-    dhcp.handle = (d, now) => {
-        sent.push(Date.now())
-        return handle(d, now)
+    // the LAN's DHCP server ignores everything; every DHCP datagram the chip sends is timed
+    const prep = (sim: W5500Sim) => {
+        const dhcp = sim.lan.dhcp
+        dhcp.silent = true
+        const handle = dhcp.handle.bind(dhcp)
+        dhcp.handle = (d, now) => {
+            sent.push(Date.now())
+            return handle(d, now)
+        }
     }
+    const r = await rig("static", { NET_IP: "192.168.50.60", NET_GATEWAY: "192.168.50.1", NET_DNS: "192.168.50.1", DHCP_WAIT_MS: 12000 }, {}, prep)
+    t.after(() => r.close())
     const rep = await r.obs.waitFor("a report over the static address", 0, m => m.topic === `${r.base}/telemetry`, 120000, r.dev)
     checkReport(rep)
     await t.test("DHCP retried with growing gaps and a clear log, then the static address", () => {
@@ -130,15 +143,14 @@ test("over the emulated W5500: no DHCP server -> retries with backoff, then the 
         assert.ok(r.lines(/DHCP.*(no answer|unanswered)/i).length > 0, `a log line says DHCP got no answer\n${r.dev.tail(40)}`)
         assert.ok(r.lines(/static/).length > 0 && r.lines(/192\.168\.50\.60/).length > 0, `the static fallback is logged\n${r.dev.tail(40)}`)
     })
-    await r.dev.kill()
 })
 
-test("over the emulated W5500: the broker's name does not resolve -> NXDOMAIN logged, retried until it does", T, async () => {
+test("over the emulated W5500: the broker's name does not resolve -> NXDOMAIN logged, retried until it does", T, async t => {
     const r = await rig("nxdomain", { MQTT_HOST: "later.lan" })
+    t.after(() => r.close())
     await r.waitLine("the NXDOMAIN log", /later\.lan.*(NXDOMAIN|does not exist|no such name)/i, 90000)
     assert.equal(r.connects(), 0)
     r.sim.lan.dns.set("later.lan", BROKER_LAN_IP)
     const rep = await r.obs.waitFor("a report once the name resolves", 0, m => m.topic === `${r.base}/telemetry`, 90000, r.dev)
     checkReport(rep)
-    await r.dev.kill()
 })
