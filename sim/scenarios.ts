@@ -64,6 +64,8 @@ export class Rig {
     /** Date.now() of each connection the proxy accepted */
     readonly attempts: number[] = []
     readonly replies = new Map<string, number>()
+    /** Date.now() of each MQTT session the broker accepted from the device */
+    readonly sessions: number[] = []
     child?: ChildProcess
     run?: Promise<VmRun>
     exited = false
@@ -84,6 +86,9 @@ export class Rig {
         const proxy = await FaultProxy.start({ targetHost: "127.0.0.1", targetPort: broker.port })
         const lan = opts.net === "w5500" ? await startEmulatedNetwork({ lan: { log: () => {}, ...opts.lan } }) : undefined
         const r = new Rig(id, broker, proxy, lan)
+        broker.aedes.on("client", c => {
+            if (c.id === id) r.sessions.push(Date.now())
+        })
         broker.aedes.on("publish", (p, client) => {
             if (!client || client.id !== id) return
             const text = (p.payload as Buffer).toString()
@@ -263,10 +268,12 @@ const halfOpenIdle: Runner = (quick, log) =>
         const detectedMs = Date.now() - start
         rig.proxy.pass()
         const healed = Date.now()
-        const from = rig.arrivals.length
-        // one report right after recovery
-        const rec = (await rig.reports(1, 60000, "report after the link healed", from)) - healed
-        const r = judge(rig.tally("half-open link while idle", t0, [rec], []), rig)
+        // idle (60 s reports): recovery is the next MQTT session the broker accepts
+        const deadline = healed + 60000
+        while (!rig.sessions.some(t => t >= healed) && Date.now() < deadline && !rig.exited) await sleep(20)
+        const back = rig.sessions.find(t => t >= healed)
+        const r = judge(rig.tally("half-open link while idle", t0, back ? [back - healed] : [], []), rig)
+        if (!back) r.problems.push("no new MQTT session within 60 s of the link healing")
         r.notes.push(`dead link noticed (new connection attempt) ${detectedMs} ms after it went silent, keepalive 5 s`)
         if (rig.attempts.length === conns) r.problems.push("the device never noticed the dead link")
         return r
