@@ -449,7 +449,8 @@ export async function ballastSearch(log = false, lo = 0, hi = 64): Promise<numbe
 
 /**
  * The soak: `total` reports requested by `commands/report` (one at a time, closed loop) with a
- * connection reset every 1,000 and a broker restart every 2,500, over the emulated W5500, with
+ * fault every 1,000 reports (every sixth of a shorter run): connection resets and broker restarts
+ * in turn, over the emulated W5500, with
  * `ballastKb` of the heap held. Returns the result; lost reports and missing replies are problems.
  */
 export async function soak(total: number, ballastKb: number, log = false, progress?: (s: string) => void): Promise<ScenarioResult> {
@@ -460,6 +461,9 @@ export async function soak(total: number, ballastKb: number, log = false, progre
         const recovery: number[] = []
         let i = 0
         let stalls = 0
+        let faults = 0
+        let lastFault = 0
+        const every = total >= 5000 ? 1000 : Math.max(25, Math.floor(total / 6))
         while (rig.made.size < total) {
             if (rig.exited) break
             const id = `s${i++}`
@@ -469,22 +473,25 @@ export async function soak(total: number, ballastKb: number, log = false, progre
             while (rig.made.size === made && Date.now() < deadline && !rig.exited) await sleep(2)
             if (rig.made.size === made) stalls++
             const n = rig.made.size
-            if (n > 0 && n % 1000 === 0 && n % 2500 !== 0) {
-                rig.proxy.resetAll()
+            // a fault every `every` reports: connection resets and broker restarts in turn
+            if (n > 0 && n % every === 0 && n !== lastFault) {
+                lastFault = n
+                const kind = (n / every) % 2 ? "reset" : "broker restart"
+                if (kind === "reset") rig.proxy.resetAll()
+                else {
+                    await rig.broker.stop()
+                    await sleep(2000)
+                    await rig.broker.start()
+                }
                 const at = Date.now()
-                recovery.push((await rig.reports(1, 60000, `report after reset at ${n}`, rig.arrivals.length)) - at)
-            } else if (n > 0 && n % 2500 === 0) {
-                await rig.broker.stop()
-                await sleep(2000)
-                await rig.broker.start()
-                const at = Date.now()
-                recovery.push((await rig.reports(1, 60000, `report after broker restart at ${n}`, rig.arrivals.length)) - at)
+                recovery.push((await rig.reports(1, 60000, `report after the ${kind} at ${n}`, rig.arrivals.length)) - at)
+                faults++
             }
             if (progress && n % 500 === 0) progress(`soak: ${n}/${total} reports, ${rig.received.size} at the broker`)
         }
         await sleep(5000)
-        const r = judge(rig.tally(`soak: ${total} reports with ${ballastKb} KB ballast, faults every 1,000`, t0, recovery, []), rig)
-        r.notes.push(`${i} report commands sent, ${stalls} not answered by a report within 30 s (sent again)`)
+        const r = judge(rig.tally(`soak: ${total} reports with ${ballastKb} KB ballast, a fault every ${every}`, t0, recovery, []), rig)
+        r.notes.push(`${i} report commands sent, ${stalls} not answered by a report within 30 s (sent again); ${faults} faults injected`)
         return r
     })
 }

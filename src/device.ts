@@ -146,9 +146,10 @@ class App {
         for (const m of msgs) await this.send(m, "announce")
     }
 
-    private async send(m: Message, what: string): Promise<boolean> {
+    /** Publishes `m`; `wait`: until delivered (PUBACK), otherwise until queued in the outbox. */
+    private async send(m: Message, what: string, wait = true): Promise<boolean> {
         try {
-            await this.client.publish(m.topic, m.payload, { qos: m.qos, retain: m.retain })
+            await this.client.publish(m.topic, m.payload, { qos: m.qos, retain: m.retain, wait })
             return true
         } catch (e) {
             console.log(`${what}: not sent: ${(e as Error).message}`)
@@ -163,14 +164,10 @@ class App {
         const r = out.reply
         console.log(`command ${cmd.kind} id=${r.id}: ${r.code}${r.message ? " " + r.message : ""}`)
         const reply = this.profile.reply(cmd, r)
-        if (reply) this.sendQuietly.start(reply, "reply")
+        if (reply) await this.send(reply, "reply", false)
         if (out.changed.indexOf("interval") >= 0) this.sched.retime(this.device.intervalMs(), ds.millis())
         if (out.report) this.reportNow = true
         this.kick()
-    }
-
-    private async sendQuietly(m: Message, what: string) {
-        await this.send(m, what)
     }
 
     private kick() {
@@ -204,6 +201,8 @@ class App {
                 await this.report()
                 if (onGrid) this.sched.done(ds.millis())
             }
+            // a "report now" that came in while the report above was being queued: go round again
+            if (this.reportNow && this.client.connected) continue
             this.wake = ds.Fiber.self()
             const wait = this.client.connected ? this.sched.waitMs(ds.millis()) : 1000
             await ds.suspend(wait > 0 ? wait : 1)
@@ -222,7 +221,9 @@ class App {
         const msg = this.profile.report(this.device.snapshot(ds.millis()), unixNow())
         this.reports++
         if (this.cfg.logLevel === "debug") console.log(`report #${this.reports} to ${msg.topic}: ${msg.payload}`)
-        this.sendQuietly.start(msg, "report")
+        // queued, not awaited: the outbox carries it across outages (a waiting fiber per report
+        // would cost heap in a burst)
+        await this.send(msg, "report", false)
     }
 }
 

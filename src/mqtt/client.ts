@@ -302,8 +302,11 @@ export class MqttClient {
      * Publishes a message. Resolves when it is delivered as its QoS promises (QoS 0: written to
      * the connection; QoS 1: PUBACK; QoS 2: PUBCOMP). QoS 1/2 messages wait in the outbox while
      * offline. Throws only when the message is dropped (outbox full, QoS 0 while offline) or invalid.
+     * `wait: false` (QoS 1/2): resolve once the message is in the outbox; its delivery then shows
+     * in `stats()` only. A device that reports and replies uses it: a waiting caller per message
+     * is a fiber per message, and on a 64 KB heap a burst of them runs out of memory.
      */
-    async publish(topic: string, payload: string | Buffer, opts?: { qos?: number; retain?: boolean }) {
+    async publish(topic: string, payload: string | Buffer, opts?: { qos?: number; retain?: boolean; wait?: boolean }) {
         if (topic !== this.lastTopic) {
             // devices publish to a few topics over and over: validate and encode each once
             const err = topicNameError(topic)
@@ -342,6 +345,7 @@ export class MqttClient {
         const m: OutMsg = { id: 0, state: St.Queued, qos, pkt, tail, idOff: size - body.length - 2 }
         box.push(m)
         await this.pump()
+        if (opts && opts.wait === false) return
         m.waiter = ds.Fiber.self()
         while (!m.done) await ds.suspend()
         if (m.error) throw new Error(`mqtt: ${m.error}`)

@@ -193,7 +193,7 @@ test("bundle: options and failure explanations", () => {
     assert.ok(m.includes(path.join(o.project, CACHE_DIR, RUNTIME_FILE)), m)
     assert.match(explainFailure(100, "", o), /could not open its devtools ports 8081, 8082, 8083/)
     assert.match(explainFailure(1, "Error: jacdac packet length too large, 314 > 236 bytes", o), /a setting is too large for devs bundle/)
-    assert.match(explainFailure(1, "src/main.ts:283:7 - error TS2322: Type 'string' is not assignable", o), /src\/main\.ts did not compile/)
+    assert.match(explainFailure(1, "src/main.ts:283:7 - error TS2322: Type 'string' is not assignable", o), /src\/images\/board-generic\.ts did not compile/)
 })
 
 test("bundle: settings scan names secret and oversized keys, never values; stops before compiling", async () => {
@@ -238,7 +238,8 @@ test("bundle with a stand-in runtime in the cache: runtime, board configuration,
     fs.writeFileSync(path.join(cache, RUNTIME_FILE), standInRuntime())
     await portsFree()
     // the same program built on its own, to compare with the one inside the bundle
-    const [r, built] = await Promise.all([bundleCmd("--verbose"), run([DEVS_CLI, "build", "src/main.ts"], project)])
+    // (CLOUD is generic in these settings: the board image of the generic platform)
+    const [r, built] = await Promise.all([bundleCmd("--verbose"), run([DEVS_CLI, "build", "src/images/board-generic.ts"], project)])
     assert.equal(built.code, 0, `devs build: ${built.out}`)
     assert.equal(r.code, 0, r.out)
 
@@ -252,7 +253,8 @@ test("bundle with a stand-in runtime in the cache: runtime, board configuration,
     assert.match(r.out, /devs\| using cached \.devicescript\/cache\/devicescript-rp2040-pico\.uf2/)
     assert.match(r.out, /devs\| patching devicescript-rp2040-pico\.uf2 -> devicescript-rp2040-w55rp20_evb_pico\.uf2/)
     assert.doesNotMatch(r.out, /devs\| fetch https/)
-    assert.match(r.out, /NOTE: this firmware has no W5500 stack/)
+    assert.match(r.out, /compiling src\/images\/board-generic\.ts \(the board image of CLOUD=generic\)/)
+    assert.doesNotMatch(r.out, /NOTE: this firmware has no W5500 stack/)
     // the temporary copy is gone; the user's files are as they were
     assert.ok(!fs.existsSync(stageOf(r.out)), "temporary project copy removed")
     assert.equal(fs.readFileSync(path.join(project, ".env.local"), "utf8"), LOCAL_ENV)
@@ -378,7 +380,7 @@ test("flash: finds the RPI-RP2 drive by its INFO_UF2.TXT and copies the bundle; 
     const base = { help: false, board: "w55rp20_evb_pico", file, waitS: 0, project }
     assert.equal(await flash({ ...base, dirs: [other, plain, rp] }, log), 0, logs.join("\n"))
     assert.deepEqual(fs.readFileSync(path.join(rp, path.basename(file))), fs.readFileSync(file), "the bundle is on the drive")
-    assert.match(logs.join("\n"), /NOTE: this firmware has no W5500 stack yet/)
+    assert.doesNotMatch(logs.join("\n"), /NOTE: this firmware has no W5500 stack/)
 
     logs.length = 0
     assert.equal(await flash({ ...base, dirs: [other, plain] }, log), 1)
