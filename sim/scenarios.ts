@@ -69,6 +69,8 @@ export class Rig {
     child?: ChildProcess
     run?: Promise<VmRun>
     exited = false
+    /** the first panic line (OutOfMemory, ...): the device restarted itself, as a board would */
+    panic?: string
     private poll?: NodeJS.Timeout
     observer?: mqtt.MqttClient
 
@@ -126,6 +128,7 @@ export class Rig {
                     r.lines.push(l)
                     if (r.lines.length > 4000) r.lines.splice(0, 2000)
                     if (opts.log) console.log(`[device] ${l}`)
+                    if (!r.panic && /PANIC \d+|Exception: (OutOfMemory|InfiniteLoop)/.test(l)) r.panic = l
                     const m = /report #\d+ to \S+: (.*)$/.exec(l)
                     if (m) r.made.set(m[1], Date.now())
                 },
@@ -152,6 +155,7 @@ export class Rig {
         const deadline = Date.now() + timeoutMs
         while (this.arrivals.length < from + n) {
             if (this.exited) throw new Error(`${what}: the VM exited\n${this.tail()}`)
+            if (this.panic) throw new Error(`${what}: the VM panicked (${this.panic})\n${this.tail()}`)
             if (Date.now() > deadline) throw new Error(`${what}: ${this.arrivals.length - from} of ${n} reports after ${timeoutMs} ms\n${this.tail()}`)
             await sleep(20)
         }
@@ -214,7 +218,7 @@ function gapsBetween(attempts: number[], from: number, to: number): number[] {
 function judge(r: ScenarioResult, rig: Rig, extra: string[] = []): ScenarioResult {
     if (r.lost > 0) r.problems.push(`${r.lost} QoS 1 reports lost`)
     if (rig.exited) r.problems.push(`the VM exited:\n${rig.tail(15)}`)
-    if (rig.lines.some(l => /PANIC|OutOfMemory|Unhandled exception/.test(l))) r.problems.push("the VM reported a panic or an unhandled exception")
+    if (rig.panic || rig.lines.some(l => /Unhandled exception/.test(l))) r.problems.push(`the VM panicked or had an unhandled exception: ${rig.panic ?? "see the console"}`)
     r.problems.push(...extra)
     return r
 }
@@ -428,7 +432,7 @@ async function survives(kb: number, n: number, log: boolean): Promise<boolean> {
     try {
         rig = await Rig.start(`ballast-${kb}`, { net: "w5500", log, settings: { BALLAST_KB: kb } })
         await rig.reports(n, 60000, `${n} reports with ${kb} KB of ballast`)
-        return !rig.exited
+        return !rig.exited && !rig.panic
     } catch {
         return false
     } finally {
