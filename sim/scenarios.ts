@@ -426,12 +426,29 @@ export const SCENARIOS: Record<string, Runner> = {
     "ntp-gone": ntpGone,
 }
 
-/** Boots with BALLAST_KB=kb and says whether the device still connects and reports `n` times. */
-async function survives(kb: number, n: number, log: boolean): Promise<boolean> {
+/** Asks for a report with `commands/report` and waits until the device made it (false: it did not within `ms`). */
+async function requestReport(rig: Rig, id: string, ms: number): Promise<boolean> {
+    const made = rig.made.size
+    const cmd = await rig.commander()
+    await cmd.publishAsync(`devices/${rig.id}/commands/report`, JSON.stringify({ id }), { qos: 1 })
+    const deadline = Date.now() + ms
+    while (rig.made.size === made && Date.now() < deadline && !rig.exited && !rig.panic) await sleep(2)
+    return rig.made.size > made
+}
+
+/**
+ * Boots with BALLAST_KB=kb and says whether the device still does everything: connects,
+ * subscribes, reports, answers 5 commands back to back, and reconnects after a reset.
+ */
+async function survives(kb: number, log: boolean): Promise<boolean> {
     let rig: Rig | undefined
     try {
         rig = await Rig.start(`ballast-${kb}`, { net: "w5500", log, settings: { BALLAST_KB: kb } })
-        await rig.reports(n, 60000, `${n} reports with ${kb} KB of ballast`)
+        await rig.reports(2, 60000, `reports with ${kb} KB of ballast`)
+        await rig.line(/boot: subscribe: /, 20000, "the command subscription")
+        for (let i = 0; i < 5; i++) if (!(await requestReport(rig, `b${i}`, 10000))) return false
+        rig.proxy.resetAll()
+        await rig.reports(2, 60000, `reports after a reset with ${kb} KB of ballast`)
         return !rig.exited && !rig.panic
     } catch {
         return false
@@ -445,7 +462,7 @@ export async function ballastSearch(log = false, lo = 0, hi = 64): Promise<numbe
     // invariant: survives(lo), !survives(hi)
     while (hi - lo > 1) {
         const mid = (lo + hi) >> 1
-        if (await survives(mid, 3, log)) lo = mid
+        if (await survives(mid, log)) lo = mid
         else hi = mid
     }
     return lo
@@ -460,8 +477,6 @@ export async function ballastSearch(log = false, lo = 0, hi = 64): Promise<numbe
 export async function soak(total: number, ballastKb: number, log = false, progress?: (s: string) => void): Promise<ScenarioResult> {
     return await withRig("soak", { net: "w5500", log, timeoutMs: 3 * 3600 * 1000, settings: { REPORT_MS: 3600000, BALLAST_KB: ballastKb } }, async (rig, t0) => {
         await rig.reports(1, 90000, "first report")
-        const cmd = await rig.commander()
-        const topic = `devices/${rig.id}/commands/report`
         const recovery: number[] = []
         let i = 0
         let stalls = 0
@@ -469,13 +484,8 @@ export async function soak(total: number, ballastKb: number, log = false, progre
         let lastFault = 0
         const every = total >= 5000 ? 1000 : Math.max(25, Math.floor(total / 6))
         while (rig.made.size < total) {
-            if (rig.exited) break
-            const id = `s${i++}`
-            const made = rig.made.size
-            await cmd.publishAsync(topic, JSON.stringify({ id }), { qos: 1 })
-            const deadline = Date.now() + 30000
-            while (rig.made.size === made && Date.now() < deadline && !rig.exited) await sleep(2)
-            if (rig.made.size === made) stalls++
+            if (rig.exited || rig.panic) break
+            if (!(await requestReport(rig, `s${i++}`, 30000))) stalls++
             const n = rig.made.size
             // a fault every `every` reports: connection resets and broker restarts in turn
             if (n > 0 && n % every === 0 && n !== lastFault) {
@@ -533,7 +543,7 @@ async function main(argv: string[]): Promise<number> {
     }
     if (run.includes("ballast") || run.includes("soak")) {
         ballast = await ballastSearch(log)
-        console.log(`\nheap: the firmware (W5500 image, connected and reporting) survives ${ballast} KB of ballast at boot (BALLAST_KB, 1 KB steps)`)
+        console.log(`\nheap: the firmware (W5500 image: boot, subscribe, reports, 5 commands, a reconnect) survives ${ballast} KB of ballast held from boot (BALLAST_KB, 1 KB steps)`)
     }
     if (run.includes("soak")) {
         const total = quick ? 300 : Number(process.env.SOAK_REPORTS ?? 10000)
