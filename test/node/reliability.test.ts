@@ -6,7 +6,7 @@
  */
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { SCENARIOS, ballastSearch, describe, soak } from "../../sim/scenarios.ts"
+import { SCENARIOS, SOAK_MARGIN_KB, ballastSearch, describe, soak } from "../../sim/scenarios.ts"
 
 const QUICK = ["broker-restart", "half-open-idle", "half-open-publish", "reset-mid-packet", "partition", "link-flap", "dhcp-gone", "dns-gone", "ntp-gone"]
 
@@ -21,12 +21,11 @@ for (const name of QUICK) {
     })
 }
 
-test("heap: a ballast the firmware survives, and a 300-report soak with faults while holding it less 2 KB", { timeout: 900000 }, async t => {
-    // coarse: start the search at 8 KB steps' worth of range, so it takes few boots
+test("heap: the largest ballast the firmware works with, and a 300-report soak with faults while holding it less the margin", { timeout: 900000 }, async t => {
     const kb = await ballastSearch(false, 0, 48)
-    t.diagnostic(`largest ballast survived at boot: ${kb} KB`)
-    assert.ok(kb >= 4, `the firmware should leave at least 4 KB of heap spare, found ${kb} KB`)
-    const r = await soak(300, Math.max(0, kb - 2))
+    t.diagnostic(`largest ballast the device works with (boot, subscribe, reports, commands, a reconnect): ${kb} KB`)
+    assert.ok(kb >= SOAK_MARGIN_KB + 4, `the firmware should leave at least ${SOAK_MARGIN_KB + 4} KB of heap spare, found ${kb} KB`)
+    const r = await soak(300, kb - SOAK_MARGIN_KB)
     t.diagnostic(describe(r))
     for (const n of r.notes) t.diagnostic(n)
     assert.deepEqual(r.problems, [], describe(r))

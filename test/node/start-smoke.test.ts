@@ -107,7 +107,7 @@ async function smoke(signalTo: "runner" | "group") {
     let obs: mqtt.MqttClient | undefined
     try {
         await until("the runner to start the device", () => lines.some(l => l.startsWith("[runner] starting ")), 30000)
-        assert.ok(lines.some(l => l.includes(`mqtt://127.0.0.1:${port} (embedded aedes)`)), `the banner names the broker\n${out()}`)
+        assert.ok(lines.some(l => l.includes(`mqtt://127.0.0.1:${port} (embedded aedes`)), `the banner names the broker\n${out()}`)
         assert.ok(lines.some(l => /^\s+watch\s+mosquitto_sub -h 127\.0\.0\.1 -p \d+ -t '#' -v/.test(l)), `the banner tells how to watch\n${out()}`)
 
         obs = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0, connectTimeout: 5000 })
