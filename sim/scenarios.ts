@@ -24,6 +24,7 @@ import { FaultProxy } from "./faultproxy.ts"
 import { startHostLink } from "./hostlink.ts"
 import { deviceSettings, startEmulatedNetwork } from "./start.ts"
 import type { LanOptions, W5500Sim } from "./w5500/index.ts"
+import type { UdpDatagram } from "./w5500/chip.ts"
 
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
 
@@ -82,11 +83,12 @@ export class Rig {
     ) {}
 
     /** Starts broker, proxy, LAN (with net "w5500") and the device; resolves once it has its settings. */
-    static async start(name: string, opts: { net: "host" | "w5500"; lan?: LanOptions; settings?: Record<string, string | number | boolean>; timeoutMs?: number; log?: boolean }): Promise<Rig> {
+    static async start(name: string, opts: { net: "host" | "w5500"; lan?: LanOptions; settings?: Record<string, string | number | boolean>; timeoutMs?: number; log?: boolean; prep?: (lan: W5500Sim) => void }): Promise<Rig> {
         const id = `soak-${name}-${process.pid}`
         const broker = await startAedes()
         const proxy = await FaultProxy.start({ targetHost: "127.0.0.1", targetPort: broker.port })
         const lan = opts.net === "w5500" ? await startEmulatedNetwork({ lan: { log: () => {}, ...opts.lan } }) : undefined
+        if (lan) opts.prep?.(lan)
         const r = new Rig(id, broker, proxy, lan)
         broker.aedes.on("client", c => {
             if (c.id === id) r.sessions.push(Date.now())
@@ -416,6 +418,75 @@ const ntpGone: Runner = (quick, log) =>
         return r
     })
 
+/** A seeded generator (mulberry32), so a garbage run can be repeated. */
+function rng(seed: number): () => number {
+    let a = seed >>> 0
+    return () => {
+        a = (a + 0x6d2b79f5) >>> 0
+        let t = a
+        t = Math.imul(t ^ (t >>> 15), t | 1)
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+    }
+}
+
+/** One mangled copy of a reply: truncated, bytes flipped, random bytes, or a length field lying. */
+function mangle(data: Uint8Array, r: () => number): Uint8Array {
+    const b = Buffer.from(data)
+    const kind = Math.floor(r() * 4)
+    if (kind === 0) return b.subarray(0, Math.floor(r() * b.length))
+    if (kind === 1) {
+        for (let i = 0, n = 1 + Math.floor(r() * 8); i < n; i++) b[Math.floor(r() * b.length)] ^= 1 + Math.floor(r() * 255)
+        return b
+    }
+    if (kind === 2) return Buffer.from(Array.from({ length: Math.floor(r() * 600) }, () => Math.floor(r() * 256)))
+    // a length or count field lying: bump one of the first 64 bytes (DNS counts, DHCP option lengths, NTP header)
+    b[Math.floor(r() * Math.min(64, b.length))] = 0xff
+    return b
+}
+
+/**
+ * The LAN's DHCP, DNS and NTP servers answer with mangled replies (two mangled copies ahead of
+ * each reply, and the reply itself mangled at a seeded 70 %) while the device
+ * boots on a 10 s lease: its parsers see truncation, flipped bytes, random bytes and lying length
+ * fields on the live path. It must not crash, and must get its lease, name and time from the good
+ * replies and report. Then the mangling stops and the device keeps reporting across renewals.
+ */
+const lanGarbage: Runner = (quick, log) => {
+    const r = rng(quick ? 7 : 11)
+    let mangled = 0
+    let on = true
+    const prep = (lan: W5500Sim) => {
+        for (const srv of [lan.lan.dhcp, lan.lan.dns, lan.lan.ntp] as { handle: (d: UdpDatagram, now: number) => UdpDatagram[] }[]) {
+            const real = srv.handle.bind(srv)
+            // while on: two mangled copies ahead of each reply, and the reply itself mangled at 70 %
+            srv.handle = (d, now) =>
+                real(d, now).flatMap(x => {
+                    if (!on) return [x]
+                    mangled += 2
+                    const out = [{ ...x, data: mangle(x.data, r) }, { ...x, data: mangle(x.data, r) }]
+                    if (r() < 0.7) {
+                        mangled++
+                        out.push({ ...x, data: mangle(x.data, r) })
+                    } else out.push(x)
+                    return out
+                })
+        }
+    }
+    return withRig("lan-garbage", { net: "w5500", log, lan: { leaseSeconds: 10 }, prep }, async (rig, t0) => {
+        await rig.reports(3, 120000, "reports despite the mangled replies")
+        await sleep(quick ? 8000 : 20000)
+        on = false
+        const from = rig.arrivals.length
+        await sleep(12000)
+        const after = rig.arrivals.length - from
+        const res = judge(rig.tally("DHCP, DNS and NTP replies mangled from boot (2 bad copies each, the reply itself at 70 %)", t0, [], []), rig)
+        res.notes.push(`${mangled} mangled replies sent to the device; ${after} reports in the 12 s after the mangling stopped`)
+        if (after < 8) res.problems.push(`only ${after} reports in 12 s after the mangling stopped`)
+        return res
+    })
+}
+
 /** How far below the largest surviving ballast the soak holds (the peak moves by a few KB between runs). */
 export const SOAK_MARGIN_KB = 6
 
@@ -430,6 +501,7 @@ export const SCENARIOS: Record<string, Runner> = {
     "dhcp-gone": dhcpGone,
     "dns-gone": dnsGone,
     "ntp-gone": ntpGone,
+    "lan-garbage": lanGarbage,
 }
 
 /** Asks for a report with `commands/report` and waits until the device made it (false: it did not within `ms`). */

@@ -271,9 +271,9 @@ export async function runDevice(image: Image) {
     }
     phase("network", t0, stack.name === "host" ? "runtime sockets" : stack.name)
 
-    if (profile.requiresTls && !stack.tls) {
+    if ((profile.requiresTls || cfg.mqttTls) && !stack.tls) {
         console.log(
-            `config: ${profile.name} accepts only TLS connections, and the ${stack.name} network has no TLS ` +
+            `config: ${profile.requiresTls ? profile.name + " accepts only TLS connections" : "MQTT_TLS=true"}, and the ${stack.name} network has no TLS ` +
                 "(the W5500 on the stock runtime is plain TCP). Use the desktop simulator with NET=host, " +
                 "or choose a platform that allows plain MQTT."
         )

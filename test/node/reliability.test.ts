@@ -10,7 +10,7 @@ import { SCENARIOS, SOAK_MARGIN_KB, ballastSearch, describe, soak } from "../../
 
 // the rest (half-open-idle, link-flap, dhcp-gone, ntp-gone) run in `npm run soak`; the W5500 link
 // and lease paths are also covered by test/node/w5500-e2e.test.ts. CI time is the limit here.
-const QUICK = ["broker-restart", "half-open-publish", "reset-mid-packet", "partition", "dns-gone"]
+const QUICK = ["broker-restart", "half-open-publish", "reset-mid-packet", "partition", "dns-gone", "lan-garbage"]
 
 for (const name of QUICK) {
     test(`fault scenario ${name} (reduced): no QoS 1 report lost, the device recovers`, { timeout: 300000 }, async t => {
