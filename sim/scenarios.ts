@@ -465,7 +465,8 @@ const lanGarbage: Runner = (quick, log) => {
                     if (!on) return [x]
                     mangled += 2
                     const out = [{ ...x, data: mangle(x.data, r) }, { ...x, data: mangle(x.data, r) }]
-                    if (r() < 0.7) {
+                    // quick (npm test): the reply itself stays good, so boot is not slowed by retries
+                    if (!quick && r() < 0.7) {
                         mangled++
                         out.push({ ...x, data: mangle(x.data, r) })
                     } else out.push(x)
@@ -480,7 +481,7 @@ const lanGarbage: Runner = (quick, log) => {
         const from = rig.arrivals.length
         await sleep(12000)
         const after = rig.arrivals.length - from
-        const res = judge(rig.tally("DHCP, DNS and NTP replies mangled from boot (2 bad copies each, the reply itself at 70 %)", t0, [], []), rig)
+        const res = judge(rig.tally(`DHCP, DNS and NTP replies mangled from boot (2 bad copies ahead of each reply${quick ? "" : ", the reply itself at 70 %"})`, t0, [], []), rig)
         res.notes.push(`${mangled} mangled replies sent to the device; ${after} reports in the 12 s after the mangling stopped`)
         if (after < 8) res.problems.push(`only ${after} reports in 12 s after the mangling stopped`)
         return res
