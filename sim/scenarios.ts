@@ -21,6 +21,7 @@ import { startAedes, type AedesBroker } from "./brokers.ts"
 import { ROOT, runVm, type VmRun } from "./devs.ts"
 import { loadEnvFiles } from "./envfile.ts"
 import { FaultProxy } from "./faultproxy.ts"
+import { prng } from "./hostile-broker.ts"
 import { startHostLink } from "./hostlink.ts"
 import { deviceSettings, startEmulatedNetwork } from "./start.ts"
 import type { LanOptions, W5500Sim } from "./w5500/index.ts"
@@ -64,7 +65,6 @@ export class Rig {
     readonly arrivals: number[] = []
     /** Date.now() of each connection the proxy accepted */
     readonly attempts: number[] = []
-    readonly replies = new Map<string, number>()
     /** Date.now() of each MQTT session the broker accepted from the device */
     readonly sessions: number[] = []
     child?: ChildProcess
@@ -100,13 +100,6 @@ export class Rig {
                 const n = r.received.get(text) ?? 0
                 r.received.set(text, n + 1)
                 if (n === 0) r.arrivals.push(Date.now())
-            } else if (p.topic.endsWith("/replies")) {
-                try {
-                    const id = JSON.parse(text).id
-                    r.replies.set(id, (r.replies.get(id) ?? 0) + 1)
-                } catch {
-                    // not ours to judge here
-                }
             }
         })
         let seen = 0
@@ -164,7 +157,7 @@ export class Rig {
         return this.arrivals[from + n - 1]
     }
 
-    /** Waits for a console line matching `re` (after line index `from`). */
+    /** Waits for a console line matching `re` (any line since boot). */
     async line(re: RegExp, timeoutMs: number, what: string): Promise<string> {
         const deadline = Date.now() + timeoutMs
         for (;;) {
@@ -292,15 +285,16 @@ const halfOpenIdle: Runner = (quick, log) =>
 const halfOpenPublish: Runner = (quick, log) =>
     withRig("half-open-publish", { net: "host", log, settings: { MQTT_KEEPALV: 5 } }, async (rig, t0) => {
         await rig.reports(3, 60000, "first reports")
+        const deadMs = quick ? 8000 : 12000
         rig.proxy.blackhole()
-        await sleep(quick ? 8000 : 12000)
+        await sleep(deadMs)
         rig.proxy.pass()
         const healed = Date.now()
         const from = rig.arrivals.length
         const rec = (await rig.reports(1, 60000, "report after the link healed", from)) - healed
         await rig.reports(3, 20000, "steady after healing")
         const r = judge(rig.tally("half-open link during a publish stream", t0, [rec], []), rig)
-        const black = [...rig.made.values()].filter(at => at >= healed - (quick ? 8000 : 12000) && at < healed).length
+        const black = [...rig.made.values()].filter(at => at >= healed - deadMs && at < healed).length
         r.notes.push(`${black} reports made while the link was dead`)
         return r
     })
@@ -418,18 +412,6 @@ const ntpGone: Runner = (quick, log) =>
         return r
     })
 
-/** A seeded generator (mulberry32), so a garbage run can be repeated. */
-function rng(seed: number): () => number {
-    let a = seed >>> 0
-    return () => {
-        a = (a + 0x6d2b79f5) >>> 0
-        let t = a
-        t = Math.imul(t ^ (t >>> 15), t | 1)
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-    }
-}
-
 /** One mangled copy of a reply: truncated, bytes flipped, random bytes, or a length field lying. */
 function mangle(data: Uint8Array, r: () => number): Uint8Array {
     const b = Buffer.from(data)
@@ -453,7 +435,7 @@ function mangle(data: Uint8Array, r: () => number): Uint8Array {
  * replies and report. Then the mangling stops and the device keeps reporting across renewals.
  */
 const lanGarbage: Runner = (quick, log) => {
-    const r = rng(quick ? 7 : 11)
+    const r = prng(quick ? 7 : 11)
     let mangled = 0
     let on = true
     const prep = (lan: W5500Sim) => {

@@ -328,8 +328,7 @@ async function main(argv: string[]): Promise<number> {
                 if (!nodeNet.isIPv4(name)) external = { name, ip }
                 log(`lan: real destinations allowed; ${name} is ${ip}`)
             }
-            lan = await startEmulatedNetwork({ external })
-            if (opts.allowExternal) lan.lan.allowExternal = true
+            lan = await startEmulatedNetwork({ external, lan: { allowExternal: opts.allowExternal } })
         } catch (e) {
             const msg = (e as Error).message
             console.error(`npm start: cannot start the emulated W5500: ${msg}${/in use/i.test(msg) ? " (another npm start? or use --net host)" : ""}`)
