@@ -267,8 +267,8 @@ export function makeCase(runSeed: number, index: number): HostileCase {
             break
         }
         case "big-publish": {
-            // near the default maxPacketSize (20480): valid, or cut short, or just above the limit
-            const size = pick([int(1000, 19000), int(20400, 20600)])
+            // near the client's default maxPacketSize (8192): valid, or cut short, or just above the limit
+            const size = pick([int(1000, 8100), int(8150, 8250)])
             const p = publish("hostile/big", bytes(size), int(0, 2), int(1, 65535))
             if (int(0, 1)) {
                 c.chunks = [p.subarray(0, int(10, p.length - 1))]

@@ -52,6 +52,8 @@ export interface ScenarioResult {
     problems: string[]
     /** wall time of the scenario, ms */
     ms: number
+    /** the soak with the heap probe: what the device could still add to its ballast at the end */
+    headroom?: Headroom
 }
 
 /** A running device with its broker, proxy and (optionally) emulated network. */
@@ -473,6 +475,9 @@ const lanGarbage: Runner = (quick, log) => {
 /** How far below the largest surviving ballast the soak holds (the peak moves by a few KB between runs). */
 export const SOAK_MARGIN_KB = 6
 
+/** How much less headroom after a soak than in a fresh device counts as a leak (1 KB steps, allocation noise). */
+export const HEADROOM_TOLERANCE_KB = 2
+
 /** Every scenario, by name. */
 export const SCENARIOS: Record<string, Runner> = {
     "broker-restart": brokerRestarts,
@@ -498,21 +503,83 @@ async function requestReport(rig: Rig, id: string, ms: number): Promise<boolean>
 }
 
 /**
- * Boots with BALLAST_KB=kb and says whether the device still does everything: connects,
- * subscribes, reports, answers 5 commands back to back, and reconnects after a reset.
+ * What the heap measurement asks of the device: 5 commands answered by reports back to back,
+ * then a reconnect after a connection reset and 2 reports. Returns why it could not, or
+ * undefined when it did.
  */
+async function works(rig: Rig, tag: string): Promise<string | undefined> {
+    try {
+        for (let i = 0; i < 5; i++) if (!(await requestReport(rig, `${tag}-${i}`, 10000))) return `command ${i + 1} of 5 got no report within 10 s${rig.panic ? ` (${rig.panic})` : ""}`
+        rig.proxy.resetAll()
+        // the report the device makes after it reconnected, then one more on request (a command
+        // sent before the device has subscribed again is lost, as MQTT has it: up to 3 tries)
+        await rig.reports(1, 60000, `the report after a reset (${tag})`)
+        let ok = false
+        for (let i = 0; i < 3 && !ok; i++) ok = await requestReport(rig, `${tag}-r${i}`, 5000)
+        if (!ok) return "3 commands after the reconnect got no report within 5 s each"
+        return rig.exited || rig.panic ? `the VM ${rig.panic ? `panicked (${rig.panic})` : "exited"}` : undefined
+    } catch (e) {
+        return (e as Error).message.split("\n")[0]
+    }
+}
+
+/** Boots with BALLAST_KB=kb and says whether the device still subscribes, reports and `works`. */
 async function survives(kb: number, log: boolean): Promise<boolean> {
     let rig: Rig | undefined
     try {
         rig = await Rig.start(`ballast-${kb}`, { net: "w5500", log, settings: { BALLAST_KB: kb } })
         await rig.reports(2, 60000, `reports with ${kb} KB of ballast`)
         await rig.line(/boot: subscribe: /, 20000, "the command subscription")
-        for (let i = 0; i < 5; i++) if (!(await requestReport(rig, `b${i}`, 10000))) return false
-        rig.proxy.resetAll()
-        await rig.reports(2, 60000, `reports after a reset with ${kb} KB of ballast`)
-        return !rig.exited && !rig.panic
+        return (await works(rig, `b${kb}`)) === undefined
     } catch {
         return false
+    } finally {
+        await rig?.close()
+    }
+}
+
+/** What `probeHeadroom` found. */
+export interface Headroom {
+    /** KB added to the ballast with which the device still worked */
+    kb: number
+    /** why the next step failed */
+    why: string
+}
+
+/**
+ * The heap left in a device that has been running: grows its ballast 1 KB at a time (the heap
+ * probe, `commands/ballast`, src/sim/ballast.ts) and after each step asks what `survives` asks.
+ * Returns the KB added before the first step the device did not get through (it ends dead or
+ * unable to work; close the rig afterwards).
+ */
+export async function probeHeadroom(rig: Rig, heldKb: number, maxKb = 48): Promise<Headroom> {
+    for (let added = 0; added < maxKb; added++) {
+        const want = heldKb + added + 1
+        const cmd = await rig.commander()
+        await cmd.publishAsync(`devices/${rig.id}/commands/ballast`, "1", { qos: 1 })
+        try {
+            await rig.line(new RegExp(`ballast: holding ${want} KB`), 10000, `the ballast grown to ${want} KB`)
+        } catch (e) {
+            return { kb: added, why: (e as Error).message.split("\n")[0] }
+        }
+        const why = await works(rig, `h${want}`)
+        if (why) return { kb: added, why: `holding ${want} KB: ${why}` }
+    }
+    return { kb: maxKb, why: `stopped at ${maxKb} KB` }
+}
+
+/**
+ * The heap probe in a fresh device: boots holding `heldKb`, makes `reports` reports on request,
+ * then `probeHeadroom`. The figure to compare with the same probe after a soak.
+ */
+export async function freshHeadroom(heldKb: number, reports: number, log = false): Promise<Headroom> {
+    let rig: Rig | undefined
+    try {
+        rig = await Rig.start("headroom", { net: "w5500", log, settings: { REPORT_MS: 3600000, BALLAST_KB: heldKb } })
+        await rig.reports(1, 90000, "first report")
+        await rig.line(/boot: subscribe: /, 20000, "the command subscription")
+        for (let i = 0; i < reports; i++) if (!(await requestReport(rig, `f${i}`, 10000))) throw new Error(`fresh device: report ${i} not made\n${rig.tail()}`)
+        return await probeHeadroom(rig, heldKb)
     } finally {
         await rig?.close()
     }
@@ -534,8 +601,9 @@ export async function ballastSearch(log = false, lo = 0, hi = 64): Promise<numbe
  * fault every 1,000 reports (every sixth of a shorter run): connection resets and broker restarts
  * in turn, over the emulated W5500, with
  * `ballastKb` of the heap held. Returns the result; lost reports and missing replies are problems.
+ * `probe`: afterwards, when nothing went wrong, `probeHeadroom` measures the heap left (headroomKb).
  */
-export async function soak(total: number, ballastKb: number, log = false, progress?: (s: string) => void): Promise<ScenarioResult> {
+export async function soak(total: number, ballastKb: number, log = false, progress?: (s: string) => void, probe = false): Promise<ScenarioResult> {
     return await withRig("soak", { net: "w5500", log, timeoutMs: 3 * 3600 * 1000, settings: { REPORT_MS: 3600000, BALLAST_KB: ballastKb } }, async (rig, t0) => {
         await rig.reports(1, 90000, "first report")
         const recovery: number[] = []
@@ -567,6 +635,7 @@ export async function soak(total: number, ballastKb: number, log = false, progre
         await sleep(5000)
         const r = judge(rig.tally(`soak: ${total} reports with ${ballastKb} KB ballast, a fault every ${every}`, t0, recovery, []), rig)
         r.notes.push(`${i} report commands sent, ${stalls} not answered by a report within 5 s (sent again; commands sent while the broker was down are lost); ${faults} faults injected; ${(r.made / (r.ms / 1000)).toFixed(1)} reports/s over ${Math.round(r.ms / 1000)} s`)
+        if (probe && !r.problems.length) r.headroom = await probeHeadroom(rig, ballastKb)
         return r
     })
 }
@@ -610,12 +679,23 @@ async function main(argv: string[]): Promise<number> {
         const total = quick ? 300 : Number(process.env.SOAK_REPORTS ?? 10000)
         // the peak at connect moves by a few KB from run to run (timing, fragmentation): hold 6 KB less
         const hold = Math.max(0, ballast - SOAK_MARGIN_KB)
-        const r = await soak(total, hold, log, s => console.log(s))
+        // the same heap probe in a fresh device and after the soak: a leak shows as a difference
+        const fresh = await freshHeadroom(hold, 20, log)
+        console.log(`\nheap probe, fresh device holding ${hold} KB (20 reports made): ${fresh.kb} KB more could be added (next step: ${fresh.why})`)
+        const r = await soak(total, hold, log, s => console.log(s), true)
         failed ||= r.problems.length > 0
         console.log(TABLE_HEAD.join("\n"))
         console.log(describe(r))
         for (const note of r.notes) console.log(`  ${note}`)
         console.log(`\nheadroom: with ${hold} KB held (${SOAK_MARGIN_KB} KB below the measured maximum) the device ${r.problems.length ? "did NOT complete" : "completed"} ${r.made} reports with faults injected`)
+        if (r.headroom) {
+            const drop = fresh.kb - r.headroom.kb
+            console.log(`heap probe after the soak: ${r.headroom.kb} KB more could be added (next step: ${r.headroom.why}); fresh device: ${fresh.kb} KB; difference ${drop} KB, tolerance ${HEADROOM_TOLERANCE_KB} KB`)
+            if (drop > HEADROOM_TOLERANCE_KB) {
+                failed = true
+                console.log(`FAIL: the headroom shrank by ${drop} KB over ${r.made} reports: a leak?`)
+            }
+        }
     }
     return failed ? 1 : 0
 }

@@ -3,11 +3,11 @@ import { startSimSensor } from "../app/sensors"
 import { platform as generic } from "../cloud/generic"
 import { runDevice } from "../device"
 import { hostNetwork, simW5500 } from "../net/starters"
-import { simSettings } from "../sim/ballast"
+import { simSettings, withHeapProbe } from "../sim/ballast"
 
 await runDevice({
     name: "sim-generic",
-    platform: generic,
+    platform: withHeapProbe(generic),
     host: hostNetwork,
     w5500: simW5500,
     sensors: startSimSensor,

@@ -55,7 +55,11 @@ export interface MqttOptions {
     outboxLimit?: number
     /** when the outbox is full: "oldest" drops the oldest waiting message, "newest" refuses the new one (default "oldest") */
     dropPolicy?: "oldest" | "newest"
-    /** largest packet accepted or sent, bytes (default 20480) */
+    /**
+     * largest packet accepted or sent, bytes (default 8192). Larger limits work (20,000-byte
+     * messages round-trip) but need one contiguous buffer of that size: on the 64 KB heap, after a
+     * flood of small messages, a 20 KB buffer was not always to be had (OutOfMemory in `npm run fuzz`)
+     */
     maxPacketSize?: number
     /** reconnect backoff bounds, ms (default 1000 .. 60000), with jitter */
     backoff?: { min: number; max: number }
@@ -218,7 +222,7 @@ export class MqttClient {
         if (!o.port) o.port = o.tls ? 8883 : 1883
         if (!(o.inflightWindow >= 1)) o.inflightWindow = 8
         if (!(o.outboxLimit >= 1)) o.outboxLimit = 32
-        if (!(o.maxPacketSize >= 64)) o.maxPacketSize = 20480
+        if (!(o.maxPacketSize >= 64)) o.maxPacketSize = 8192
         if (!o.backoff) o.backoff = { min: 1000, max: 60000 }
         if (!o.connectTimeoutMs) o.connectTimeoutMs = 10000
         if (o.log === undefined) o.log = true

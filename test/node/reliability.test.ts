@@ -6,7 +6,7 @@
  */
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { SCENARIOS, SOAK_MARGIN_KB, ballastSearch, describe, soak } from "../../sim/scenarios.ts"
+import { Rig, SCENARIOS, SOAK_MARGIN_KB, ballastSearch, describe, soak } from "../../sim/scenarios.ts"
 
 // the rest (half-open-idle, link-flap, dhcp-gone, ntp-gone) run in `npm run soak`; the W5500 link
 // and lease paths are also covered by test/node/w5500-e2e.test.ts. CI time is the limit here.
@@ -23,14 +23,48 @@ for (const name of QUICK) {
     })
 }
 
-test("heap: the largest ballast the firmware works with, and a 100-report soak with faults while holding it less the margin", { timeout: 900000 }, async t => {
+test("heap: the largest ballast the firmware works with, a 100-report soak with faults while holding it less the margin, and the heap left after it", { timeout: 900000 }, async t => {
     // between 18 KB (well below every run seen, 25..30 KB) and 34 KB: four boots
     const kb = await ballastSearch(false, 18, 34)
     t.diagnostic(`largest ballast the device works with (boot, subscribe, reports, commands, a reconnect): ${kb} KB`)
     // above the search's lower bound: at least one probe above 18 KB worked
     assert.ok(kb > 18, `the firmware should work with more than 18 KB of its heap taken, found ${kb} KB`)
-    const r = await soak(100, kb - SOAK_MARGIN_KB)
+    const r = await soak(100, kb - SOAK_MARGIN_KB, false, undefined, true)
     t.diagnostic(describe(r))
     for (const n of r.notes) t.diagnostic(n)
     assert.deepEqual(r.problems, [], describe(r))
+    // the heap probe grows the ballast 1 KB at a time until the device can no longer work
+    const h = r.headroom!
+    t.diagnostic(`heap probe after the soak: ${h.kb} KB could still be added to the ${kb - SOAK_MARGIN_KB} KB held (next step: ${h.why})`)
+    assert.ok(h.kb >= 1, `after 100 reports the device should still take at least 1 more KB, took ${h.kb} (${h.why})`)
+})
+
+/** Boots the firmware over the simulator's socket, waits for its subscription, runs `body`. */
+async function withDevice(name: string, settings: Record<string, number>, body: (rig: Rig, send: (payload: string) => Promise<void>) => Promise<void>) {
+    const rig = await Rig.start(name, { net: "host", log: !!process.env.VM_LOG, settings })
+    try {
+        await rig.reports(1, 60000, "first report")
+        await rig.line(/boot: subscribe: /, 20000, "the command subscription")
+        const cmd = await rig.commander()
+        await body(rig, async p => void (await cmd.publishAsync(`devices/${rig.id}/commands/ballast`, p, { qos: 1 })))
+    } finally {
+        await rig.close()
+    }
+}
+
+test("heap probe (commands/ballast): the platform's error reply without BALLAST_KB; with it, a bad size refused, a good one held", { timeout: 300000 }, async () => {
+    await withDevice("probe-off", {}, async (rig, send) => {
+        await send("3")
+        // the platform sees it: a number is not a command object
+        await rig.line(/command error id=[^:]*: 400 payload must be a JSON object/, 10000, "the platform's answer")
+        assert.ok(!rig.lines.some(l => /ballast:/.test(l)), "no ballast without BALLAST_KB")
+    })
+    await withDevice("probe-on", { BALLAST_KB: 0 }, async (rig, send) => {
+        for (const bad of ["3x", "0", "65", "-1", ""]) await send(bad)
+        await send("3")
+        await rig.line(/ballast: holding 3 KB/, 10000, "the ballast grown by 3 KB")
+        assert.equal(rig.lines.filter(l => /ballast: ignored: expected a whole number of KB/.test(l)).length, 5, rig.tail())
+        assert.ok(!rig.lines.some(l => /command error/.test(l)), "the probe's messages never reach the platform")
+        await rig.reports(2, 20000, "reports with the probe's ballast")
+    })
 })
