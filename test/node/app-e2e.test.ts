@@ -163,6 +163,13 @@ async function scenario(t: TestContext, broker: Broker) {
                 assert.match(reply.message, c.message, `${c.what}: message`)
                 assert.equal(reply.data, undefined, `${c.what}: no data in an error reply`)
             }
+            // above the client's maxPacketSize (8192): skipped as it streams past, logged, no reply
+            const huge = JSON.stringify({ id: "huge", params: { led: true }, pad: "x".repeat(9000) })
+            const hugeAt = obs.mark()
+            await obs.client.publishAsync(cmd("set"), huge, { qos: 1 })
+            for (let i = 0; i < 100 && !dev.lines.some(l => l.startsWith("mqtt: skipped an incoming message larger than 8192 bytes")); i++) await sleep(100)
+            assert.ok(dev.lines.some(l => l.startsWith("mqtt: skipped an incoming message larger than 8192 bytes")), `the skip is logged\n${dev.tail()}`)
+            assert.ok(!obs.msgs.slice(hugeAt).some(m => m.text.includes('"huge"')), "no reply to a message the device never read")
             // nothing changed, and the schedule still runs (the cadence test below counts the reports)
             checkReport(await nextReport("a report after the invalid commands", obs.mark(), 3000), { led: false, interval: 1000 })
             assert.ok(!dev.exited, "the VM is still running")
