@@ -7,8 +7,9 @@
  * QoS 1 resends after a lost PUBACK), recovery time after each fault, and connection attempts
  * with the gaps between them (backoff).
  *
- *   npm run soak                 every scenario in full, then the heap ballast search and the
- *                                10,000-report soak with faults injected
+ *   npm run soak                 every scenario in full, then the heap ballast search, the heap
+ *                                probe in a fresh device, the 10,000-report soak with faults
+ *                                injected, and the heap probe after it (SOAK_REPORTS=N for fewer)
  *   npm run soak -- --quick      the reduced versions (what npm test runs)
  *   npm run soak -- NAME ...     only those scenarios (names: see SCENARIOS)
  *
@@ -504,8 +505,8 @@ async function requestReport(rig: Rig, id: string, ms: number): Promise<boolean>
 
 /**
  * What the heap measurement asks of the device: 5 commands answered by reports back to back,
- * then a reconnect after a connection reset and 2 reports. Returns why it could not, or
- * undefined when it did.
+ * then, after a connection reset, the reconnect with its report and one more command answered.
+ * Returns why it could not, or undefined when it did.
  */
 async function works(rig: Rig, tag: string): Promise<string | undefined> {
     try {
@@ -601,7 +602,7 @@ export async function ballastSearch(log = false, lo = 0, hi = 64): Promise<numbe
  * fault every 1,000 reports (every sixth of a shorter run): connection resets and broker restarts
  * in turn, over the emulated W5500, with
  * `ballastKb` of the heap held. Returns the result; lost reports and missing replies are problems.
- * `probe`: afterwards, when nothing went wrong, `probeHeadroom` measures the heap left (headroomKb).
+ * `probe`: afterwards, when nothing went wrong, `probeHeadroom` measures the heap left (`headroom`).
  */
 export async function soak(total: number, ballastKb: number, log = false, progress?: (s: string) => void, probe = false): Promise<ScenarioResult> {
     return await withRig("soak", { net: "w5500", log, timeoutMs: 3 * 3600 * 1000, settings: { REPORT_MS: 3600000, BALLAST_KB: ballastKb } }, async (rig, t0) => {

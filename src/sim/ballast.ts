@@ -42,12 +42,11 @@ export async function simSettings(): Promise<ReadSetting> {
 }
 
 /**
- * The runner's heap probe: a message to `.../commands/ballast` whose
- * payload is a whole number of KB (1..64) adds that much to the ballast, in 256-byte pieces (a
- * heap that has been in use is fragmented: the pieces measure free memory more than the largest
- * free block), and logs the new total; the device dies of OutOfMemory when there is not that much
- * heap left. Handled only when the
- * runner set BALLAST_KB; any other message goes to the platform.
+ * The runner's heap probe: a message to `.../commands/ballast` whose payload is a whole number of
+ * KB (1..64) adds that much to the ballast, in 256-byte pieces (a heap that has been in use is
+ * fragmented: the pieces measure free memory more than the largest free block), and logs the new
+ * total; the device dies of OutOfMemory when there is not that much heap left. Handled only when
+ * the runner set BALLAST_KB; any other message goes to the platform.
  */
 function ballastCommand(topic: string, payload: Buffer): boolean {
     if (!probe || !topic.endsWith("/commands/ballast")) return false
