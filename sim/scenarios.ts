@@ -602,9 +602,10 @@ export async function ballastSearch(log = false, lo = 0, hi = 64): Promise<numbe
  * fault every 1,000 reports (every sixth of a shorter run): connection resets and broker restarts
  * in turn, over the emulated W5500, with
  * `ballastKb` of the heap held. Returns the result; lost reports and missing replies are problems.
- * `probe`: afterwards, when nothing went wrong, `probeHeadroom` measures the heap left (`headroom`).
+ * `probeKb` > 0: afterwards, when nothing went wrong, `probeHeadroom` measures the heap left
+ * (`headroom`), up to that many KB.
  */
-export async function soak(total: number, ballastKb: number, log = false, progress?: (s: string) => void, probe = false): Promise<ScenarioResult> {
+export async function soak(total: number, ballastKb: number, log = false, progress?: (s: string) => void, probeKb = 0): Promise<ScenarioResult> {
     return await withRig("soak", { net: "w5500", log, timeoutMs: 3 * 3600 * 1000, settings: { REPORT_MS: 3600000, BALLAST_KB: ballastKb } }, async (rig, t0) => {
         await rig.reports(1, 90000, "first report")
         const recovery: number[] = []
@@ -636,7 +637,7 @@ export async function soak(total: number, ballastKb: number, log = false, progre
         await sleep(5000)
         const r = judge(rig.tally(`soak: ${total} reports with ${ballastKb} KB ballast, a fault every ${every}`, t0, recovery, []), rig)
         r.notes.push(`${i} report commands sent, ${stalls} not answered by a report within 5 s (sent again; commands sent while the broker was down are lost); ${faults} faults injected; ${(r.made / (r.ms / 1000)).toFixed(1)} reports/s over ${Math.round(r.ms / 1000)} s`)
-        if (probe && !r.problems.length) r.headroom = await probeHeadroom(rig, ballastKb)
+        if (probeKb > 0 && !r.problems.length) r.headroom = await probeHeadroom(rig, ballastKb, probeKb)
         return r
     })
 }
@@ -683,7 +684,7 @@ async function main(argv: string[]): Promise<number> {
         // the same heap probe in a fresh device and after the soak: a leak shows as a difference
         const fresh = await freshHeadroom(hold, 20, log)
         console.log(`\nheap probe, fresh device holding ${hold} KB (20 reports made): ${fresh.kb} KB more could be added (next step: ${fresh.why})`)
-        const r = await soak(total, hold, log, s => console.log(s), true)
+        const r = await soak(total, hold, log, s => console.log(s), 48)
         failed ||= r.problems.length > 0
         console.log(TABLE_HEAD.join("\n"))
         console.log(describe(r))
