@@ -172,6 +172,12 @@ export class Rig {
         }
     }
 
+    /** Waits for the device's first `n` reports and its command subscription. */
+    async ready(n = 1): Promise<void> {
+        await this.reports(n, 60000, "first reports")
+        await this.line(/boot: subscribe: /, 20000, "the command subscription")
+    }
+
     /** An MQTT client on the broker (direct, not through the proxy) that can send commands. */
     async commander(): Promise<mqtt.MqttClient> {
         if (!this.observer) {
@@ -476,6 +482,9 @@ const lanGarbage: Runner = (quick, log) => {
 /** How far below the largest surviving ballast the soak holds (the peak moves by a few KB between runs). */
 export const SOAK_MARGIN_KB = 6
 
+/** How far the heap probe goes (KB added) before it stops on its own. */
+const PROBE_MAX_KB = 48
+
 /** How much less headroom after a soak than in a fresh device counts as a leak (1 KB steps, allocation noise). */
 export const HEADROOM_TOLERANCE_KB = 2
 
@@ -529,8 +538,7 @@ async function survives(kb: number, log: boolean): Promise<boolean> {
     let rig: Rig | undefined
     try {
         rig = await Rig.start(`ballast-${kb}`, { net: "w5500", log, settings: { BALLAST_KB: kb } })
-        await rig.reports(2, 60000, `reports with ${kb} KB of ballast`)
-        await rig.line(/boot: subscribe: /, 20000, "the command subscription")
+        await rig.ready(2)
         return (await works(rig, `b${kb}`)) === undefined
     } catch {
         return false
@@ -553,7 +561,7 @@ export interface Headroom {
  * Returns the KB added before the first step the device did not get through (it ends dead or
  * unable to work; close the rig afterwards).
  */
-export async function probeHeadroom(rig: Rig, heldKb: number, maxKb = 48): Promise<Headroom> {
+export async function probeHeadroom(rig: Rig, heldKb: number, maxKb = PROBE_MAX_KB): Promise<Headroom> {
     for (let added = 0; added < maxKb; added++) {
         const want = heldKb + added + 1
         const cmd = await rig.commander()
@@ -577,8 +585,7 @@ export async function freshHeadroom(heldKb: number, reports: number, log = false
     let rig: Rig | undefined
     try {
         rig = await Rig.start("headroom", { net: "w5500", log, settings: { REPORT_MS: 3600000, BALLAST_KB: heldKb } })
-        await rig.reports(1, 90000, "first report")
-        await rig.line(/boot: subscribe: /, 20000, "the command subscription")
+        await rig.ready()
         for (let i = 0; i < reports; i++) if (!(await requestReport(rig, `f${i}`, 10000))) throw new Error(`fresh device: report ${i} not made\n${rig.tail()}`)
         return await probeHeadroom(rig, heldKb)
     } finally {
@@ -684,7 +691,7 @@ async function main(argv: string[]): Promise<number> {
         // the same heap probe in a fresh device and after the soak: a leak shows as a difference
         const fresh = await freshHeadroom(hold, 20, log)
         console.log(`\nheap probe, fresh device holding ${hold} KB (20 reports made): ${fresh.kb} KB more could be added (next step: ${fresh.why})`)
-        const r = await soak(total, hold, log, s => console.log(s), 48)
+        const r = await soak(total, hold, log, s => console.log(s), PROBE_MAX_KB)
         failed ||= r.problems.length > 0
         console.log(TABLE_HEAD.join("\n"))
         console.log(describe(r))

@@ -43,8 +43,7 @@ test("heap: the largest ballast the firmware works with, a 100-report soak with 
 async function withDevice(name: string, settings: Record<string, number>, body: (rig: Rig, send: (payload: string) => Promise<void>) => Promise<void>) {
     const rig = await Rig.start(name, { net: "host", log: !!process.env.VM_LOG, settings })
     try {
-        await rig.reports(1, 60000, "first report")
-        await rig.line(/boot: subscribe: /, 20000, "the command subscription")
+        await rig.ready()
         const cmd = await rig.commander()
         await body(rig, async p => void (await cmd.publishAsync(`devices/${rig.id}/commands/ballast`, p, { qos: 1 })))
     } finally {
