@@ -703,7 +703,7 @@ describe("UDP and the emulated LAN", () => {
         assert.equal(be32(dhcpParse(r.data).opts.get(51)!), 20)
     })
 
-    test("DHCP: NAK on demand, silence, and a unicast OFFER the chip drops (no broadcast flag, no SIPR)", async t => {
+    test("DHCP: NAK on demand and silence", async t => {
         const env = setup()
         t.after(env.close)
         const { chip, lan } = env
@@ -719,11 +719,38 @@ describe("UDP and the emulated LAN", () => {
         await sleep(30)
         assert.equal(lan.counters.udpToChip, before)
         assert.equal(r16(chip, S(0), SN.RX_RSR), 0)
-        lan.dhcp.silent = false
-        const dropped = chip.counters.udpDropped
-        await udpSend(chip, 0, "255.255.255.255", 67, dhcpPacket(1, MAC, 4, { broadcast: false }))
-        await until(() => chip.counters.udpDropped > dropped, "the unicast OFFER to be dropped")
-        assert.equal(lan.dhcp.counters.offer, 1)
+    })
+
+    test("DHCP replies: broadcast with the BROADCAST flag, unicast to yiaddr/chaddr without it; the chip takes both before it has an address", async t => {
+        const env = setup()
+        t.after(env.close)
+        const { chip, lan } = env
+        await dhcpClient(env)
+        const from = { srcIp: "0.0.0.0", srcPort: 68, dstIp: "255.255.255.255", dstPort: 67 }
+        // the server's choice of destination, seen directly (ISC dhcpd and dnsmasq do the same)
+        const [b] = lan.dhcp.handle({ ...from, data: dhcpPacket(1, MAC, 10) }, Date.now())
+        assert.equal(b.dstIp, "255.255.255.255")
+        assert.equal(b.dstMac, undefined)
+        const [u] = lan.dhcp.handle({ ...from, data: dhcpPacket(1, MAC, 11, { broadcast: false }) }, Date.now())
+        assert.equal(u.dstIp, dhcpParse(u.data).yiaddr)
+        assert.deepEqual([...u.dstMac!], MAC)
+        // over the wire: both OFFERs reach the UDP socket on port 68 while SIPR is 0.0.0.0
+        for (const [xid, broadcast] of [[12, true], [13, false]] as const) {
+            await udpSend(chip, 0, "255.255.255.255", 67, dhcpPacket(1, MAC, xid, { broadcast }))
+            const o = dhcpParse((await udpRecv(chip, 0)).data)
+            assert.equal(o.xid, xid)
+            assert.deepEqual(o.opts.get(53), [2])
+            await udpSend(chip, 0, "255.255.255.255", 67, dhcpPacket(3, MAC, xid, { broadcast, requested: o.yiaddr, server: "192.168.50.1" }))
+            assert.deepEqual(dhcpParse((await udpRecv(chip, 0)).data).opts.get(53), [5], `ACK with broadcast ${broadcast}`)
+        }
+        // a frame for another MAC never reaches the chip; once SIPR is set, a unicast for another IP is dropped
+        let dropped = chip.counters.udpDropped
+        lan.sendToChip({ ...u, dstMac: Uint8Array.from([2, 0, 0, 0, 0, 9]) })
+        await until(() => chip.counters.udpDropped > dropped, "the frame for another MAC to be dropped")
+        configure(chip)
+        dropped = chip.counters.udpDropped
+        lan.sendToChip({ ...u, dstIp: "192.168.50.177", dstMac: undefined })
+        await until(() => chip.counters.udpDropped > dropped, "the unicast for another IP to be dropped")
         assert.equal(r16(chip, S(0), SN.RX_RSR), 0)
     })
 
