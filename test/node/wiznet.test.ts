@@ -57,7 +57,7 @@ async function runSuite(t: TestContext, suite: "full" | "delays", chip: W5500Opt
     const sim: W5500Sim = await startW5500Sim({
         chip: { pointerStart: 0xfff0, ...chip },
         lan: {
-            dns: { "echo.lan": "127.0.0.1", "broker.lan": "127.0.0.1", "router.lan": "192.168.50.1", "ntp.lan": "192.168.50.1", "pool.ntp.org": "192.168.50.1" },
+            dns: { "echo.lan": "127.0.0.1", "alias.lan": "echo.lan", "full.lan": "127.0.0.1", "broker.lan": "127.0.0.1", "router.lan": "192.168.50.1", "ntp.lan": "192.168.50.1", "pool.ntp.org": "192.168.50.1" },
             leaseSeconds: 8,
             clock: () => JAN_2040 + (Date.now() - t0),
             log: () => {},
@@ -83,6 +83,8 @@ async function runSuite(t: TestContext, suite: "full" | "delays", chip: W5500Opt
                     if (what === "link down") sim.chip.setLink(false)
                     else if (what === "link up") sim.chip.setLink(true)
                     else if (what === "dhcp silent") sim.lan.dhcp.silent = true
+                    else if (what === "dns full names") sim.lan.dns.compress = false
+                    else if (what === "dns compressed names") sim.lan.dns.compress = true
                     else if (what === "publish cmd") broker.aedes.publish({ cmd: "publish", topic: "wiz/test/cmd", payload: Buffer.from("hello device"), qos: 1, retain: false, dup: false } as any, () => {})
                 }
                 const j = line.indexOf("##STAT ")

@@ -229,6 +229,15 @@ describe("wiznet", () => {
 
     test("DNS resolves a LAN name to 127.0.0.1; NXDOMAIN is a clear error", async () => {
         eq(await stack.resolve("echo.lan"), "127.0.0.1", "echo.lan")
+        // the emulated server compresses names as real ones do (C0 0C); a CNAME chain; then names in full
+        eq(await stack.resolve("alias.lan"), "127.0.0.1", "alias.lan (CNAME to echo.lan)")
+        console.log("##CTL dns full names")
+        await ds.sleep(300)
+        try {
+            eq(await stack.resolve("full.lan"), "127.0.0.1", "full.lan, every name written in full")
+        } finally {
+            console.log("##CTL dns compressed names")
+        }
         eq(await stack.resolve("10.1.2.3"), "10.1.2.3", "an address stays as it is")
         const msg = await fails(async () => await stack.resolve("nope.lan"), "nope.lan")
         has(msg, "NXDOMAIN", "NXDOMAIN message")
