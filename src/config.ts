@@ -76,7 +76,10 @@ export interface Config {
     netDns: string[]
     /** NTP_SERVERS: SNTP server names or addresses; default pool.ntp.org; "none" = no SNTP */
     ntpServers: string[]
-    /** DHCP_WAIT_MS: with NET_IP, how long to try DHCP before using NET_IP (DHCP goes on in the background); 0 = NET_IP at once; refused without NET_IP */
+    /**
+     * DHCP_WAIT_MS: with NET_IP, how long to try DHCP before using NET_IP (DHCP goes on in the
+     * background); 0 = NET_IP at once; refused without NET_IP
+     */
     dhcpWaitMs: number
     /** NET_MAC: the W5500's MAC address `02:12:34:56:78:9a`; "" = derived from the device id */
     netMac: string

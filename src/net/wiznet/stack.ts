@@ -2,8 +2,9 @@
  * `WiznetStack`: the `NetStack` (src/net/stack.ts) of a W5500. Brings the chip up (reset,
  * VERSIONR, MAC, buffers), waits for the PHY link, gets an address by DHCP (src/net/dhcp.ts on
  * UDP port 68; renewal and rebinding in the background; INIT-REBOOT after a link outage) or from a
- * static configuration (also as a fallback when DHCP stays silent, with DHCP still tried), resolves host names with src/net/dns.ts, keeps the time with
- * src/net/sntp.ts, and opens TCP connections on the hardware sockets. A supervisor fiber drives
+ * static configuration (also as a fallback when DHCP stays silent, with DHCP still tried), resolves
+ * host names with src/net/dns.ts, keeps the time with src/net/sntp.ts (names looked up again after
+ * a failed round), and opens TCP connections on the hardware sockets. A supervisor fiber drives
  * DHCP and SNTP and watches the link (PHYCFGR) for as long as the stack runs.
  */
 import { setUnixTime } from "../clock"
@@ -39,7 +40,10 @@ export interface WiznetOptions {
     hostname?: string
     /** a fixed address: used at once, or after `dhcpFallbackMs` without a DHCP lease */
     static?: StaticAddress
-    /** with `static`: try DHCP first and fall back after this many ms (0 or absent: static only); DHCP then goes on in the background and its lease replaces the static address */
+    /**
+     * with `static`: try DHCP first and fall back after this many ms (0 or absent: static only);
+     * DHCP then goes on in the background and its lease replaces the static address
+     */
     dhcpFallbackMs?: number
     /** DNS servers used before (or instead of) the DHCP ones */
     dns?: string[]
