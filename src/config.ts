@@ -76,7 +76,10 @@ export interface Config {
     netDns: string[]
     /** NTP_SERVERS: SNTP server names or addresses; default pool.ntp.org; "none" = no SNTP */
     ntpServers: string[]
-    /** DHCP_WAIT_MS: with NET_IP, how long to try DHCP before using NET_IP; 0 = NET_IP at once */
+    /**
+     * DHCP_WAIT_MS: with NET_IP, how long to try DHCP before using NET_IP (DHCP goes on in the
+     * background); 0 = NET_IP at once; refused without NET_IP
+     */
     dhcpWaitMs: number
     /** NET_MAC: the W5500's MAC address `02:12:34:56:78:9a`; "" = derived from the device id */
     netMac: string
@@ -274,6 +277,8 @@ export async function loadConfig(read?: ReadSetting): Promise<Config> {
         dhcpWaitMs: await intSetting(r, "DHCP_WAIT_MS", 0, 0, 600000),
         netMac: await setting(r, "NET_MAC", "", "a unicast MAC address like 02:12:34:56:78:9a", t => (isMac(t) ? t : undefined)),
     }
+    const wait = cfg.dhcpWaitMs
+    if (wait && !cfg.netIp) r.problems.push(`DHCP_WAIT_MS (${wait}) needs NET_IP, the static address to fall back to; got no NET_IP (without it the device uses DHCP only)`)
     checkSettings(r)
     return cfg
 }

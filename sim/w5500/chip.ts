@@ -25,6 +25,8 @@ export interface UdpDatagram {
     dstIp: string
     dstPort: number
     data: Uint8Array
+    /** the Ethernet destination of a unicast frame (6 bytes) when it is not the owner of `dstIp` (a DHCP reply to chaddr) */
+    dstMac?: Uint8Array
 }
 
 /** Where a TCP connection from the chip goes on the host. */
@@ -311,7 +313,19 @@ export class W5500 extends EventEmitter {
         if (this.closed || this.resetHeld || !this.linkUp) return this.drop(d, "link down")
         const dst = ipToU32(d.dstIp)
         const bcast = this.isBroadcast(dst)
-        if (!bcast && dst !== this.ipReg(COMMON.SIPR)) return this.drop(d, "not for our SIPR")
+        // A unicast frame reaches the chip only when it is addressed to SHAR. With no address yet
+        // (SIPR 0.0.0.0) the real chip hands a unicast datagram for another IP to the UDP socket on
+        // its port: DHCP clients that leave the BROADCAST flag clear get their OFFER/ACK sent to
+        // yiaddr/chaddr (RFC 2131 4.1; ISC dhcpd, dnsmasq) and still get leases on W5500 boards
+        // (Adafruit_CircuitPython_Wiznet5k clears the flag since its DHCP rewrite, commit 077c330 of
+        // 2022-12-17, PR #95, with SIPR at 0.0.0.0 during the exchange; WIZnet's ioLibrary and
+        // w5500-rs set it). No WIZnet document states the rule; whether the chip also takes another
+        // IP once SIPR is set is not documented either, so that case stays dropped here.
+        const mac = d.dstMac
+        if (mac && Buffer.compare(Buffer.from(mac), Buffer.from(this.common.subarray(COMMON.SHAR, COMMON.SHAR + 6))) !== 0)
+            return this.drop(d, "not for our MAC (SHAR)")
+        const sipr = this.ipReg(COMMON.SIPR)
+        if (!bcast && dst !== sipr && sipr !== 0) return this.drop(d, "not for our SIPR")
         for (let n = 0; n < SOCKETS; n++) {
             const s = this.sockets[n]
             if (s.regs[SN.SR] !== SOCK.UDP || get16(s.regs, SN.PORT) !== d.dstPort) continue

@@ -302,12 +302,16 @@ export class DhcpServer {
         b.set(m.chaddr, 28)
         b.set(MAGIC, 236)
         b.set(opts, 240)
-        // RFC 2131 4.1: NAK broadcast; to ciaddr when the client has one; broadcast if asked; else to yiaddr
-        let dst: string
-        if (type === DHCP.NAK) dst = "255.255.255.255"
-        else if (m.ciaddr !== "0.0.0.0") dst = m.ciaddr
-        else if (m.flags & 0x8000) dst = "255.255.255.255"
-        else dst = yiaddr
-        return { srcIp: o.serverIp, srcPort: DHCP_SERVER_PORT, dstIp: dst, dstPort: DHCP_CLIENT_PORT, data: b }
+        // RFC 2131 4.1, as ISC dhcpd and dnsmasq do it: NAK broadcast; to ciaddr when the client has
+        // one; broadcast when the BROADCAST flag is set; else unicast to yiaddr at the link address
+        // chaddr (the client has no address yet, so the frame goes to its MAC, not through ARP)
+        const d: UdpDatagram = { srcIp: o.serverIp, srcPort: DHCP_SERVER_PORT, dstIp: "255.255.255.255", dstPort: DHCP_CLIENT_PORT, data: b }
+        if (type === DHCP.NAK) return d
+        if (m.ciaddr !== "0.0.0.0") d.dstIp = m.ciaddr
+        else if (!(m.flags & 0x8000)) {
+            d.dstIp = yiaddr
+            d.dstMac = m.chaddr
+        }
+        return d
     }
 }

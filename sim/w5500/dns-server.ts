@@ -2,7 +2,8 @@
  * DNS server of the emulated LAN, Node side, built on the dns-packet npm package (independent of
  * the firmware's resolver). Answers A queries from a name map: a value that is an IPv4 address
  * gives an A record, any other value is a CNAME to that name (followed up to 8 steps).
- * Unknown names get NXDOMAIN. Pure: `handle()` returns the replies.
+ * Unknown names get NXDOMAIN. Names in replies are compressed as real servers write them
+ * (`compress`; false writes them in full). Pure: `handle()` returns the replies.
  */
 import dnsPacket from "dns-packet"
 import type { UdpDatagram } from "./chip.ts"
@@ -22,6 +23,58 @@ export interface DnsCounters {
     ignored: number
 }
 
+/**
+ * Rewrites an uncompressed message (as dns-packet writes it) the way BIND, dnsmasq and Unbound
+ * send theirs (RFC 1035 4.1.4): every name, and the name in CNAME data, ends in a pointer to the
+ * longest suffix already written (an answer for the question's name is `C0 0C`).
+ */
+export function compressNames(b: Uint8Array): Uint8Array {
+    const out: number[] = [...b.subarray(0, 12)]
+    const seen = new Map<string, number>()
+    let i = 12
+    const name = () => {
+        const labels: Uint8Array[] = []
+        while (b[i] !== 0) {
+            labels.push(b.subarray(i + 1, i + 1 + b[i]))
+            i += 1 + b[i]
+        }
+        i++
+        for (let k = 0; k < labels.length; k++) {
+            const key = labels.slice(k).map(l => Buffer.from(l).toString("latin1").toLowerCase()).join(".")
+            const at = seen.get(key)
+            if (at !== undefined) return out.push(0xc0 | (at >> 8), at & 0xff)
+            if (out.length < 0x3fff) seen.set(key, out.length)
+            out.push(labels[k].length, ...labels[k])
+        }
+        out.push(0)
+    }
+    const count = (at: number) => (b[at] << 8) | b[at + 1]
+    for (let q = count(4); q > 0; q--) {
+        name()
+        out.push(...b.subarray(i, i + 4))
+        i += 4
+    }
+    for (let r = count(6) + count(8) + count(10); r > 0; r--) {
+        name()
+        const type = count(i)
+        const len = count(i + 8)
+        out.push(...b.subarray(i, i + 8))
+        i += 10
+        if (type !== 5) {
+            out.push(len >> 8, len & 0xff, ...b.subarray(i, i + len))
+            i += len
+            continue
+        }
+        const lenAt = out.length
+        out.push(0, 0)
+        name()
+        const n = out.length - lenAt - 2
+        out[lenAt] = n >> 8
+        out[lenAt + 1] = n & 0xff
+    }
+    return Uint8Array.from(out)
+}
+
 function norm(name: string): string {
     return name.toLowerCase().replace(/\.$/, "")
 }
@@ -32,6 +85,8 @@ export class DnsServer {
     silent = false
     /** when set, every query is answered with this error code instead */
     failWith: "SERVFAIL" | "REFUSED" | null = null
+    /** write names compressed, as real servers do (default); false: every name in full */
+    compress = true
     /** TTL of the records it returns, seconds */
     ttl = 60
     readonly counters: DnsCounters = { queries: 0, answered: 0, nxdomain: 0, ignored: 0 }
@@ -118,6 +173,6 @@ export class DnsServer {
             questions: q.questions,
             answers: rcode === RCODE.NOERROR ? answers : [],
         })
-        return [{ srcIp: d.dstIp, srcPort: DNS_PORT, dstIp: d.srcIp, dstPort: d.srcPort, data: new Uint8Array(data) }]
+        return [{ srcIp: d.dstIp, srcPort: DNS_PORT, dstIp: d.srcIp, dstPort: d.srcPort, data: this.compress ? compressNames(data) : new Uint8Array(data) }]
     }
 }

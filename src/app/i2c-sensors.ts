@@ -2,8 +2,8 @@
  * The board's temperature/humidity chips over I2C, with drivers of our own on
  * `@devicescript/i2c` (the stock @devicescript/drivers servers cost ~5 KB of bytecode):
  *   AHT20 at 0x38: status 0x71 (bit 3 = calibrated, else init 0xBE 0x08 0x00), trigger
- *     0xAC 0x33 0x00, wait >= 80 ms, read 7 bytes: status (bit 7 = busy), 20-bit humidity,
- *     20-bit temperature, CRC-8.
+ *     0xAC 0x33 0x00, wait >= 80 ms, read 7 bytes: status (bit 7 = busy: the datasheet says to
+ *     keep waiting and read again), 20-bit humidity, 20-bit temperature, CRC-8.
  *   SHT30 at 0x44: single shot, high repeatability, no clock stretching 0x24 0x00, wait >= 15 ms,
  *     read 6 bytes: temperature word + CRC-8, humidity word + CRC-8.
  * CRC-8: polynomial 0x31, initial value 0xFF (both datasheets). A bad read throws an Error naming
@@ -40,15 +40,26 @@ export function decodeReading(chip: string, b: Buffer): number[] {
     return [(t * 200) / 1048576 - 50, (h * 100) / 1048576]
 }
 
-/** One measurement of `chip` over I2C (I2C failures are reported with the chip's name). */
-async function measure(chip: string): Promise<Reading> {
+/** An I2C transaction: write `w` to `addr`, then read `n` bytes (`i2c.xfer` of @devicescript/i2c). */
+export type I2cXfer = (addr: number, w: Buffer, n?: number) => Promise<Buffer>
+
+const busXfer: I2cXfer = async (addr, w, n) => await i2c.xfer(addr, w, n)
+
+/**
+ * One measurement of `chip` over `xfer` (I2C failures are reported with the chip's name). An
+ * AHT20 still busy is read again every 20 ms, 5 times, before the reading is given up.
+ */
+export async function measure(chip: string, xfer = busXfer): Promise<Reading> {
     const aht = chip === "aht20"
     const addr = aht ? 0x38 : 0x44
     let b: Buffer
     try {
-        await i2c.xfer(addr, aht ? hex`AC3300` : hex`2400`)
-        await ds.sleep(aht ? 85 : 20)
-        b = await i2c.xfer(addr, hex``, aht ? 7 : 6)
+        await xfer(addr, aht ? hex`AC3300` : hex`2400`)
+        for (let i = 0; i < 6; i++) {
+            await ds.sleep(i ? 20 : aht ? 85 : 20)
+            b = await xfer(addr, hex``, aht ? 7 : 6)
+            if (!aht || !(b[0] & 0x80)) break
+        }
     } catch (e: any) {
         throw new Error(`${chip}: ${e.message}`)
     }

@@ -27,15 +27,16 @@ const PARAMS = hex`01 03 06 0f 33 3a 3b`
 /**
  * What to build: `discover`; `select` (REQUEST for an offer: options 50 and 54); `renew`
  * (REQUEST unicast to the server, ciaddr set); `rebind` (REQUEST broadcast, ciaddr set);
+ * `reboot` (INIT-REBOOT: REQUEST broadcast with option 50 only, RFC 2131 3.2);
  * `decline` (options 50 and 54); `release` (ciaddr and option 54).
  */
-export type DhcpKind = "discover" | "select" | "renew" | "rebind" | "decline" | "release"
+export type DhcpKind = "discover" | "select" | "renew" | "rebind" | "reboot" | "decline" | "release"
 
-// The first four are what the client sends in the states of STATES.
-const KINDS = ["discover", "select", "renew", "rebind", "decline", "release"]
+// The first five are what the client sends in the states of STATES.
+const KINDS = ["discover", "select", "renew", "rebind", "reboot", "decline", "release"]
 // Per kind: the message type (option 53), then what the packet carries: 1 ciaddr, 2 option 50
 // (requested address), 4 option 54 (server), 8 hostname and parameter list, 16 broadcast flag.
-const SHAPES = hex`01 18 03 1e 03 09 03 09 04 06 07 05`
+const SHAPES = hex`01 18 03 1e 03 09 03 09 03 1a 04 06 07 05`
 
 /** Header fields and options of a packet to build (what a kind does not carry is ignored). */
 export interface DhcpFields {
@@ -46,7 +47,7 @@ export interface DhcpFields {
     hostname?: string
     /** seconds since the exchange began */
     secs?: number
-    /** the address: ciaddr (renew, rebind, release) or option 50, the requested address (select, decline) */
+    /** the address: ciaddr (renew, rebind, release) or option 50, the requested address (select, reboot, decline) */
     ip?: string
     /** option 54, the server identifier (select, decline, release) */
     server?: string
@@ -228,11 +229,11 @@ export function parseDhcp(b: Buffer, xid: number, mac: Buffer): DhcpReply {
     return err ? fail(false, err) : r
 }
 
-/** Client states (RFC 2131 figure 5, without INIT-REBOOT). */
-export type DhcpState = "init" | "selecting" | "requesting" | "bound" | "renewing" | "rebinding"
+/** Client states (RFC 2131 figure 5; "rebooting" is INIT-REBOOT and REBOOTING). */
+export type DhcpState = "init" | "selecting" | "requesting" | "bound" | "renewing" | "rebinding" | "rebooting"
 
 // The states that send (KINDS in the same order).
-const STATES = ["selecting", "requesting", "renewing", "rebinding"]
+const STATES = ["selecting", "requesting", "renewing", "rebinding", "rebooting"]
 
 /**
  * `bound`: a new address is ready to configure; `renewed`: the same address, lease extended;
@@ -281,7 +282,8 @@ export interface DhcpCounters {
  * datagram received on port 68; send what it returns. `now` is any millisecond clock.
  * DISCOVER/REQUEST retransmit after 4, 8, 16, 32, 32... s (+/-1 s); after 4 unanswered REQUESTs
  * it starts over. While renewing/rebinding it retransmits after half the time left (>= 60 s).
- * `dhcpDecline` and `dhcpRelease` give a lease back.
+ * `reboot` confirms the lease after the link came back (INIT-REBOOT): a NAK, or no answer to 4
+ * REQUESTs (~60 s), loses it. `dhcpGiveBack` gives a lease back.
  */
 export class DhcpClient implements DhcpFields {
     state: DhcpState = "init"
@@ -365,15 +367,29 @@ export class DhcpClient implements DhcpFields {
         }
         if (now < this.nextAt) return { wakeAt: this.nextAt }
         if (s === "init") return this.discover(now)
-        if (l) {
+        const rb = s === "rebooting"
+        if (l && !rb) {
             if (now >= this.endAt) return this.drop(now, `dhcp: lease on ${l.ip} expired`)
             if (now >= this.t2At) {
                 if (s !== "rebinding") this.begin(now, "rebinding")
             } else if (s === "bound") this.begin(now, "renewing")
         }
-        if (s !== "bound") c.timeouts++
-        if (!l && ++this.tries > 3 && s === "requesting") return this.discover(now)
+        // (the first INIT-REBOOT request is no retransmission)
+        if (s !== "bound" && !(rb && this.tries < 0)) c.timeouts++
+        if ((!l || rb) && ++this.tries > 3 && s !== "selecting")
+            return rb ? this.drop(now, `dhcp: no answer to INIT-REBOOT for ${l.ip}`) : this.discover(now)
         return this.send(now)
+    }
+
+    /**
+     * After a link outage: asks at the next poll (from `now`) whether the lease still holds on this
+     * network (RFC 2131 3.2, 4.4.2). The lease is kept until a NAK or ~60 s without an answer.
+     */
+    reboot(now: number) {
+        if (!this.lease) return
+        this.begin(now, "rebooting")
+        this.tries = -1
+        this.nextAt = now
     }
 
     /** Forgets any lease and starts over at the next poll (e.g. after the link came back). */
@@ -408,7 +424,7 @@ export class DhcpClient implements DhcpFields {
     private send(now: number): DhcpAction {
         const s = this.state
         const left = (s === "renewing" ? this.t2At : this.endAt) - now
-        this.nextAt = now + (this.lease
+        this.nextAt = now + (this.lease && s !== "rebooting"
             ? Math.min(left, Math.max(60000, left / 2))
             : (4000 << Math.min(this.tries, 3)) + Math.round((this.random() * 2 - 1) * 1000))
         return dhcpSend(this, now, KINDS[STATES.indexOf(s)] as DhcpKind, s === "renewing" ? this.server : BROADCAST)

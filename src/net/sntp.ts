@@ -92,8 +92,11 @@ export function parseReply(b: Buffer, sentTx: number, t4: number): SntpResult {
     return { ok: true, unixMs: t4 + offset, offset, delay: t4 - sentTx - (t3 - t2), stratum }
 }
 
-/** `synced`: `offset` was (re)set; `failed`: a whole round over the servers got no usable reply. */
-export type SntpEvent = "synced" | "failed"
+/**
+ * `synced`: `offset` was (re)set; `failed`: a whole round over the servers got no usable reply;
+ * `kod`: a server sent kiss-o'-death DENY, RSTR or RATE (see `lastError`).
+ */
+export type SntpEvent = "synced" | "failed" | "kod"
 
 /** What `SntpClient` wants done: send a datagram, call again at `wakeAt`, report. */
 export interface SntpAction {
@@ -127,7 +130,9 @@ export interface SntpCounters {
 /**
  * Keeps the offset between a local millisecond clock and Unix time: call `poll(now)` at `wakeAt`
  * and `poll(now, datagram)` for each datagram from port 123. Sticks to the last server that
- * answered; on a timeout or an unusable reply (kiss-o'-death included) it moves to the next.
+ * answered; on a timeout or an unusable reply it moves to the next. Kiss-o'-death (RFC 4330
+ * section 8): DENY and RSTR stop all requests to that address (`denied`); RATE makes the next
+ * failed round wait the whole resync interval instead of the retry backoff.
  */
 export class SntpClient {
     /** Unix ms minus local ms, valid once `synced` */
@@ -137,6 +142,8 @@ export class SntpClient {
     delay = 0
     lastError = ""
     readonly counters: SntpCounters = { sent: 0, failures: 0, foreign: 0 }
+    /** addresses that sent kiss-o'-death DENY or RSTR: never asked again */
+    readonly denied: string[] = []
     private nextAt: number
     private waiting: boolean
     private attempt: number
@@ -186,8 +193,16 @@ export class SntpClient {
             }
             if (r.error === "origin" || r.error === "mode") c.foreign++
             else {
-                this.lastError = r.message
-                return this.next(now)
+                const k = r.code
+                const srv = this.servers[this.asked]
+                const stop = k === "DENY" || k === "RSTR"
+                if (stop) this.denied.push(srv)
+                if (k === "RATE") this.retry = this.intervalMs
+                const kod = stop || k === "RATE"
+                this.lastError = kod ? `sntp: ${srv} sent kiss-o'-death ${k}: ${stop ? "no more requests to it" : "asking less often"}` : r.message
+                const a = this.next(now)
+                if (kod && !a.event) a.event = "kod"
+                return a
             }
         }
         if (now < this.nextAt) return { wakeAt: this.nextAt }
@@ -200,17 +215,21 @@ export class SntpClient {
         const s = this.servers
         const n = s.length
         const c = this.counters
-        if (this.attempt >= this.tries * n) {
-            if (!n) this.lastError = "sntp: no NTP server configured"
-            else if (!this.lastError) this.lastError = `sntp: no reply from ${s.join(", ")}`
-            this.waiting = false
-            c.failures++
-            this.nextAt = now + this.retry
-            this.retry = Math.min(this.retry * 2, this.intervalMs)
-            return { wakeAt: this.nextAt, event: "failed" }
+        const d = this.denied
+        for (;;) {
+            if (this.attempt >= this.tries * n) {
+                if (!n) this.lastError = "sntp: no NTP server configured"
+                else if (!this.lastError) this.lastError = `sntp: no reply from ${s.join(", ")}${d.length ? " (refused by " + d.join(", ") + ")" : ""}`
+                this.waiting = false
+                c.failures++
+                this.nextAt = now + this.retry
+                this.retry = Math.min(this.retry * 2, this.intervalMs)
+                return { wakeAt: this.nextAt, event: "failed" }
+            }
+            if (!this.attempt) this.lastError = ""
+            this.asked = (this.first + this.attempt++) % n
+            if (d.indexOf(s[this.asked]) < 0) break
         }
-        if (!this.attempt) this.lastError = ""
-        this.asked = (this.first + this.attempt++) % n
         // sub-millisecond random bits make the echoed timestamp hard to guess
         this.sentTx = now + this.random() * 0.99
         this.waiting = true

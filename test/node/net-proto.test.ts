@@ -370,16 +370,17 @@ function checkDhcpBuilt(kind: string, b: Buffer) {
     assert.ok(b.subarray(34, 44).equals(Buffer.alloc(10)), "chaddr padding")
     assert.equal(b.readUInt32BE(236), COOKIE, "cookie")
     const { out, order } = dhcpOptions(b)
-    const type = { discover: 1, select: 3, renew: 3, rebind: 3, decline: 4, release: 7 }[kind]
+    const type = { discover: 1, select: 3, renew: 3, rebind: 3, reboot: 3, decline: 4, release: 7 }[kind]
     assert.deepEqual([...out.get(53)!], [type], `${kind}: type`)
     assert.ok(out.get(61)!.equals(Buffer.concat([Buffer.from([1]), MAC])), "client id 01+MAC")
-    const broadcast = kind === "discover" || kind === "select"
+    const broadcast = kind === "discover" || kind === "select" || kind === "reboot"
     assert.equal(b.readUInt16BE(10), broadcast ? 0x8000 : 0, `${kind}: flags`)
     const ciaddr = kind === "renew" || kind === "rebind" || kind === "release" ? YIADDR : "0.0.0.0"
     assert.deepEqual([...b.subarray(12, 16)], [...ip4(ciaddr)], `${kind}: ciaddr`)
     for (const off of [16, 20, 24]) assert.equal(b.readUInt32BE(off), 0, `${kind}: address at ${off} is zero`)
     const expect: number[] = [53, 61]
-    if (kind === "select" || kind === "decline") expect.push(50)
+    // INIT-REBOOT (RFC 2131 4.3.2): option 50, no server identifier, ciaddr 0
+    if (kind === "select" || kind === "reboot" || kind === "decline") expect.push(50)
     if (kind === "select" || kind === "decline" || kind === "release") expect.push(54)
     if (type === 1 || type === 3) expect.push(12, 55)
     assert.deepEqual(order, expect, `${kind}: options`)
@@ -438,7 +439,7 @@ test("DHCP, DNS and SNTP in the VM", async t => {
         if (m) built.set(m[1], (built.get(m[1]) ?? "") + m[2])
     }
     await t.test("VM-built DHCP packets decode independently", () => {
-        for (const kind of ["discover", "select", "renew", "rebind", "decline", "release"]) {
+        for (const kind of ["discover", "select", "renew", "rebind", "reboot", "decline", "release"]) {
             const hex = built.get("dhcp-" + kind)
             assert.ok(hex, `VM printed dhcp-${kind}`)
             checkDhcpBuilt(kind, Buffer.from(hex, "hex"))

@@ -143,6 +143,14 @@ test("over the emulated W5500: no DHCP server -> retries with backoff, then the 
         assert.ok(r.lines(/DHCP.*(no answer|unanswered)/i).length > 0, `a log line says DHCP got no answer\n${r.dev.tail(40)}`)
         assert.ok(r.lines(/static/).length > 0 && r.lines(/192\.168\.50\.60/).length > 0, `the static fallback is logged\n${r.dev.tail(40)}`)
     })
+    await t.test("DHCP goes on in the background: once the server answers, its lease replaces the static address", async () => {
+        const n = sent.length
+        r.sim.lan.dhcp.silent = false
+        await r.waitLine("the move to the lease", /leaving the static address 192\.168\.50\.60/, 120000)
+        assert.ok(sent.length > n, "DHCP was still tried after the fallback")
+        const from = r.obs.mark()
+        await r.obs.waitFor("a report over the leased address", from, m => m.topic === `${r.base}/telemetry`, 60000, r.dev)
+    })
 })
 
 test("over the emulated W5500: the broker's name does not resolve -> NXDOMAIN logged, retried until it does", T, async t => {

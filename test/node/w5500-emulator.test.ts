@@ -9,6 +9,8 @@ import assert from "node:assert/strict"
 import net from "node:net"
 import { W5500, type W5500Options } from "../../sim/w5500/chip.ts"
 import { Lan, type LanOptions } from "../../sim/w5500/lan.ts"
+import { compressNames } from "../../sim/w5500/dns-server.ts"
+import dnsPacket from "dns-packet"
 import { startBridge, OP, BRIDGE_MAGIC } from "../../sim/w5500/bridge.ts"
 import { BSB, CMD, COMMON, IR, SN, SN_IR, SN_MR, SOCK, control } from "../../sim/w5500/registers.ts"
 
@@ -703,7 +705,7 @@ describe("UDP and the emulated LAN", () => {
         assert.equal(be32(dhcpParse(r.data).opts.get(51)!), 20)
     })
 
-    test("DHCP: NAK on demand, silence, and a unicast OFFER the chip drops (no broadcast flag, no SIPR)", async t => {
+    test("DHCP: NAK on demand and silence", async t => {
         const env = setup()
         t.after(env.close)
         const { chip, lan } = env
@@ -719,11 +721,38 @@ describe("UDP and the emulated LAN", () => {
         await sleep(30)
         assert.equal(lan.counters.udpToChip, before)
         assert.equal(r16(chip, S(0), SN.RX_RSR), 0)
-        lan.dhcp.silent = false
-        const dropped = chip.counters.udpDropped
-        await udpSend(chip, 0, "255.255.255.255", 67, dhcpPacket(1, MAC, 4, { broadcast: false }))
-        await until(() => chip.counters.udpDropped > dropped, "the unicast OFFER to be dropped")
-        assert.equal(lan.dhcp.counters.offer, 1)
+    })
+
+    test("DHCP replies: broadcast with the BROADCAST flag, unicast to yiaddr/chaddr without it; the chip takes both before it has an address", async t => {
+        const env = setup()
+        t.after(env.close)
+        const { chip, lan } = env
+        await dhcpClient(env)
+        const from = { srcIp: "0.0.0.0", srcPort: 68, dstIp: "255.255.255.255", dstPort: 67 }
+        // the server's choice of destination, seen directly (ISC dhcpd and dnsmasq do the same)
+        const [b] = lan.dhcp.handle({ ...from, data: dhcpPacket(1, MAC, 10) }, Date.now())
+        assert.equal(b.dstIp, "255.255.255.255")
+        assert.equal(b.dstMac, undefined)
+        const [u] = lan.dhcp.handle({ ...from, data: dhcpPacket(1, MAC, 11, { broadcast: false }) }, Date.now())
+        assert.equal(u.dstIp, dhcpParse(u.data).yiaddr)
+        assert.deepEqual([...u.dstMac!], MAC)
+        // over the wire: both OFFERs reach the UDP socket on port 68 while SIPR is 0.0.0.0
+        for (const [xid, broadcast] of [[12, true], [13, false]] as const) {
+            await udpSend(chip, 0, "255.255.255.255", 67, dhcpPacket(1, MAC, xid, { broadcast }))
+            const o = dhcpParse((await udpRecv(chip, 0)).data)
+            assert.equal(o.xid, xid)
+            assert.deepEqual(o.opts.get(53), [2])
+            await udpSend(chip, 0, "255.255.255.255", 67, dhcpPacket(3, MAC, xid, { broadcast, requested: o.yiaddr, server: "192.168.50.1" }))
+            assert.deepEqual(dhcpParse((await udpRecv(chip, 0)).data).opts.get(53), [5], `ACK with broadcast ${broadcast}`)
+        }
+        // a frame for another MAC never reaches the chip; once SIPR is set, a unicast for another IP is dropped
+        let dropped = chip.counters.udpDropped
+        lan.sendToChip({ ...u, dstMac: Uint8Array.from([2, 0, 0, 0, 0, 9]) })
+        await until(() => chip.counters.udpDropped > dropped, "the frame for another MAC to be dropped")
+        configure(chip)
+        dropped = chip.counters.udpDropped
+        lan.sendToChip({ ...u, dstIp: "192.168.50.177", dstMac: undefined })
+        await until(() => chip.counters.udpDropped > dropped, "the unicast for another IP to be dropped")
         assert.equal(r16(chip, S(0), SN.RX_RSR), 0)
     })
 
@@ -742,10 +771,26 @@ describe("UDP and the emulated LAN", () => {
         assert.ok(a.qr)
         assert.equal(a.rcode, 0)
         assert.deepEqual(a.answers, [{ type: 1, data: [127, 0, 0, 1] }])
+        // the answer's name points back to the question (C0 0C), as BIND, dnsmasq and Unbound write it
+        const qEnd = dnsSkipName(r1.data, 12) + 4
+        assert.deepEqual([...r1.data.subarray(qEnd, qEnd + 2)], [0xc0, 0x0c])
+        assert.equal(r1.data.length, qEnd + 2 + 10 + 4)
         await udpSend(chip, 2, "192.168.50.1", 53, dnsQuery(0x2222, "MQTT.example.com"))
         const c = dnsParse((await udpRecv(chip, 2)).data)
         assert.deepEqual(c.answers.map(x => x.type), [5, 1])
         assert.deepEqual(c.answers[1].data, [127, 0, 0, 1])
+        // the same reply with every name in full (the second form a resolver must read), equal once decoded
+        lan.dns.compress = false
+        await udpSend(chip, 2, "192.168.50.1", 53, dnsQuery(0x2223, "MQTT.example.com"))
+        const full = (await udpRecv(chip, 2)).data
+        lan.dns.compress = true
+        const fq = dnsSkipName(full, 12) + 4
+        assert.equal(full[fq], 4, "the CNAME's owner name written in full (label 'mqtt')")
+        assert.deepEqual(dnsParse(full).answers, c.answers)
+        assert.ok(full.length > compressNames(full).length)
+        // equal once decoded, but for case: a pointer to the question carries the client's spelling, as in BIND
+        const decoded = (b: Uint8Array) => JSON.stringify(dnsPacket.decode(Buffer.from(b))).toLowerCase()
+        assert.equal(decoded(compressNames(full)), decoded(full))
         await udpSend(chip, 2, "192.168.50.1", 53, dnsQuery(0x3333, "nothing.lan"))
         const n = dnsParse((await udpRecv(chip, 2)).data)
         assert.equal(n.rcode, 3)
@@ -754,7 +799,7 @@ describe("UDP and the emulated LAN", () => {
         await udpSend(chip, 2, "192.168.50.1", 53, dnsQuery(0x4444, "broker.lan"))
         await sleep(30)
         assert.equal(r16(chip, S(2), SN.RX_RSR), 0)
-        assert.equal(lan.dns.counters.queries, 3)
+        assert.equal(lan.dns.counters.queries, 4)
     })
 
     test("NTP: 48-byte stratum-2 reply echoing the transmit timestamp; kiss-o'-death; silence", async t => {

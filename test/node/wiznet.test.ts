@@ -11,6 +11,7 @@ import { startW5500Sim, type W5500Sim } from "../../sim/w5500/index.ts"
 import { startHostLink } from "../../sim/hostlink.ts"
 import { startAedes, type AedesBroker } from "../../sim/brokers.ts"
 import type { W5500Options } from "../../sim/w5500/chip.ts"
+import { parseDhcp } from "../../sim/w5500/dhcp-server.ts"
 import { runVmSuite } from "./lib/vm.ts"
 
 /** A TCP echo server; a connection whose first bytes are "QUIT" gets "bye" and is ended. */
@@ -57,7 +58,7 @@ async function runSuite(t: TestContext, suite: "full" | "delays", chip: W5500Opt
     const sim: W5500Sim = await startW5500Sim({
         chip: { pointerStart: 0xfff0, ...chip },
         lan: {
-            dns: { "echo.lan": "127.0.0.1", "broker.lan": "127.0.0.1", "router.lan": "192.168.50.1", "ntp.lan": "192.168.50.1", "pool.ntp.org": "192.168.50.1" },
+            dns: { "echo.lan": "127.0.0.1", "alias.lan": "echo.lan", "full.lan": "127.0.0.1", "broker.lan": "127.0.0.1", "router.lan": "192.168.50.1", "ntp.lan": "192.168.50.1", "pool.ntp.org": "192.168.50.1" },
             leaseSeconds: 8,
             clock: () => JAN_2040 + (Date.now() - t0),
             log: () => {},
@@ -71,11 +72,21 @@ async function runSuite(t: TestContext, suite: "full" | "delays", chip: W5500Opt
         if (packet.topic === "wiz/test/report" || packet.topic === "wiz/test/again") reports.push(Buffer.from(packet.payload as Buffer))
         if (packet.topic === "wiz/test/qos1") qos1.push(packet.payload.toString())
     })
+    // INIT-REBOOT requests (RFC 2131 3.2: option 50, no server identifier, ciaddr 0) seen by the server
+    let reboots = 0
+    const handle = sim.lan.dhcp.handle.bind(sim.lan.dhcp)
+    sim.lan.dhcp.handle = (d, now) => {
+        try {
+            const m = parseDhcp(d.data)
+            if (m.options.get(53)?.[0] === 3 && m.options.has(50) && !m.options.has(54) && m.ciaddr === "0.0.0.0") reboots++
+        } catch {}
+        return handle(d, now)
+    }
     const stats: string[] = []
-    const link = await startHostLink({ W_BRIDGE: sim.bridge.port, W_ECHO: echo.port, W_MQTT: broker.port, W_SUITE: suite }, { waitMs: 120000 })
+    const link = await startHostLink({ W_BRIDGE: sim.bridge.port, W_ECHO: echo.port, W_MQTT: broker.port, W_SUITE: suite }, { waitMs: 180000 })
     try {
         await runVmSuite(t, "test/vm/wiznet.vm.ts", {
-            timeoutMs: 120000,
+            timeoutMs: 180000,
             onLine: line => {
                 const i = line.indexOf("##CTL ")
                 if (i >= 0) {
@@ -83,6 +94,12 @@ async function runSuite(t: TestContext, suite: "full" | "delays", chip: W5500Opt
                     if (what === "link down") sim.chip.setLink(false)
                     else if (what === "link up") sim.chip.setLink(true)
                     else if (what === "dhcp silent") sim.lan.dhcp.silent = true
+                    else if (what === "dhcp nak") sim.lan.dhcp.nak = 1
+                    else if (what === "dhcp on") sim.lan.dhcp.silent = false
+                    else if (what === "ntp pool dead") sim.lan.dns.set("pool.ntp.org", "10.9.9.9")
+                    else if (what === "ntp pool moves") sim.lan.dns.set("pool.ntp.org", "192.168.50.1")
+                    else if (what === "dns full names") sim.lan.dns.compress = false
+                    else if (what === "dns compressed names") sim.lan.dns.compress = true
                     else if (what === "publish cmd") broker.aedes.publish({ cmd: "publish", topic: "wiz/test/cmd", payload: Buffer.from("hello device"), qos: 1, retain: false, dup: false } as any, () => {})
                 }
                 const j = line.indexOf("##STAT ")
@@ -101,6 +118,9 @@ async function runSuite(t: TestContext, suite: "full" | "delays", chip: W5500Opt
             assert.ok(reports.length === 20 || reports.length === 40, `${reports.length} reports`)
             reports.forEach((p, i) => assert.deepEqual(p, pattern(120, i % 20), `report ${i}`))
             assert.deepEqual(qos1, ["acked"])
+        })
+        await t.test("each link-up after an outage confirmed the lease with INIT-REBOOT", () => {
+            assert.equal(reboots, 2, "two outages, two INIT-REBOOT requests")
         })
         for (const s of stats) t.diagnostic(s)
         assert.ok(stats.some(s => s.startsWith("spi_bytes_per_report=")), "the VM printed its SPI figure")

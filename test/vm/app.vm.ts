@@ -5,7 +5,7 @@ import { MAX_JSON_DEPTH, jsonDepth, parseJson, toJson } from "../../src/app/json
 import { Device, INTERVAL_MAX, INTERVAL_MIN, PROPERTIES, checkValue, findProperty, isNumeric } from "../../src/app/properties"
 import { Schedule, nextDeadline } from "../../src/app/schedule"
 import { FixedSensor, SIM_HUM_MAX, SIM_HUM_MIN, SIM_TEMP_MAX, SIM_TEMP_MIN, SimulatedSensor, startSimSensor } from "../../src/app/sensors"
-import { crc8, decodeReading } from "../../src/app/i2c-sensors"
+import { crc8, decodeReading, measure } from "../../src/app/i2c-sensors"
 import { GenericProfile, HA_COMMAND_ID } from "../../src/cloud/generic"
 import { Config, ConfigError, MAX_KEY_LENGTH, describeConfig, loadConfig } from "../../src/config"
 import { loadSimSettings, runnerSetting } from "../../src/sim/hostlink"
@@ -316,6 +316,11 @@ describe("network settings (W5500)", () => {
         has(await configError(withBase({ NTP_SERVERS: "ntp://x" })), 'config: NTP_SERVERS must be host names or addresses separated by commas, or "none", got "ntp://x"')
         eq(await configError(withBase({ DHCP_WAIT_MS: 700000 })), "config: DHCP_WAIT_MS must be an integer 0..600000, got 700000")
         has(await configError(withBase({ DHCP_WAIT_MS: "-1" })), "DHCP_WAIT_MS must be an integer 0..600000")
+        eq(
+            await configError(withBase({ DHCP_WAIT_MS: 5000 })),
+            "config: DHCP_WAIT_MS (5000) needs NET_IP, the static address to fall back to; got no NET_IP (without it the device uses DHCP only)"
+        )
+        eq((await loadConfig(reader(withBase({ DHCP_WAIT_MS: 5000, NET_IP: "192.168.1.20" })))).dhcpWaitMs, 5000, "DHCP_WAIT_MS with NET_IP")
         for (const bad of ["02:12:34:56:78", "02-12-34-56-78-9a", "02:12:34:56:78:9g", "01:12:34:56:78:9a", "2:12:34:56:78:9a"])
             eq(await configError(withBase({ NET_MAC: bad })), `config: NET_MAC must be a unicast MAC address like 02:12:34:56:78:9a, got ${JSON.stringify(bad)}`)
         // all at once
@@ -904,6 +909,34 @@ describe("I2C sensor conversions (AHT20, SHT30)", () => {
         sht[2] = crc8(sht, 0, 2)
         sht[5] = crc8(sht, 3, 2) ^ 0x80
         has(errOf("sht30", sht), "sht30: CRC mismatch")
+    })
+
+    test("AHT20 busy: read again (datasheet) until ready, given up after 6 reads", async () => {
+        const ready = mut(hex`1C 80 00 06 00 00 00`)
+        ready[6] = crc8(ready, 0, 6)
+        const busy = mut(hex`9C 80 00 06 00 00 00`)
+        busy[6] = crc8(busy, 0, 6)
+        let reads = 0
+        let busyReads = 2
+        const xfer = async (addr: number, w: Buffer, n?: number) => {
+            eq(addr, 0x38, "AHT20 address")
+            if (!n) return hex``
+            reads++
+            return reads > busyReads ? ready : busy
+        }
+        const r = await measure("aht20", xfer)
+        eq(reads, 3, "two busy reads, then the measurement")
+        eq(r.humidity, 50, "humidity of the ready read")
+        reads = 0
+        busyReads = 100
+        let msg = ""
+        try {
+            await measure("aht20", xfer)
+        } catch (e: any) {
+            msg = e.message
+        }
+        has(msg, "aht20: busy", "still busy after the retries")
+        eq(reads, 6, "reads before giving up")
     })
 
     test("a failed read keeps the last values in the device model", async () => {

@@ -168,7 +168,7 @@ describe("ip", () => {
 describe("dhcp packets", () => {
     test("built packets (checked in Node)", () => {
         const f = { xid: XID, mac: MAC, hostname: "w55rp20", secs: 7, ip: YIADDR, server: SERVER }
-        const kinds: DhcpKind[] = ["discover", "select", "renew", "rebind", "decline", "release"]
+        const kinds: DhcpKind[] = ["discover", "select", "renew", "rebind", "reboot", "decline", "release"]
         for (const kind of kinds) {
             const b = buildDhcp(kind, f)
             check(b.length >= 300, `${kind} padded`)
@@ -431,6 +431,54 @@ describe("dhcp client", () => {
         has(u.lastError, "(not UTF-8: 6e6fc328)", "NAK text as hex")
         console.log(`lastError: ${u.lastError}`)
     })
+    test("INIT-REBOOT after a link outage: REQUEST for the lease; ACK keeps it, NAK or silence loses it", async () => {
+        await vectors()
+        const c = new DhcpClient(MAC, "w55rp20", half)
+        c.reboot(0)
+        eq(c.state, "init", "nothing to confirm without a lease")
+        bind(c)
+        c.reboot(5000)
+        eq(c.state, "rebooting", "state")
+        let a = c.poll(5000)
+        const req = a.send.data
+        eq(a.send.to, "255.255.255.255", "broadcast")
+        eq(req[242], 3, "DHCPREQUEST")
+        eq(optIp(req, 50), YIADDR, "option 50: the leased address")
+        eq(findOpt(req, 54), -1, "no server identifier")
+        eq(getU32(req, 12), 0, "ciaddr 0")
+        eq(req[10], 0x80, "BROADCAST flag")
+        eq(c.counters.timeouts, 0, "the first request is no retransmission")
+        eq(c.lease.ip, YIADDR, "the lease is kept while it is confirmed")
+        a = c.poll(5100, reply("d_ack", getU32(req, 4)))
+        eq(a.event, "renewed", "ACK: same address")
+        eq(c.state, "bound", "bound again")
+        // NAK: another network
+        c.reboot(6000)
+        a = c.poll(6000)
+        a = c.poll(6100, reply("d_nak", getU32(a.send.data, 4)))
+        eq(a.event, "lost", "NAK loses the lease")
+        eq(c.state, "selecting", "discovery")
+        eq(a.send.data[242], 1, "DISCOVER at once")
+        // silence: 4 REQUESTs 4, 8, 16, 32 s apart, then the lease is lost
+        const s = new DhcpClient(MAC, "", half)
+        bind(s)
+        s.reboot(1000)
+        a = s.poll(1000)
+        const kinds: number[] = [a.send.data[242]]
+        const gaps: number[] = []
+        let now = 1000
+        for (let i = 0; i < 4; i++) {
+            gaps.push(a.wakeAt - now)
+            now = a.wakeAt
+            a = s.poll(now)
+            kinds.push(a.send.data[242])
+        }
+        eq(kinds.join(","), "3,3,3,3,1", "REQUEST x4 then DISCOVER")
+        eq(gaps.join(","), "4000,8000,16000,32000", "backoff")
+        eq(a.event, "lost", "lost after ~60 s of silence")
+        has(s.lastError, "no answer to INIT-REBOOT for " + YIADDR, "why")
+    })
+
     test("lease defaults, infinite lease, unusable ACKs", async () => {
         await vectors()
         const c = new DhcpClient(MAC, "", lcg(5))
@@ -754,6 +802,44 @@ describe("sntp", () => {
         const none = new SntpClient([], half)
         eq(none.poll(0).event, "failed", "no server")
         has(none.lastError, "no NTP server", "why")
+    })
+
+    test("client: kiss-o'-death DENY and RSTR stop requests to that server, RATE backs off", async () => {
+        await vectors()
+        const c = new SntpClient(["10.0.0.1", "10.0.0.2"], () => 0, { timeoutMs: 1000, tries: 2, intervalMs: 60000, retryMs: 5000 })
+        // a kiss-o'-death reply to the request in `a`, with kiss code `code`
+        const kiss = (a: any, code: string) => {
+            const b = vec("t_kod")
+            b.blitAt(24, a.send.data, 40, 8)
+            b.blitAt(12, Buffer.from(code), 0, 4)
+            return b
+        }
+        let a = c.poll(0)
+        eq(a.send.to, "10.0.0.1", "first server")
+        a = c.poll(100, kiss(a, "DENY"))
+        eq(a.event, "kod", "reported")
+        has(c.lastError, "10.0.0.1 sent kiss-o'-death DENY: no more requests to it", "why")
+        eq(a.send.to, "10.0.0.2", "next server")
+        a = c.poll(200, kiss(a, "RSTR"))
+        eq(c.denied.join(), "10.0.0.1,10.0.0.2", "both refused")
+        eq(a.event, "failed", "nobody left: the round fails at once")
+        has(c.lastError, "RSTR", "why")
+        eq(c.counters.sent, 2, "no request to a refusing server")
+        for (let i = 0; i < 3; i++) {
+            a = c.poll(a.wakeAt)
+            eq(a.event, "failed", "still refused")
+            eq(a.send, undefined, "nothing sent")
+        }
+        eq(c.counters.sent, 2, "never asked again")
+        has(c.lastError, "refused by 10.0.0.1, 10.0.0.2", "why")
+        // RATE: the next round waits the whole interval instead of the 5 s retry
+        const r = new SntpClient(["10.0.0.3"], () => 0, { timeoutMs: 1000, tries: 1, intervalMs: 60000, retryMs: 5000 })
+        a = r.poll(0)
+        a = r.poll(100, kiss(a, "RATE"))
+        eq(a.event, "failed", "the only server: round over")
+        has(r.lastError, "RATE: asking less often", "why")
+        eq(a.wakeAt, 100 + 60000, "backed off to the interval")
+        eq(r.denied.length, 0, "RATE does not stop requests")
     })
 })
 

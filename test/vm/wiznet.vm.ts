@@ -229,6 +229,15 @@ describe("wiznet", () => {
 
     test("DNS resolves a LAN name to 127.0.0.1; NXDOMAIN is a clear error", async () => {
         eq(await stack.resolve("echo.lan"), "127.0.0.1", "echo.lan")
+        // the emulated server compresses names as real ones do (C0 0C); a CNAME chain; then names in full
+        eq(await stack.resolve("alias.lan"), "127.0.0.1", "alias.lan (CNAME to echo.lan)")
+        console.log("##CTL dns full names")
+        await ds.sleep(300)
+        try {
+            eq(await stack.resolve("full.lan"), "127.0.0.1", "full.lan, every name written in full")
+        } finally {
+            console.log("##CTL dns compressed names")
+        }
         eq(await stack.resolve("10.1.2.3"), "10.1.2.3", "an address stays as it is")
         const msg = await fails(async () => await stack.resolve("nope.lan"), "nope.lan")
         has(msg, "NXDOMAIN", "NXDOMAIN message")
@@ -364,6 +373,22 @@ describe("wiznet", () => {
             await c.send(pattern(64, 9))
             sameBytes(await readN(c, 64, 5000), pattern(64, 9), "echo after the outage")
             await c.close()
+            // the lease was confirmed by an INIT-REBOOT REQUEST (counted on the Node side) and kept
+            await until(() => stack.dhcp.state === "bound", 10000, "lease confirmed after the outage")
+            eq(countEvents("lost"), 0, "lease kept across the outage")
+        })
+
+        test("link flap into a LAN whose server refuses the address: NAK to INIT-REBOOT, lease lost, a new one", async () => {
+            const acks = stack.dhcp.counters.acks
+            console.log("##CTL link down")
+            await until(() => !stack.link, 5000, "link down seen")
+            console.log("##CTL dhcp nak")
+            await ds.sleep(300)
+            console.log("##CTL link up")
+            await until(() => countEvents("lost") === 1, 10000, "lease lost on the NAK")
+            has(stack.dhcp.lastError, "NAK", "why")
+            await until(() => stack.ready(), 20000, "a new lease")
+            ok(stack.dhcp.counters.acks > acks, "ACKed again")
         })
 
         test("MQTT session through the emulated chip: QoS 0 reports, QoS 1, a command", async () => {
@@ -440,6 +465,11 @@ describe("wiznet", () => {
             await c.send(pattern(50, 2))
             sameBytes(await readN(c, 50, 5000), pattern(50, 2), "echo on the static address")
             await c.close()
+            // DHCP goes on in the background: once the server answers, its lease replaces the static address
+            console.log("##CTL dhcp on")
+            await until(() => s2.status().source === "dhcp", 45000, "the DHCP lease after the fallback")
+            has(lines.join("\n"), "leaving the static address 192.168.50.42", "move logged")
+            ok(s2.ip !== "192.168.50.42" && s2.ready(), `on the lease: ${s2.ip}`)
             await s2.stop()
             const s3 = new WiznetStack(bus, { static: { ip: "192.168.50.43", gateway: "192.168.50.1" }, ntp: [], log: m => console.log(m) })
             await s3.start()
@@ -460,7 +490,26 @@ describe("wiznet", () => {
             await c4.send(pattern(700, 3))
             sameBytes(await readN(c4, 700, 5000), pattern(700, 3), "echo with SIR polling")
             await c4.close()
-            stack = s4
+            await s4.stop()
+        })
+
+        test("SNTP: a pool that moves is looked up again after a failed round", async () => {
+            // pool.ntp.org first answers with an address that never replies (off the LAN, no route)
+            console.log("##CTL ntp pool dead")
+            await ds.sleep(300)
+            const lines: string[] = []
+            const s5 = new WiznetStack(bus, {
+                static: { ip: "192.168.50.45", gateway: "192.168.50.1", dns: ["192.168.50.1"] }, ntp: ["pool.ntp.org"],
+                log: m => { lines.push(m); console.log(m) },
+            })
+            await s5.start()
+            await until(() => s5.sntp.counters.sent > 0, 15000, "a request to the dead address")
+            eq(s5.sntp.servers.join(), "10.9.9.9", "the first address")
+            console.log("##CTL ntp pool moves")
+            await until(() => s5.unixTime() > 0, 20000, "SNTP time from the new address")
+            has(lines.join("\n"), "NTP servers now 192.168.50.1", "new address logged")
+            eq(s5.sntp.counters.failures, 1, "one failed round")
+            stack = s5
         })
     }
 

@@ -1,9 +1,10 @@
 /**
  * `WiznetStack`: the `NetStack` (src/net/stack.ts) of a W5500. Brings the chip up (reset,
  * VERSIONR, MAC, buffers), waits for the PHY link, gets an address by DHCP (src/net/dhcp.ts on
- * UDP port 68; renewal and rebinding in the background) or from a static configuration (also as a
- * fallback when DHCP stays silent), resolves host names with src/net/dns.ts, keeps the time with
- * src/net/sntp.ts, and opens TCP connections on the hardware sockets. A supervisor fiber drives
+ * UDP port 68; renewal and rebinding in the background; INIT-REBOOT after a link outage) or from a
+ * static configuration (also as a fallback when DHCP stays silent, with DHCP still tried), resolves
+ * host names with src/net/dns.ts, keeps the time with src/net/sntp.ts (names looked up again after
+ * a failed round), and opens TCP connections on the hardware sockets. A supervisor fiber drives
  * DHCP and SNTP and watches the link (PHYCFGR) for as long as the stack runs.
  */
 import { setUnixTime } from "../clock"
@@ -12,7 +13,7 @@ import { SpiBus } from "../../hal/spi"
 import { Mutex } from "../../util/mutex"
 import { Signal } from "../../util/signal"
 import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, DhcpAction, DhcpClient } from "../dhcp"
-import { DNS_PORT, DnsResolver } from "../dns"
+import { cacheGet, DNS_PORT, DnsResolver } from "../dns"
 import { isIp, parseIp } from "../ip"
 import { NTP_PORT, SntpClient } from "../sntp"
 import { Connection, ConnectOptions, NetStack } from "../stack"
@@ -39,7 +40,10 @@ export interface WiznetOptions {
     hostname?: string
     /** a fixed address: used at once, or after `dhcpFallbackMs` without a DHCP lease */
     static?: StaticAddress
-    /** with `static`: try DHCP first and fall back after this many ms (0 or absent: static only) */
+    /**
+     * with `static`: try DHCP first and fall back after this many ms (0 or absent: static only);
+     * DHCP then goes on in the background and its lease replaces the static address
+     */
     dhcpFallbackMs?: number
     /** DNS servers used before (or instead of) the DHCP ones */
     dns?: string[]
@@ -111,6 +115,8 @@ export class WiznetStack implements NetStack {
     private dhcpWake = 0
     private dhcpSince = 0
     private dhcpTimeouts = 0
+    // the next background DHCP wait on the static fallback, ms
+    private bgWait = 0
     private sntpWake = 0
     private sntpReady = false
     private dnsLock = new Mutex()
@@ -352,30 +358,34 @@ export class WiznetStack implements NetStack {
                         this.link = up
                         this.log(`w5500: Ethernet link ${up ? "up" : "down"}`)
                         this.emit({ type: "link", up })
-                        // keep the lease across a short outage: it is checked at T1 as usual
-                        if (up && this.useDhcp && !this.source) this.dhcpWake = 0
+                        // the address stays while the lease is confirmed (INIT-REBOOT): the cable may
+                        // now be in another LAN, where a NAK or silence ends it
+                        if (up && this.useDhcp) {
+                            this.dhcp.reboot(ds.millis())
+                            this.dhcpWake = 0
+                        }
                         this.readySignal.notify()
                     }
                     // check every 250 ms while the link is down
                     nextLink = ds.millis() + (up ? o.linkCheckMs || 1000 : 250)
                 }
                 if (this.link) {
-                    if (this.useDhcp) {
+                    const st = o.static
+                    let fallback = !this.useDhcp
+                    if (!fallback) {
                         if (!this.dhcpSock) {
                             this.dhcpSock = await this.openSocket(DHCP_CLIENT_PORT)
                             this.dhcpWake = 0
                         }
                         await this.runClient(true)
                         const fb = o.dhcpFallbackMs
-                        if (!this.source && o.static && ds.millis() - this.dhcpSince >= fb) {
-                            this.log(`w5500: no DHCP lease after ${Math.round(fb / 1000)} s (${this.dhcpTimeouts} requests unanswered): using the static address`)
-                            this.useDhcp = false
-                            await this.dhcpSock.close()
-                            this.dhcpSock = undefined
+                        if (!this.source && st && ds.millis() - this.dhcpSince >= fb) {
+                            this.log(`w5500: no DHCP lease after ${Math.round(fb / 1000)} s (${this.dhcpTimeouts} requests unanswered): using the static address; DHCP goes on in the background`)
+                            this.bgWait = 15000
+                            fallback = true
                         }
                     }
-                    const st = o.static
-                    if (!this.useDhcp && !this.source) {
+                    if (fallback && !this.source) {
                         const mask = st.mask || "255.255.255.0"
                         await this.configure(st.ip, mask, st.gateway || "", "static", `${mask} gateway ${st.gateway || "none"} (static)`)
                     }
@@ -389,7 +399,7 @@ export class WiznetStack implements NetStack {
                 await ds.sleep(500)
             }
             if (!this.running) break
-            if ((this.dhcpSock && this.dhcpSock.pending()) || (this.sntpSock && this.sntpSock.pending())) continue
+            if ((this.dhcpSock && this.dhcpSock.pending()) || (this.sntpReady && this.sntpSock.pending())) continue
             let wake = nextLink
             if (this.link && this.useDhcp && this.dhcpWake < wake) wake = this.dhcpWake
             if (this.link && this.source && this.sntpWake < wake) wake = this.sntpWake
@@ -421,10 +431,15 @@ export class WiznetStack implements NetStack {
             const ev: string = a.event
             if (dhcp) {
                 this.dhcpWake = a.wakeAt
+                // on the static fallback: a DISCOVER now and then, 15 s apart, doubling up to 5 min
+                if (this.source === "static" && a.send) {
+                    this.dhcpWake = Math.max(a.wakeAt, ds.millis() + this.bgWait)
+                    this.bgWait = Math.min(this.bgWait * 2, 300000)
+                }
                 const t = this.dhcp.counters.timeouts
                 if (t !== this.dhcpTimeouts) {
                     this.dhcpTimeouts = t
-                    this.log(`w5500: DHCP ${this.dhcp.state}: no answer (${t} unanswered so far), retrying in ${Math.round((a.wakeAt - ds.millis()) / 1000)} s`)
+                    this.log(`w5500: DHCP ${this.dhcp.state}: no answer (${t} unanswered so far), retrying in ${Math.round((this.dhcpWake - ds.millis()) / 1000)} s`)
                 }
                 if (ev === "lost") {
                     this.log(`w5500: DHCP lease lost: ${this.dhcp.lastError}`)
@@ -440,15 +455,20 @@ export class WiznetStack implements NetStack {
                 }
             }
             const l = this.dhcp.lease
-            if (ev === "bound")
+            if (ev === "bound") {
+                if (this.source === "static") this.log(`w5500: DHCP lease on ${l.ip}: leaving the static address ${this.ip}`)
                 await this.configure(l.ip, l.mask, l.gateway, "dhcp", `${l.mask} gateway ${l.gateway || "none"} DNS ${l.dns.join(",") || "none"} (DHCP from ${l.server}, lease ${l.lease} s)`)
-            else if (ev === "renewed") this.log(`w5500: DHCP lease on ${l.ip} renewed for ${l.lease} s`)
+            } else if (ev === "renewed") this.log(`w5500: DHCP lease on ${l.ip} renewed for ${l.lease} s`)
             else if (ev === "synced") {
                 // the device's wall clock (tokens, report timestamps) follows every sync
                 setUnixTime(this.unixTime(), "sntp")
                 this.log(`w5500: time ${Math.round(this.unixTime())} ms since 1970 (SNTP, offset ${Math.round(this.sntp.offset)} ms, delay ${Math.round(this.sntp.delay)} ms)`)
                 this.emit({ type: "time" })
-            } else if (ev === "failed") this.log(`w5500: SNTP: ${this.sntp.lastError}`)
+            } else if (ev === "failed" || ev === "kod") {
+                this.log(`w5500: SNTP: ${this.sntp.lastError}`)
+                // a pool's addresses change: look the names up again after a failed round
+                if (ev === "failed") await this.startSntp(true)
+            }
         }
     }
 
@@ -468,6 +488,11 @@ export class WiznetStack implements NetStack {
         const b = await this.chip.begin()
         b.add(0, GAR, 18, f, 0)
         await this.chip.commit()
+        // connections on another address are dead
+        if (ip !== this.ip) {
+            for (const c of this.conns) await c.abort(`address ${this.ip} ${source ? "replaced by " + ip : "lost (" + detail + ")"}`)
+            this.conns = []
+        }
         this.ip = ip
         this.mask = mask
         this.gateway = gateway
@@ -478,19 +503,22 @@ export class WiznetStack implements NetStack {
             this.emit({ type: "address", ip, source })
             this.readySignal.notify()
         } else {
-            for (const c of this.conns) await c.abort(`address lost (${detail})`)
-            this.conns = []
             this.dhcpSince = ds.millis()
             this.emit({ type: "lost", reason: detail })
         }
     }
 
-    private async startSntp() {
+    /**
+     * Resolves the NTP server names (afresh, not from the DNS cache) and syncs with them; `again`
+     * (after a failed round): only when the addresses changed, else the round's backoff stands.
+     */
+    private async startSntp(again?: boolean) {
         const names = this.o.ntp || ["pool.ntp.org"]
         // retry in 30 s when no server resolves; never with SNTP off
-        this.sntpWake = ds.millis() + (names.length ? 30000 : 1e12)
+        if (!again) this.sntpWake = ds.millis() + (names.length ? 30000 : 1e12)
         const ips: string[] = []
         for (const n of names) {
+            cacheGet(this.resolver.cache, n, 1e300)
             try {
                 ips.push(await this.resolve(n, 8000))
             } catch (e: any) {
@@ -498,6 +526,11 @@ export class WiznetStack implements NetStack {
             }
         }
         if (!ips.length) return
+        const list = ips.join(", ")
+        if (again) {
+            if (list === this.sntp.servers.join(", ")) return
+            this.log(`w5500: NTP servers now ${list}`)
+        }
         this.sntp.servers = ips
         if (!this.sntpSock) this.sntpSock = await this.openSocket()
         this.sntp.syncNow()
