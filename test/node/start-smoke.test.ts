@@ -12,7 +12,6 @@ import { createInterface } from "node:readline"
 import mqtt from "mqtt"
 import { freePort } from "../../sim/brokers.ts"
 import { ROOT } from "../../sim/devs.ts"
-import { startHostLink } from "../../sim/hostlink.ts"
 
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
 
@@ -73,8 +72,6 @@ function refused(port: number): Promise<boolean> {
 }
 
 async function smoke(signalTo: "runner" | "group") {
-    // the runner waits only 10 s for the host link: let other simulator runs finish first
-    await (await startHostLink({}, { waitMs: 120000 })).close()
     const port = await freePort()
     const child = spawn(process.execPath, ["--import", "tsx", "sim/start.ts", "--broker-port", String(port)], {
         cwd: ROOT,
