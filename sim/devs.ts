@@ -8,6 +8,7 @@ import net from "node:net"
 import fs from "node:fs"
 import { fileURLToPath } from "node:url"
 import path from "node:path"
+import { portsFor, type SimPorts } from "./simports.ts"
 
 /** Repository root (the folder holding package.json). */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
@@ -50,21 +51,64 @@ export interface VmOptions {
      * "device": the VM as on a board (no GC stress, `ds.restart()` restarts the program); it
      * runs until `stopWhen` matches or the timeout, and needs a devtools transport: a local sink
      * on 127.0.0.1:8082 is started when nothing listens there. Its simulated flash (settings,
-     * secrets included) is deleted before and after the run, so nothing carries over or stays on disk.
+     * secrets included) lives in the run's own folder, deleted after the run, so nothing carries
+     * over, stays on disk or is shared with another run.
      */
     mode?: "test" | "device"
+    /** the host link and bridge ports handed to the device (default: see `portsFor` in sim/simports.ts) */
+    ports?: Partial<SimPorts>
 }
 
 let sink: net.Server | undefined
 
-/** The flash file `devs run` keeps outside test mode (settings written by the program live there). */
-const SIM_FLASH = path.join(ROOT, ".devicescript/flash/sim.bin")
+/** Where each run gets its own folder (git-ignored): `r<pid>-<random>`. */
+const RUNS = path.join(ROOT, ".devicescript/run")
 
-function clearSimFlash() {
+/**
+ * Makes the folder of one run: `devs run` starts there, so its build output and its simulated
+ * flash (`.devicescript/flash/sim.bin`, relative to where it starts) belong to this run alone, and
+ * `entry.ts` there sets the device's ports (src/sim/ports.ts) before importing `entry`. The ports
+ * are compile-time constants of this run's program: `devs run` has no other way in (the VM sees no
+ * environment, arguments or files, and `--device-id` is ignored with `--test`).
+ */
+function makeRunDir(entry: string, ports: SimPorts): string {
+    sweepRunDirs()
+    fs.mkdirSync(RUNS, { recursive: true })
+    const dir = fs.mkdtempSync(path.join(RUNS, `r${process.pid}-`))
+    const up = (p: string) => JSON.stringify(path.relative(dir, path.join(ROOT, p)).split(path.sep).join("/"))
+    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"), "dir")
+    fs.symlinkSync(path.join(ROOT, "boards"), path.join(dir, "boards"), "dir")
+    fs.copyFileSync(path.join(ROOT, "devsconfig.json"), path.join(dir, "devsconfig.json"))
+    fs.writeFileSync(
+        path.join(dir, "ports.ts"),
+        `// written by sim/devs.ts for one run\nimport { simPorts } from ${up("src/sim/ports")}\n` +
+            `simPorts.hostlink = ${ports.hostlink}\nsimPorts.bridge = ${ports.bridge}\n`
+    )
+    // ES order: ports.ts runs (and sets the ports) before any module of the program
+    fs.writeFileSync(path.join(dir, "entry.ts"), `import "./ports"\nimport ${up(entry.replace(/\.ts$/, ""))}\n`)
+    return dir
+}
+
+let swept = false
+
+/** Removes the folders of runs whose process is gone (killed before it could clean up). */
+function sweepRunDirs() {
+    if (swept) return
+    swept = true
+    let names: string[] = []
     try {
-        fs.rmSync(SIM_FLASH, { force: true })
+        names = fs.readdirSync(RUNS)
     } catch {
-        // nothing to clear
+        return
+    }
+    for (const n of names) {
+        const m = /^r(\d+)-/.exec(n)
+        if (!m || +m[1] === process.pid) continue
+        try {
+            process.kill(+m[1], 0)
+        } catch (e) {
+            if ((e as NodeJS.ErrnoException).code === "ESRCH") fs.rmSync(path.join(RUNS, n), { recursive: true, force: true })
+        }
     }
 }
 
@@ -97,16 +141,26 @@ export function cleanLine(raw: string): string {
  * mode (`--test -k`: GC stress on, the program ends the run with `ds.restart()`).
  */
 export async function runVm(entry: string, opts: VmOptions = {}): Promise<VmRun> {
+    const device = opts.mode === "device"
+    for (let attempt = 1; ; attempt++) {
+        if (device) await ensureDevtoolsSink()
+        const run = await runOnce(entry, opts)
+        // the devtools sink of another process can go away between our check and the VM's connect
+        if (device && attempt < 3 && run.lines.some(l => l.includes("can't connect to 127.0.0.1:8082"))) continue
+        return run
+    }
+}
+
+async function runOnce(entry: string, opts: VmOptions): Promise<VmRun> {
     const timeoutMs = opts.timeoutMs ?? 20000
     const device = opts.mode === "device"
-    const args = device ? [DEVS_CLI, "run", entry, "--tcp"] : [DEVS_CLI, "run", entry, "--test", "-k", "-T", String(timeoutMs)]
-    if (device) {
-        await ensureDevtoolsSink()
-        clearSimFlash()
-    }
+    const dir = makeRunDir(entry, portsFor(opts.ports))
+    // compiler messages name files relative to the run folder: show them relative to the repository
+    const up = path.relative(dir, ROOT).split(path.sep).join("/") + "/"
+    const args = device ? [DEVS_CLI, "run", "entry.ts", "--tcp"] : [DEVS_CLI, "run", "entry.ts", "--test", "-k", "-T", String(timeoutMs)]
     return new Promise((resolve, reject) => {
         const child = spawn(process.execPath, args, {
-            cwd: ROOT,
+            cwd: dir,
             stdio: ["ignore", "pipe", "pipe"],
             env: { ...process.env, NO_COLOR: "1" },
         })
@@ -120,7 +174,7 @@ export async function runVm(entry: string, opts: VmOptions = {}): Promise<VmRun>
             : undefined
         let stopped = false
         const onRaw = (raw: string) => {
-            const line = cleanLine(raw)
+            const line = cleanLine(raw).split(up).join("")
             run.lines.push(line)
             opts.onLine?.(line)
             parseLine(run, line)
@@ -131,10 +185,14 @@ export async function runVm(entry: string, opts: VmOptions = {}): Promise<VmRun>
         }
         createInterface({ input: child.stdout! }).on("line", onRaw)
         createInterface({ input: child.stderr! }).on("line", onRaw)
-        child.on("error", reject)
+        const remove = () => fs.rmSync(dir, { recursive: true, force: true })
+        child.on("error", e => {
+            remove()
+            reject(e)
+        })
         child.on("close", code => {
             if (timer) clearTimeout(timer)
-            if (device) clearSimFlash()
+            remove()
             run.code = stopped ? null : code
             resolve(run)
         })

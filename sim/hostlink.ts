@@ -3,9 +3,7 @@
  * settings, the way a flashed board reads them from its UF2.
  */
 import net from "node:net"
-
-/** Must match HOSTLINK_PORT in src/sim/hostlink.ts. */
-export const HOSTLINK_PORT = 17766
+import { notePort } from "./simports.ts"
 /** Must match MAX_SETTING_BYTES in src/sim/hostlink.ts: larger settings abort the simulator's settings store. */
 export const MAX_SETTING_BYTES = 210
 
@@ -23,6 +21,8 @@ export type Settings = Record<string, string | number | boolean | object>
 
 /** A running host link server. */
 export interface HostLink {
+    /** the port it listens on (127.0.0.1); `runVm` hands it to the device */
+    readonly port: number
     /** replace the settings served to the next device that connects */
     setSettings(s: Settings): void
     /** number of devices that asked for settings so far */
@@ -31,16 +31,17 @@ export interface HostLink {
 }
 
 /**
- * Starts the host link on 127.0.0.1. The VM side has one fixed port, so a second simulator waits
- * up to `waitMs` for the port to come free (tests in parallel processes queue up this way); then
- * it rejects with a clear message.
+ * Starts the host link on 127.0.0.1, by default on a free port the OS picks: a program started
+ * with `runVm` while it is open gets that port (sim/simports.ts), so simulators do not share it.
+ * With a fixed `port` in use it retries for up to `waitMs`, then rejects with a clear message.
  */
 export async function startHostLink(settings: Settings, opts: { port?: number; waitMs?: number; time?: boolean } = {}): Promise<HostLink> {
-    const port = opts.port ?? HOSTLINK_PORT
+    const port = opts.port ?? 0
     const deadline = Date.now() + (opts.waitMs ?? 0)
     for (;;) {
         try {
-            return await listenHostLink(settings, port, opts.time ?? true)
+            const link = await listenHostLink(settings, port, opts.time ?? true)
+            return notePort("hostlink", link.port, link)
         } catch (e) {
             if (!(e as Error).message.includes("in use") || Date.now() > deadline) throw e
             await new Promise(r => setTimeout(r, 200 + Math.random() * 300))
@@ -74,6 +75,7 @@ function listenHostLink(settings: Settings, port: number, time: boolean): Promis
                 : `hostlink: ${e.message}`)))
         server.listen(port, "127.0.0.1", () =>
             resolve({
+                port: (server.address() as net.AddressInfo).port,
                 setSettings(s) {
                     checkSettings(s)
                     current = s

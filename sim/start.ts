@@ -420,6 +420,8 @@ async function main(argv: string[]): Promise<number> {
         log(`starting ${entry}`)
         const run = await runVm(entry, {
             timeoutMs: VM_TIMEOUT_MS,
+            // this runner's own host link and bridge, on ports the OS picked: runners side by side
+            ports: { hostlink: link.port, bridge: lan?.bridge.port },
             onSpawn: c => {
                 child = c
                 if (c.pid !== undefined) dog = watchdog(c.pid)

@@ -13,6 +13,7 @@
 import { randomBytes } from "node:crypto"
 import mqtt from "mqtt"
 import { startAedes, type AedesBroker } from "../brokers.ts"
+import { topicMatches } from "../dashboard/topics.ts"
 import type { Settings } from "../hostlink.ts"
 import {
     type AlibabaDevice,
@@ -703,18 +704,6 @@ function rulesFor(platform: CloudPlatform, id: AnyIdentity, names: Record<string
     }
 }
 
-/** True when `filter` (MQTT wildcards) matches `topic`. */
-function filterMatches(filter: string, topic: string): boolean {
-    const f = filter.split("/")
-    const t = topic.split("/")
-    for (let i = 0; i < f.length; i++) {
-        if (f[i] === "#") return true
-        if (i >= t.length) return false
-        if (f[i] !== "+" && f[i] !== t[i]) return false
-    }
-    return f.length === t.length
-}
-
 /** Starts an emulated `platform` cloud on 127.0.0.1. */
 export async function startEmulatedCloud(platform: CloudPlatform, opts: EmulatedCloudOptions = {}): Promise<EmulatedCloud> {
     const identity = opts.identity ?? TEST_IDENTITIES[platform]
@@ -757,7 +746,7 @@ export async function startEmulatedCloud(platform: CloudPlatform, opts: Emulated
                 done(null, sub)
             },
             authorizePublish(client, packet, done) {
-                if (client && client.id !== cloudId && !rules.upFilters.some(f => filterMatches(f, packet.topic)))
+                if (client && client.id !== cloudId && !rules.upFilters.some(f => topicMatches(f, packet.topic)))
                     problems.push(`device published outside its topics: ${packet.topic}`)
                 done(null)
             },

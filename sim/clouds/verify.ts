@@ -1,6 +1,6 @@
 /**
  * Independent Node implementations of the cloud platforms' MQTT credential checks (formulas from
- * /work/shared/reference/platforms.md, Node's crypto only): reference minters that compute what a
+ * docs/platforms.md, Node's crypto only): reference minters that compute what a
  * device must send, and verifiers that accept or refuse a CONNECT the way the platform does, for
  * emulated clouds (an aedes `authenticate` hook) and for tests of the device-side signers.
  */

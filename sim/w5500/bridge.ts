@@ -5,8 +5,9 @@
  */
 import net from "node:net"
 import type { W5500 } from "./chip.ts"
+import { notePort } from "../simports.ts"
 
-/** Default bridge port (the host link uses 17766). */
+/** The device's default bridge port, for a program run by hand (runs of `runVm` get the bridge's own port). */
 export const BRIDGE_PORT = 17767
 /** Protocol version reported by HELLO. */
 export const BRIDGE_VERSION = 1
@@ -32,7 +33,7 @@ const BATCHABLE = new Set<number>([OP.XFER, OP.READ, OP.WRITE, OP.RESET, OP.INT]
 
 /** Options of the bridge server. */
 export interface BridgeOptions {
-    /** TCP port on 127.0.0.1; 0 picks a free one; default 17767 */
+    /** TCP port on 127.0.0.1; default 0: a free one (`runVm` hands it to the device, sim/simports.ts) */
     port?: number
     /** keep retrying for this long while the port is in use (another simulator), default 0 */
     waitMs?: number
@@ -160,11 +161,12 @@ function frame(type: number, payload: Uint8Array): Buffer {
 
 /** Starts the bridge for `chip` on 127.0.0.1. */
 export async function startBridge(chip: W5500, opts: BridgeOptions = {}): Promise<Bridge> {
-    const port = opts.port ?? BRIDGE_PORT
+    const port = opts.port ?? 0
     const deadline = Date.now() + (opts.waitMs ?? 0)
     for (;;) {
         try {
-            return await listen(chip, port)
+            const bridge = await listen(chip, port)
+            return notePort("bridge", bridge.port, bridge)
         } catch (e) {
             if (!(e as Error).message.includes("in use") || Date.now() > deadline) throw e
             await new Promise(r => setTimeout(r, 200 + Math.random() * 300))

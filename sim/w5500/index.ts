@@ -17,7 +17,7 @@ export interface W5500Sim {
     close(): Promise<void>
 }
 
-/** Starts a chip on a LAN behind a bridge on 127.0.0.1 (port 17767 unless told otherwise). */
+/** Starts a chip on a LAN behind a bridge on 127.0.0.1 (a free port unless told otherwise). */
 export async function startW5500Sim(opts: { chip?: W5500Options; lan?: LanOptions; bridge?: BridgeOptions } = {}): Promise<W5500Sim> {
     const lan = new Lan(opts.lan)
     const chip = new W5500({ ...opts.chip, network: lan })

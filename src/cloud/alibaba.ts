@@ -1,5 +1,5 @@
 /**
- * Alibaba Cloud IoT Platform (Alink JSON thing model), per /work/shared/reference/platforms.md:
+ * Alibaba Cloud IoT Platform (Alink JSON thing model), per docs/platforms.md:
  *   report       /sys/{pk}/{dn}/thing/event/property/post
  *                `{"id":"123","version":"1.0","params":{"CurrentTemperature":21.5,...},"method":"thing.event.property.post"}`
  *   property set /sys/{pk}/{dn}/thing/service/property/set -> .../property/set_reply `{"id","code","data":{}}`

@@ -1,5 +1,5 @@
 /**
- * Azure IoT Hub, per /work/shared/reference/platforms.md (MQTT 3.1.1, TLS only):
+ * Azure IoT Hub, per docs/platforms.md (MQTT 3.1.1, TLS only):
  *   telemetry      devices/{id}/messages/events/$.ct=application%2Fjson&$.ce=utf-8
  *                  `{"ts":...,"temperature":21.5,"humidity":45,"led":false,"interval":5000,"uptime":12}`
  *   direct methods $iothub/methods/POST/{set|toggle|report}/?$rid={rid} with the parameters as the

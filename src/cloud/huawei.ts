@@ -1,5 +1,5 @@
 /**
- * Huawei Cloud IoTDA, per /work/shared/reference/platforms.md:
+ * Huawei Cloud IoTDA, per docs/platforms.md:
  *   report       $oc/devices/{id}/sys/properties/report
  *                `{"services":[{"service_id":"Sensor","properties":{"temperature":21.5,...}}]}`
  *   commands     $oc/devices/{id}/sys/commands/request_id={rid}

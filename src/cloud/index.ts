@@ -1,6 +1,6 @@
 /**
- * Every cloud platform, for an entry that carries them all (src/main.ts, tests). A firmware
- * image imports only its own platform module (`platform` of src/cloud/<kind>.ts).
+ * Every cloud platform in one table, for the VM tests (test/vm/clouds.vm.ts). No firmware image
+ * links this file: each imports only its own platform module (`platform` of src/cloud/<kind>.ts).
  */
 import { Config, ReadSetting } from "../config"
 import { Platform } from "../image"

@@ -1,5 +1,5 @@
 /**
- * China Mobile OneNET (OneJSON thing model), per /work/shared/reference/platforms.md:
+ * China Mobile OneNET (OneJSON thing model), per docs/platforms.md:
  *   report       $sys/{pid}/{dn}/thing/property/post
  *                `{"id":"123","version":"1.0","params":{"temp":{"value":23.6,"time":1599534283111}}}`
  *   property set $sys/{pid}/{dn}/thing/property/set -> .../property/set_reply `{"id","code":200,"msg":"success"}`

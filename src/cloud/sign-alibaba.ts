@@ -1,6 +1,6 @@
 /**
  * Alibaba Cloud IoT Platform device credentials ("unique certificate per device",
- * signmethod hmacsha256), as described in /work/shared/reference/platforms.md.
+ * signmethod hmacsha256), as described in docs/platforms.md.
  */
 import { hmac } from "@devicescript/crypto"
 import { MqttCredentials, checkTime, forbidChar, requireText } from "./credentials"

@@ -1,6 +1,6 @@
 /**
  * Azure IoT Hub device credentials: a shared access signature (SAS) from the device's
- * symmetric key, as described in /work/shared/reference/platforms.md.
+ * symmetric key, as described in docs/platforms.md.
  */
 import { hmac } from "@devicescript/crypto"
 import { MqttCredentials, decodeKey, expiry, forbidChar, requireText } from "./credentials"

@@ -1,6 +1,6 @@
 /**
  * Huawei Cloud IoTDA device credentials (secret authentication, HMAC-SHA256), as described in
- * /work/shared/reference/platforms.md.
+ * docs/platforms.md.
  */
 import { hmac } from "@devicescript/crypto"
 import { MqttCredentials, checkTime, requireText } from "./credentials"

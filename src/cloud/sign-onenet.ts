@@ -1,6 +1,6 @@
 /**
  * China Mobile OneNET device credentials: a token of version 2018-10-31 signed with sha256,
- * as described in /work/shared/reference/platforms.md.
+ * as described in docs/platforms.md.
  */
 import { hmac } from "@devicescript/crypto"
 import { MqttCredentials, decodeKey, expiry, forbidChar, requireText } from "./credentials"

@@ -1,6 +1,6 @@
 /**
  * Tencent Cloud IoT Explorer device credentials (key authentication, HMAC-SHA256), as described
- * in /work/shared/reference/platforms.md.
+ * in docs/platforms.md.
  */
 import { hmac, randomBuffer } from "@devicescript/crypto"
 import { MqttCredentials, decodeKey, expiry, requireText } from "./credentials"

@@ -1,5 +1,5 @@
 /**
- * Tencent Cloud IoT Explorer (data template), per /work/shared/reference/platforms.md:
+ * Tencent Cloud IoT Explorer (data template), per docs/platforms.md:
  *   report   $thing/up/property/{pid}/{dn} `{"method":"report","clientToken":"123","params":{"temperature":21.5,...}}`
  *   control  $thing/down/property/{pid}/{dn} `{"method":"control","clientToken":"x","params":{"led":1}}` ->
  *            $thing/up/property/{pid}/{dn} `{"method":"control_reply","clientToken":"x","code":0,"status":"success"}`

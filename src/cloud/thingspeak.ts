@@ -1,5 +1,5 @@
 /**
- * ThingSpeak, per /work/shared/reference/platforms.md: the device publishes
+ * ThingSpeak, per docs/platforms.md: the device publishes
  * `field1=21.5&field2=45&...` to `channels/{TS_CHANNEL}/publish` with QoS 0 (the only QoS it
  * takes). TS_FIELDS says which model property goes into which field (default
  * temperature,humidity,led,interval,uptime = field1..field5; booleans as 1/0). ThingSpeak has no

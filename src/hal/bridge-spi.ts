@@ -8,11 +8,9 @@
 import * as ds from "@devicescript/core"
 import { HostStack } from "../net/host"
 import { Connection } from "../net/stack"
+import { simPorts } from "../sim/ports"
 import { Mutex } from "../util/mutex"
 import { BATCH_HEAD, SpiBatch, SpiBus } from "./spi"
-
-/** Default bridge port of sim/w5500/bridge.ts. */
-export const BRIDGE_PORT = 17767
 
 const EMPTY = Buffer.alloc(0)
 
@@ -30,7 +28,7 @@ export interface BridgeStats {
 export interface BridgeOptions {
     /** default 127.0.0.1 */
     host?: string
-    /** default BRIDGE_PORT (17767) */
+    /** default `simPorts.bridge` (src/sim/ports.ts: the runner's bridge for this run) */
     port?: number
     /** connect and per-request timeout, ms (default 5000) */
     timeoutMs?: number
@@ -42,7 +40,7 @@ export interface BridgeOptions {
  */
 export async function openBridgeBus(opts: BridgeOptions = {}): Promise<BridgeSpiBus> {
     const host = opts.host || "127.0.0.1"
-    const port = opts.port || BRIDGE_PORT
+    const port = opts.port || simPorts.bridge
     const timeoutMs = opts.timeoutMs || 5000
     const where = `w5500 bridge ${host}:${port}`
     let conn: Connection

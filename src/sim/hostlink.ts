@@ -1,18 +1,17 @@
 /**
  * The simulator host link: in the desktop simulator the firmware's settings come from the runner
  * (`sim/hostlink.ts`) instead of flash, and the wall-clock time from the desktop. Protocol:
- * connect to 127.0.0.1:HOSTLINK_PORT, send one line `{"hello":1}`, read one line
+ * connect to 127.0.0.1:`simPorts.hostlink` (src/sim/ports.ts: the runner's port for this run), send one line `{"hello":1}`, read one line
  * `{"settings":{...},"time":<unix ms>}`, close.
  */
 import * as ds from "@devicescript/core"
 import { setUnixTime } from "../net/clock"
 import { HostStack } from "../net/host"
+import { simPorts } from "./ports"
 
 /** Largest setting (key plus JSON value) the settings store survives (simulator and board). */
 export const MAX_SETTING_BYTES = 210
 
-/** TCP port of the runner's host link on 127.0.0.1. */
-export const HOSTLINK_PORT = 17766
 const MAX_LINE = 16384
 
 /** The settings the runner handed over, by key (undefined: none, or not in the simulator). */
@@ -34,7 +33,7 @@ export async function loadSimSettings(): Promise<number> {
     if (!ds.isSimulator()) return -1
     let conn
     try {
-        conn = await new HostStack().connect({ host: "127.0.0.1", port: HOSTLINK_PORT, timeoutMs: 2000 })
+        conn = await new HostStack().connect({ host: "127.0.0.1", port: simPorts.hostlink, timeoutMs: 2000 })
     } catch (e) {
         return -1
     }

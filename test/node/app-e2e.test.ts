@@ -8,8 +8,9 @@ import { test, type TestContext } from "node:test"
 import assert from "node:assert/strict"
 import net from "node:net"
 import mqtt from "mqtt"
-import { mosquittoPath, startAedes, startMosquitto, type Broker } from "../../sim/brokers.ts"
+import { startAedes, startMosquitto, type Broker } from "../../sim/brokers.ts"
 import { Device, Observer, boot, checkReport, hostLink, onCleanup, retained, settingsFor, sleep, type Rx } from "./lib/e2e.ts"
+import { skipUnless } from "./lib/tools.ts"
 
 /** The whole device behaviour against one broker, with one VM boot. */
 async function scenario(t: TestContext, broker: Broker) {
@@ -291,7 +292,7 @@ test("firmware end to end against aedes", T, async t => {
     }
 })
 
-test("firmware end to end against Mosquitto", { ...T, skip: mosquittoPath() ? false : "mosquitto is not installed" }, async t => {
+test("firmware end to end against Mosquitto", { ...T, skip: skipUnless("mosquitto") }, async t => {
     const broker = await startMosquitto({ persistence: true })
     onCleanup(() => broker.close())
     try {

@@ -1,6 +1,6 @@
 /**
  * The Node-side platform verifiers (sim/clouds/verify.ts) against the reference vectors of
- * /work/shared/reference/platforms.md, and against tampered, expired and mismatched CONNECTs.
+ * docs/platforms.md, and against tampered, expired and mismatched CONNECTs.
  */
 import { describe, test } from "node:test"
 import assert from "node:assert/strict"

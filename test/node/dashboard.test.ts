@@ -18,7 +18,7 @@ import http from "node:http"
 import { spawn } from "node:child_process"
 import { createInterface } from "node:readline"
 import mqtt from "mqtt"
-import { mosquittoPath, startAedes, startMosquitto, type Broker } from "../../sim/brokers.ts"
+import { startAedes, startMosquitto, type Broker } from "../../sim/brokers.ts"
 import { ROOT } from "../../sim/devs.ts"
 import { isErrorLine, readDeviceLine } from "../../sim/dashboard/bringup.ts"
 import type { ServerEvent } from "../../sim/dashboard/protocol.ts"
@@ -26,9 +26,9 @@ import { startDashboard } from "../../sim/dashboard/server.ts"
 import { DashboardState, measureCadence, missedBetween, parseReport } from "../../sim/dashboard/state.ts"
 import { brokerTarget, classifyTopic, deviceTopics, topicMatches } from "../../sim/dashboard/topics.ts"
 import { parseOptions, USAGE } from "../../sim/start.ts"
+import { CHROMIUM, skipUnless } from "./lib/tools.ts"
 
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
-const CHROMIUM = "/usr/bin/chromium"
 const ARTIFACTS = path.join(ROOT, "artifacts")
 
 async function until<T>(what: string, get: () => T | undefined | false | Promise<T | undefined | false>, ms: number, context: () => string = () => ""): Promise<T> {
@@ -272,7 +272,7 @@ test("server and bridge on aedes: telemetry in, a posted command out and its rep
     }
 })
 
-test("server and bridge on Mosquitto with a user name and password (MQTT_USER/MQTT_PASS)", { timeout: 30000, skip: mosquittoPath() ? false : "mosquitto is not installed" }, async () => {
+test("server and bridge on Mosquitto with a user name and password (MQTT_USER/MQTT_PASS)", { timeout: 30000, skip: skipUnless("mosquitto") }, async () => {
     const broker = await startMosquitto({ users: { kit: "dash-pass-1" } })
     try {
         await bridgeCase(broker, { MQTT_USER: "kit", MQTT_PASS: "dash-pass-1" })
@@ -308,11 +308,9 @@ test("npm start options: --dashboard-port and --no-dashboard", () => {
 
 // --- end to end in the browser ---
 
-const haveChromium = fs.existsSync(CHROMIUM)
-
 test(
     "dashboard in headless Chromium: live chart, LED switch with the device's reply, interval changes the cadence, no console errors",
-    { timeout: 90000, skip: haveChromium ? false : `${CHROMIUM} is missing (apt-get install -y chromium)` },
+    { timeout: 90000, skip: skipUnless("chromium") },
     async () => {
         const { chromium } = await import("playwright-core")
         const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "dash-e2e-"))

@@ -8,7 +8,8 @@ import net from "node:net"
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt"
 import { FaultProxy } from "../../sim/faultproxy.ts"
 import { WireLog } from "../../sim/mqttwire.ts"
-import { startAedes, startMosquitto, mosquittoPath, type Broker } from "../../sim/brokers.ts"
+import { startAedes, startMosquitto, type Broker } from "../../sim/brokers.ts"
+import { skipUnless } from "./lib/tools.ts"
 
 const T = { timeout: 20000 }
 
@@ -292,7 +293,7 @@ test("aedes: authenticate maps to CONNACK return codes", T, async t => {
     assert.deepEqual(seen, ["au-1:dev", "au-2:eve", "au-3:dev"])
 })
 
-const noMosquitto = mosquittoPath() ? false : "mosquitto is not installed"
+const noMosquitto = skipUnless("mosquitto")
 
 test("mosquitto: restart with persistence keeps the session's queued QoS 1 message", { ...T, skip: noMosquitto }, async t => {
     const b = await startMosquitto({ persistence: true })

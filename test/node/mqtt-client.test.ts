@@ -8,11 +8,12 @@ import assert from "node:assert/strict"
 import net from "node:net"
 import mqtt from "mqtt"
 import mqttPacket from "mqtt-packet"
-import { startAedes, startMosquitto, mosquittoPath, type Broker } from "../../sim/brokers.ts"
+import { startAedes, startMosquitto, type Broker } from "../../sim/brokers.ts"
 import { FaultProxy } from "../../sim/faultproxy.ts"
 import { WireLog } from "../../sim/mqttwire.ts"
 import { startHostLink } from "../../sim/hostlink.ts"
 import { runVmSuite } from "./lib/vm.ts"
+import { skipUnless } from "./lib/tools.ts"
 
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
 
@@ -248,7 +249,7 @@ test("MQTT client against aedes", T, async t => {
     }
 })
 
-test("MQTT client against Mosquitto", { ...T, skip: mosquittoPath() ? false : "mosquitto is not installed" }, async t => {
+test("MQTT client against Mosquitto", { ...T, skip: skipUnless("mosquitto") }, async t => {
     const broker = await startMosquitto({
         persistence: true,
         config: ["allow_anonymous true"],

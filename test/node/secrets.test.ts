@@ -262,7 +262,7 @@ async function bootOnce(r: Run, settings: Settings, timeoutMs: number): Promise<
     try {
         r.run = runVm(imageFor("sim", r.platform), {
             // test mode: its settings store lives in memory ("device" mode keeps it, secrets included,
-            // in .devicescript/flash/sim.bin, shared by every device-mode run)
+            // in the run's .devicescript/flash/sim.bin until the run ends)
             timeoutMs,
             onSpawn: c => (r.child = c),
             onLine: l => r.lines.push(l),
@@ -274,14 +274,14 @@ async function bootOnce(r: Run, settings: Settings, timeoutMs: number): Promise<
     } finally {
         await link.close()
     }
-    // the settings reached this device (not another run's VM polling the same host link port)
+    // the settings reached this device (a guard from when every run shared one host link port)
     const id = `device=${settings.DEVICE_ID} `
     const until = Date.now() + 20000
     while (!r.lines.some(l => l.includes(id)) && !r.exited && Date.now() < until) await sleep(50)
     return r.lines.some(l => l.includes(id))
 }
 
-/** bootOnce, once more when another VM took the settings (other test runs share the host link port). */
+/** bootOnce, once more if another VM took the settings (no longer expected: each run has its own host link port). */
 async function boot(r: Run, settings: Settings, timeoutMs: number) {
     if (await bootOnce(r, settings, timeoutMs)) return
     if (r.child && r.child.exitCode === null && r.child.signalCode === null) r.child.kill("SIGKILL")

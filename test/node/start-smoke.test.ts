@@ -1,18 +1,21 @@
 /**
- * `npm start` smoke test: the runner (sim/start.ts) with its embedded broker on a free port; a
- * report reaches the broker, a command gets its reply, and SIGINT (to the runner alone, and to
- * its whole process group as Ctrl-C in a terminal does) stops everything: the runner exits 0 and
- * no process it started (the VM, watchdogs) is left behind.
+ * `npm start` smoke test: two runners (sim/start.ts) at once, each with its own settings file
+ * (DEVICE_ID), embedded broker and dashboard on free ports; each device's report reaches its own
+ * broker, a command gets its reply, and SIGINT (to one runner alone, and to the other's whole
+ * process group as Ctrl-C in a terminal does) stops everything: each runner exits 0 and no process
+ * it started (the VM, watchdogs) is left behind.
  */
 import { after, test } from "node:test"
 import assert from "node:assert/strict"
 import { spawn, spawnSync } from "node:child_process"
+import fs from "node:fs"
 import net from "node:net"
+import os from "node:os"
+import path from "node:path"
 import { createInterface } from "node:readline"
 import mqtt from "mqtt"
 import { freePort } from "../../sim/brokers.ts"
 import { ROOT } from "../../sim/devs.ts"
-import { startHostLink } from "../../sim/hostlink.ts"
 
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
 
@@ -72,11 +75,13 @@ function refused(port: number): Promise<boolean> {
     })
 }
 
-async function smoke(signalTo: "runner" | "group") {
-    // the runner waits only 10 s for the host link: let other simulator runs finish first
-    await (await startHostLink({}, { waitMs: 120000 })).close()
+/** One `npm start` with its own settings file (DEVICE_ID `id`) and broker, stopped by SIGINT to `signalTo`. */
+async function smoke(signalTo: "runner" | "group", id: string) {
     const port = await freePort()
-    const child = spawn(process.execPath, ["--import", "tsx", "sim/start.ts", "--broker-port", String(port)], {
+    const envFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "smoke-")), `${id}.env`)
+    fs.writeFileSync(envFile, `DEVICE_ID=${id}\n`)
+    const args = ["--env", envFile, "--broker-port", String(port), "--dashboard-port", "0"]
+    const child = spawn(process.execPath, ["--import", "tsx", "sim/start.ts", ...args], {
         cwd: ROOT,
         detached: true, // its own process group, like a shell job
         stdio: ["ignore", "pipe", "pipe"],
@@ -128,6 +133,7 @@ async function smoke(signalTo: "runner" | "group") {
         await until("a telemetry report at the broker", () => msgs.some(isReport), 40000)
         const report = msgs.find(isReport)!
         const base = report.topic.slice(0, -"/telemetry".length)
+        assert.equal(base, `devices/${id}`, "the report comes from the device of this runner's settings file")
         assert.ok(lines.some(l => l.startsWith("[device] ")), "the device console is streamed with a prefix")
         sample()
         const vm = [...seen.values()].filter(p => p.args.includes("devicescript-cli"))
@@ -175,13 +181,13 @@ async function smoke(signalTo: "runner" | "group") {
         } catch {}
         await exited
         groups.delete(pid)
+        fs.rmSync(path.dirname(envFile), { recursive: true, force: true })
     }
 }
 
-test("npm start: a report, a command and its reply; SIGINT to the runner stops everything", { timeout: 240000 }, async () => {
-    await smoke("runner")
-})
-
-test("npm start: Ctrl-C (SIGINT to the process group) stops everything", { timeout: 240000 }, async () => {
-    await smoke("group")
+test("two npm start at once, each with its own settings file: a report, a command and its reply each; SIGINT to one runner, Ctrl-C (SIGINT to the process group) to the other, stop everything", { timeout: 240000 }, async () => {
+    // side by side on one machine and one checkout: each runner's host link, W5500 bridge, broker,
+    // dashboard and VM build folder are its own (sim/simports.ts, sim/devs.ts)
+    const runs = await Promise.allSettled([smoke("runner", "smoke-a"), smoke("group", "smoke-b")])
+    for (const r of runs) if (r.status === "rejected") throw r.reason
 })

@@ -26,7 +26,7 @@ interface Rig {
     /** device console lines matching `re` */
     lines: (re: RegExp) => string[]
     waitLine: (what: string, re: RegExp, timeoutMs: number) => Promise<string>
-    /** stops the device, the LAN (its bridge port is fixed) and the broker */
+    /** stops the device, the LAN (and its bridge) and the broker */
     close: () => Promise<void>
 }
 

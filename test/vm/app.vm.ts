@@ -9,16 +9,8 @@ import { crc8, decodeReading, measure } from "../../src/app/i2c-sensors"
 import { GenericProfile, HA_COMMAND_ID } from "../../src/cloud/generic"
 import { Config, ConfigError, MAX_KEY_LENGTH, describeConfig, loadConfig } from "../../src/config"
 import { loadSimSettings, runnerSetting } from "../../src/sim/hostlink"
-import { describe, test as harnessTest } from "./harness"
+import { describe, test } from "./harness"
 import { eq, has, lacks, ok } from "./asserts"
-
-/** A VM test that first yields, so the runtime's step budget (~128K steps per fiber slice) starts afresh. */
-function test(name: string, body: () => Promise<void> | void) {
-    harnessTest(name, async () => {
-        await ds.sleep(0)
-        await body()
-    })
-}
 
 // ---- small assertion helpers (the runtime's expect has only toBe) ----
 

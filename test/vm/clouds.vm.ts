@@ -22,7 +22,7 @@ import { TencentProfile } from "../../src/cloud/tencent"
 import { ThingSpeakProfile } from "../../src/cloud/thingspeak"
 import { utf8ErrorAt } from "../../src/util/utf8"
 import { Config, ConfigError, MAX_KEY_LENGTH, describeConfig, loadConfig } from "../../src/config"
-import { describe, test } from "./harness"
+import { describe, noise, test } from "./harness"
 import { eq, has, lacks, ok } from "./asserts"
 
 // ---- helpers ----
@@ -163,16 +163,6 @@ function replyFor(p: CloudProfile, c: Parsed, dev?: Device): Message {
     return p.reply(c, out.reply)
 }
 
-/** Pseudo-random bytes (deterministic). */
-function noise(n: number, seed: number): Buffer {
-    const b = Buffer.alloc(n)
-    let x = seed | 1
-    for (let i = 0; i < n; i++) {
-        x = (x * 1103515245 + 12345) & 0x7fffffff
-        b[i] = x >> 16
-    }
-    return b
-}
 
 function filled(n: number, byte: number): Buffer {
     const b = Buffer.alloc(n)

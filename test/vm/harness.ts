@@ -24,3 +24,14 @@ export function test(name: string, body: () => Promise<void> | void) {
         }
     })
 }
+
+/** `n` deterministic pseudo-random bytes (a linear congruential sequence from `seed`). */
+export function noise(n: number, seed: number): Buffer {
+    const b = Buffer.alloc(n)
+    let x = seed | 1
+    for (let i = 0; i < n; i++) {
+        x = (x * 1103515245 + 12345) & 0x7fffffff
+        b[i] = x >> 16
+    }
+    return b
+}

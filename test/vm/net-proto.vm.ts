@@ -9,27 +9,15 @@ import { formatIp, getU16, getU32, isIp, parseIp, setU16, setU32, tryParseIp } f
 import { buildDhcp, DhcpClient, dhcpGiveBack, DhcpKind, parseDhcp } from "../../src/net/dhcp"
 import { buildQuery, cacheGet, cachePut, dnsCache, DnsResolver, nameError, parseResponse } from "../../src/net/dns"
 import { buildRequest, parseReply, readNtpTime, SntpClient } from "../../src/net/sntp"
-import { describe, test as harnessTest } from "./harness"
+import { describe, test } from "./harness"
+import { eq, has } from "./asserts"
 
 // ---- helpers ----
-/** A VM test that yields first: synchronous tests in a row would add up to the VM's step limit. */
-function test(name: string, body: () => Promise<void> | void) {
-    harnessTest(name, async () => {
-        await ds.sleep(0)
-        await body()
-    })
-}
-function eq(actual: any, expected: any, what: string) {
-    if (actual !== expected) throw new Error(`${what}: expected ${expected}, got ${actual}`)
-}
 function near(actual: number, expected: number, what: string) {
     if (!(Math.abs(actual - expected) < 0.01)) throw new Error(`${what}: expected ${expected}, got ${actual}`)
 }
 function check(cond: boolean, what: string) {
     if (!cond) throw new Error(what)
-}
-function has(text: string, part: string, what: string) {
-    if (typeof text !== "string" || text.indexOf(part) < 0) throw new Error(`${what}: "${text}" lacks "${part}"`)
 }
 function throws(f: () => void, part: string, what: string) {
     let msg: string = undefined

@@ -15,19 +15,9 @@ import { signHuawei, utcHourStamp } from "../../src/cloud/sign-huawei"
 import { signJwt } from "../../src/cloud/sign-jwt"
 import { signOneNet } from "../../src/cloud/sign-onenet"
 import { signTencent, tencentConnId } from "../../src/cloud/sign-tencent"
-import { describe, expect, test as harnessTest } from "./harness"
+import { describe, expect, noise, test } from "./harness"
+import { eq } from "./asserts"
 
-/** A VM test that starts with a yield, so that the step budget of one fiber run is its own. */
-function test(name: string, body: () => Promise<void> | void) {
-    harnessTest(name, async () => {
-        await ds.sleep(0)
-        await body()
-    })
-}
-
-function eq(got: any, want: any, what: string) {
-    if (got !== want) throw new Error(`${what}: expected ${want}, got ${got}`)
-}
 
 /** Runs `f`, expecting an Error whose message contains `part` and none of `secrets`. */
 function throwsWith(f: () => void, part: string, secrets: string[] = []) {
@@ -42,16 +32,6 @@ function throwsWith(f: () => void, part: string, secrets: string[] = []) {
     for (const s of secrets) if (msg.indexOf(s) >= 0) throw new Error(`error message reveals a secret: ${msg}`)
 }
 
-/** Bytes 0..n-1 of a simple pseudo-random sequence. */
-function bytes(n: number, seed: number): Buffer {
-    const b = Buffer.alloc(n)
-    let x = seed | 1
-    for (let i = 0; i < n; i++) {
-        x = (x * 1103515245 + 12345) & 0x7fffffff
-        b[i] = x >> 16
-    }
-    return b
-}
 
 /** Expands `[unit, count]` into the repeated string (the test data's way to send long inputs). */
 function expand(v: any): any {
@@ -126,7 +106,7 @@ describe("base64", () => {
     })
     test("round trips every length 0..48 and all 256 byte values", async () => {
         for (let n = 0; n <= 48; n++) {
-            const b = bytes(n, n + 7)
+            const b = noise(n, n + 7)
             eq(base64Decode(base64Encode(b)).toString("hex"), b.toString("hex"), `length ${n}`)
             await ds.sleep(0)
         }

@@ -19,25 +19,9 @@ import { Sn_CR_CONNECT, Sn_MR_TCP, Sn_RX_RD, Sn_TX_WR } from "../../src/net/wizn
 import { socketPolls } from "../../src/net/wiznet/socket"
 import { startWiznet, WiznetEvent, WiznetStack } from "../../src/net/wiznet"
 import { loadSimSettings } from "../../src/sim/hostlink"
-import { describe, test as harnessTest } from "./harness"
+import { describe, test } from "./harness"
+import { eq, has, ok } from "./asserts"
 
-/** A VM test that first yields, so the step budget starts afresh. */
-function test(name: string, body: () => Promise<void> | void) {
-    harnessTest(name, async () => {
-        await ds.sleep(0)
-        await body()
-    })
-}
-
-function eq(actual: any, expected: any, what: string) {
-    if (actual !== expected) throw new Error(`${what}: expected ${expected}, got ${actual}`)
-}
-function ok(cond: boolean, what: string) {
-    if (!cond) throw new Error(what)
-}
-function has(s: string, part: string, what: string) {
-    if (typeof s !== "string" || s.indexOf(part) < 0) throw new Error(`${what}: "${s}" does not contain "${part}"`)
-}
 async function fails(p: () => Promise<any>, what: string): Promise<string> {
     try {
         await p()

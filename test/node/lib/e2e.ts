@@ -147,8 +147,8 @@ export function settingsFor(brokerPort: number, over: Settings, net?: "w5500" | 
 }
 
 /**
- * Waits for the host link (its fixed port is shared by every simulator run on this machine) and
- * serves `settings` on it; call `boot` next.
+ * Starts a host link (on a free port, handed to the next `runVm` of this process) serving
+ * `settings`; call `boot` next.
  */
 export async function hostLink(settings: Settings, opts: { time?: boolean } = {}): Promise<HostLink> {
     const link = await startHostLink(settings, { waitMs: 120000, time: opts.time })
