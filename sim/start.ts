@@ -150,12 +150,21 @@ export const BROKER_LAN_IP = "192.168.50.2"
  * `external` the user's MQTT_HOST) and NTP at the gateway; TCP to broker.lan reaches 127.0.0.1.
  */
 export async function startEmulatedNetwork(opts: { external?: { name: string; ip: string }; lan?: LanOptions; chip?: W5500Options } = {}): Promise<W5500Sim> {
-    const dns: Record<string, string> = { "router.lan": "192.168.50.1", "ntp.lan": "192.168.50.1", "pool.ntp.org": "192.168.50.1", [BROKER_NAME]: BROKER_LAN_IP }
-    if (opts.external) dns[opts.external.name] = opts.external.ip
     return await startW5500Sim({
         chip: opts.chip,
-        lan: { dns, hosts: [BROKER_LAN_IP], allowExternal: !!opts.external, log: (level, msg) => log(`lan: ${level}: ${msg}`), ...opts.lan },
+        lan: { ...emulatedLanOptions(opts.external), log: (level, msg) => log(`lan: ${level}: ${msg}`), ...opts.lan },
     })
+}
+
+/**
+ * The emulated LAN's names and hosts, shared by the simulator and the emulated board: router,
+ * NTP (pool.ntp.org too) at the gateway, broker.lan at BROKER_LAN_IP, and with `external` the
+ * user's MQTT_HOST.
+ */
+export function emulatedLanOptions(external?: { name: string; ip: string }): LanOptions {
+    const dns: Record<string, string> = { "router.lan": "192.168.50.1", "ntp.lan": "192.168.50.1", "pool.ntp.org": "192.168.50.1", [BROKER_NAME]: BROKER_LAN_IP }
+    if (external) dns[external.name] = external.ip
+    return { dns, hosts: [BROKER_LAN_IP], allowExternal: !!external }
 }
 
 /** Where runner lines also go (the dashboard's console), once there is one. */

@@ -73,7 +73,8 @@ function removeTree(dir: string) {
 /** Runs a Node TypeScript entry of this repository; resolves with exit code and all output. */
 function run(args: string[], cwd = ROOT, timeoutMs = 50000): Promise<{ code: number | null; out: string }> {
     return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, args, { cwd, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } })
+        // no steering-folder runtime here: these tests pack the stand-in runtime of the download cache
+        const child = spawn(process.execPath, args, { cwd, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1", W55_RP2040_DIR: path.join(os.tmpdir(), "w55-no-runtime-here") } })
         let out = ""
         child.stdout.on("data", d => (out += d))
         child.stderr.on("data", d => (out += d))
