@@ -41,7 +41,6 @@ const BOARDS: Expect[] = [
         bus: "spi0",
         wiring: { miso: 16, cs: 17, sck: 18, mosi: 19, rst: 20, int: 21 },
         led: 25,
-        ledType: 100,
         hidden: [4, 5, 16, 17, 18, 19, 20, 21, 23, 24, 25],
         user: ["GP0", "GP15", "GP22", "GP26", "GP28"],
         // GP0..GP15, GP22, GP26..GP28 but GP4/GP5 (I2C0)
@@ -96,6 +95,8 @@ for (const b of BOARDS) {
         assert.equal(cfg["i2c.pinSDA"], 4, "i2c.pinSDA")
         assert.equal(cfg["i2c.pinSCL"], 5, "i2c.pinSCL")
         if (b.ledType === undefined) assert.equal(cfg["led.type"], undefined, "no Pico LED probing (it drives GPIO25)")
+        // a lone LED pin is mono only when said so (the runtime logs mono=0 otherwise, and setStatusLight misses the pin)
+        assert.equal(cfg["led.isMono"], 1, "led.isMono")
         // keys the runtime's GPIO set-up marks as "used" (a ".pin..." key) lose their GPIO object: only the LED may
         for (const k of Object.keys(cfg)) {
             assert.ok(k.length <= 15, `dcfg key ${k} longer than 15`)
