@@ -165,6 +165,7 @@ for (const [board, name, sensor, freezeFirst] of [
                 assert.equal(telemetry(id, from)[0]?.v.led, true, "the next report says led: true")
             })
             await step("a setting written over USB survives a reboot (flash writes)", async () => {
+                console.log(`# ${board}: ${b.counters.run.lostWakeups} lost wake-ups in ${b.seconds.toFixed(1)} virtual s (${freezeFirst ? "the first froze the board, the others were bridged" : "bridged"})`)
                 const kept = `rig-kept-${board.slice(0, 5)}`
                 b.usb.setSetting("DEVICE_ID", kept)
                 await b.run({ until: () => b.counters.flash.programs > 0, seconds: 3, wallMs: 60_000 })
@@ -176,8 +177,6 @@ for (const [board, name, sensor, freezeFirst] of [
                 assert.match(l.text, new RegExp(`device=${kept} `))
                 assert.match(l.text, /broker=mqtt:\/\/broker\.lan:1883/, "the bundled settings are still there")
             })
-            // lost wake-ups are counted (and were bridged after the first); say how many
-            console.log(`# ${board}: ${b.seconds.toFixed(1)} virtual s after the reboot; lost wake-ups counted before it: see the frozen report`)
         } finally {
             b.close()
         }
