@@ -187,3 +187,25 @@ test("two emulated boards have different unique IDs, hence different default DEV
     assert.equal(ids.length, 2, `ids: ${ids.join(", ")}`)
     assert.notEqual(ids[0], ids[1])
 })
+
+test("emulated board: a UF2 that is not one, and a runtime folder with the wrong file, get errors that say what is expected", async () => {
+    const fs = await import("node:fs")
+    const os = await import("node:os")
+    const path = await import("node:path")
+    const { readRuntimeUf2, RUNTIME_SHA256, RUNTIME_UF2 } = await import("../../sim/board/runtime.ts")
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "w55-rt-"))
+    const saved = process.env.W55_RP2040_DIR
+    try {
+        process.env.W55_RP2040_DIR = dir
+        assert.throws(() => readRuntimeUf2(), (e: Error) => e.message.includes(path.join(dir, RUNTIME_UF2)) && e.message.includes(RUNTIME_SHA256) && /ENOENT/.test(e.message))
+        fs.writeFileSync(path.join(dir, RUNTIME_UF2), "not the runtime")
+        assert.throws(() => readRuntimeUf2(), new RegExp(`is not the runtime this project was checked with: SHA-256 [0-9a-f]{64}, expected ${RUNTIME_SHA256}`))
+    } finally {
+        if (saved === undefined) delete process.env.W55_RP2040_DIR
+        else process.env.W55_RP2040_DIR = saved
+        fs.rmSync(dir, { recursive: true, force: true })
+    }
+    if (skip) return
+    await assert.rejects(EmulatedBoard.create({ board: "w55rp20_evb_pico", uf2: Buffer.from("garbage, not a UF2") }), /UF2/)
+    await assert.rejects(EmulatedBoard.create({ board: "nope", uf2: Buffer.alloc(0) }), /no board file boards\/nope\.board\.json; boards: w5500_evb_pico, w55rp20_evb_pico/)
+})
