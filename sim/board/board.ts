@@ -59,6 +59,8 @@ export interface BoardOptions {
     onConsole?: (l: ConsoleLine) => void
     /** the LED's state each time its pin changes level */
     onLed?: (on: boolean) => void
+    /** each lost timer wake-up as it is counted (its number, virtual seconds) */
+    onLostWakeup?: (n: number, atSeconds: number) => void
     /** wall-clock time virtual time 0 stands for (NTP answers), default now */
     epochMs?: number
     /** virtual time may not run ahead of wall time by more than this factor while the core sleeps (default 20) */
@@ -185,6 +187,7 @@ export class EmulatedBoard {
             bridge: this.bridgeLostWakeups,
             maxSpeed: this.opts.maxSpeed,
             closed: () => this.closed,
+            onLost: (n, at) => this.opts.onLostWakeup?.(n, at / 1e9),
         })
         if (stop === "frozen")
             this.frozen = { atSeconds: this.seconds, lostWakeups: this.counters.run.lostWakeups, lastLines: this.lines.slice(-12).map(l => (l.program ? "> " : "") + l.text) }

@@ -58,6 +58,8 @@ export interface RunLimits {
     maxSpeed?: number
     /** true when the board was closed (checked between slices) */
     closed?: () => boolean
+    /** told of each lost wake-up as it is counted (its number, virtual ns) */
+    onLost?: (n: number, atNanos: number) => void
 }
 
 
@@ -84,6 +86,7 @@ export async function run(mcu: RP2040, clock: VirtualClock, counters: RunCounter
                         if (!counters.frozenPending) {
                             counters.lostWakeups++
                             if (counters.lostAt.length < 100) counters.lostAt.push(now)
+                            lim.onLost?.(counters.lostWakeups, now)
                         }
                         counters.frozenPending = !lim.bridge
                         if (!lim.bridge) return "frozen"

@@ -106,6 +106,11 @@ export async function startBoard(o: StartBoardOptions): Promise<number> {
             say(l.program ? "device" : "runtime", text)
             if (l.program) dashboard?.state.deviceLine(text)
         },
+        onLostWakeup: (n, at) => {
+            // every one is counted; print the first ones and then one in a hundred
+            if (n <= 3 || n % 100 === 0)
+                say("board", `lost timer wake-up #${n} at ${at.toFixed(3)} virtual s${o.bridgeLostWakeups ? " (bridged: the core is woken after 10 ms)" : ""}`)
+        },
         onLed: on => {
             const msg = `LED (GPIO${wiring.led?.pin}) ${on ? "on" : "off"} at ${board.seconds.toFixed(3)} virtual s`
             say("board", msg)
