@@ -119,7 +119,6 @@ export function wireW5500(mcu: RP2040, clock: VirtualClock, chip: W5500, pins: W
     } else {
         const spi = mcu.spi[0]
         let pending = 0
-        let started = 0
         const byteDone = clock.createAlarm(() => {
             lastEdge = clock.nanos
             spi.completeTransmit(pending)
@@ -130,8 +129,7 @@ export function wireW5500(mcu: RP2040, clock: VirtualClock, chip: W5500, pins: W
                 spi.completeTransmit(0xff)
                 return
             }
-            started = clock.nanos
-            if (firstEdge < 0) firstEdge = started
+            if (firstEdge < 0) firstEdge = clock.nanos
             frame.push(v & 0xff)
             pending = respond(frame.length - 1)
             byteDone.schedule(8e9 / (spi.clockFrequency || 15.625e6))
