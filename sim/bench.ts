@@ -7,6 +7,8 @@
  * - The firmware over the emulated W5500 (`npm start`'s default network): SPI transactions and
  *   bytes per report, boot-to-first-report time, and the bytecode of the network stack per image
  *   (`npm run bench -- --w5500`: this part alone).
+ * - The firmware on the emulated board (sim/board/bench.ts): `npm run bench -- --board` (that
+ *   part alone; not in the default run: a few minutes).
  * Each figure is checked against what the broker received, so a client that drops messages
  * cannot look fast.
  */
@@ -134,6 +136,11 @@ async function w5500Figures(n = 10) {
 
 async function main() {
     if (process.argv.includes("--w5500")) return await w5500Section()
+    if (process.argv.includes("--board")) {
+        const { boardSection } = await import("./board/bench.ts")
+        await boardSection()
+        return
+    }
     console.log(`MQTT benchmark: ${N} messages of 120 bytes per figure, aedes on 127.0.0.1, one VM run per mode\n`)
     const rows: string[] = []
     const ratios: string[] = []

@@ -28,6 +28,8 @@ import { isSecretKey, loadEnvFiles } from "./envfile.ts"
 import { imageFor } from "./images.ts"
 import { DCFG_ADDR, FSTOR_ADDR, readBundle, type BundleContents } from "./bundle-image.ts"
 import { parseUf2, RP2040_FAMILY_ID } from "./uf2.ts"
+import { readRuntimeUf2, runtimeUf2Path, RUNTIME_SHA256, RuntimeMissingError } from "./board/runtime.ts"
+import type { SettingValue } from "./envfile.ts"
 
 /** The `--help` text. */
 export const USAGE = `Usage: npm run bundle -- [options]
@@ -42,14 +44,18 @@ Options:
                      also w5500_evb_pico)
   --no-local         leave .env.local out: the UF2 then carries .env.defaults only
                      (use it for a UF2 you share: .env.local secrets are stored as plain text)
-  --runtime-url URL  download the runtime from URL (a mirror) instead of the upstream release
+  --runtime-url URL  download the runtime from URL (the upstream release, or a mirror) instead
+                     of taking the steering folder's (see below)
   --project DIR      project folder (default: this repository)
   -v, --verbose      show the DeviceScript CLI's output (it is shown anyway when it fails)
   -h, --help         show this help and exit
 
-The runtime comes from https://github.com/microsoft/devicescript-pico/releases
-(internet needed once): it is cached in .devicescript/cache/ and refreshed after 24 h when
-possible. Offline, place the file there by hand (the error message says where).`
+The runtime: the stock DeviceScript RP2040 runtime of the steering folder beside the clone
+(../shared/rp2040/devicescript-rp2040-generic.uf2, or $W55_RP2040_DIR; checked against its
+SHA-256; see docs/runtime.md), offline. Without that folder, or with --runtime-url, it comes
+from https://github.com/microsoft/devicescript-pico/releases (internet needed once): cached in
+.devicescript/cache/ and refreshed after 24 h when possible. Offline, place the file there by
+hand (the error message says where).`
 
 /** Upstream release URL of the stock RP2040 runtime (the CLI's rp2040 "bareUrl"). */
 export const RUNTIME_URL = "https://github.com/microsoft/devicescript-pico/releases/latest/download/devicescript-rp2040-pico.uf2"
@@ -87,9 +93,15 @@ export interface BundleOptions {
     /** false with --no-local */
     local: boolean
     runtimeUrl: string
+    /** true when --runtime-url was given (download even when the steering folder has the runtime) */
+    runtimeUrlGiven: boolean
     project: string
     /** echo the CLI's output as it runs */
     verbose: boolean
+    /** settings written over those of the files (the emulated board's broker.lan, for instance) */
+    extraSettings?: Record<string, SettingValue>
+    /** write the UF2 here instead of bundlePath() */
+    outFile?: string
 }
 
 /** An error whose message is the whole explanation for the user (no stack trace). */
@@ -119,7 +131,7 @@ export function parseBundleArgs(argv: string[]): BundleOptions {
     if (!/^[a-z0-9_]+$/.test(board)) throw new BundleError(`bundle: --board must be a board id such as ${DEFAULT_BOARD} (letters, digits, _), got ${JSON.stringify(board)}`)
     const runtimeUrl = v["runtime-url"] ?? RUNTIME_URL
     if (!/^https?:\/\//.test(runtimeUrl)) throw new BundleError(`bundle: --runtime-url must be an http:// or https:// URL, got ${JSON.stringify(runtimeUrl)}`)
-    return { help: !!v.help, board, local: !v["no-local"], runtimeUrl, project: path.resolve(v.project ?? ROOT), verbose: !!v.verbose }
+    return { help: !!v.help, board, local: !v["no-local"], runtimeUrl, runtimeUrlGiven: v["runtime-url"] !== undefined, project: path.resolve(v.project ?? ROOT), verbose: !!v.verbose }
 }
 
 /** Name of the bundle the CLI writes for `board` (with the stock RP2040 runtime). */
@@ -281,6 +293,27 @@ export async function ensureRuntime(project: string, url: string, log: (s: strin
     )
 }
 
+/**
+ * The runtime to pack and where it comes from: the steering folder's (checked against its SHA-256)
+ * unless --runtime-url was given or the folder is missing, then the download cache (ensureRuntime).
+ * A steering-folder file with another checksum is an error (a clear one), never silently replaced.
+ */
+export async function pickRuntime(o: BundleOptions, log: (s: string) => void): Promise<{ file: string; from: string }> {
+    if (!o.runtimeUrlGiven) {
+        const file = runtimeUf2Path()
+        try {
+            readRuntimeUf2()
+            log(`bundle: runtime: ${file} (the steering folder's, SHA-256 ${RUNTIME_SHA256.slice(0, 16)}...)`)
+            return { file, from: `DeviceScript runtime v2.16.0 from the steering folder, ${path.basename(file)}, SHA-256 ${RUNTIME_SHA256.slice(0, 16)}...` }
+        } catch (e) {
+            if (fs.existsSync(file)) throw new BundleError(`bundle: ${(e as RuntimeMissingError).message}`)
+            log(`bundle: runtime: no steering folder runtime (${file}); using the download cache`)
+        }
+    }
+    const file = await ensureRuntime(o.project, o.runtimeUrl, log)
+    return { file, from: `the stock DeviceScript runtime, ${o.runtimeUrlGiven ? `downloaded from ${o.runtimeUrl}` : `upstream release`} via ${path.join(CACHE_DIR, RUNTIME_FILE)}` }
+}
+
 /** Makes `link` point at the directory `target` (a junction on Windows: no admin rights needed). */
 function linkDir(target: string, link: string) {
     fs.symlinkSync(target, link, process.platform === "win32" ? "junction" : "dir")
@@ -308,6 +341,13 @@ function makeStage(o: BundleOptions, runtime: string): string {
         for (const f of [".env.defaults", ...(o.local ? [".env.local"] : [])]) {
             const from = path.join(o.project, f)
             if (fs.existsSync(from)) fs.copyFileSync(from, path.join(stage, f))
+        }
+        if (o.extraSettings && Object.keys(o.extraSettings).length) {
+            // last in the files the CLI reads, so they win
+            const extra = Object.entries(o.extraSettings).map(([k, v]) => `${k}=${typeof v === "string" ? JSON.stringify(v) : String(v)}`)
+            const local = path.join(stage, ".env.local")
+            const before = fs.existsSync(local) ? fs.readFileSync(local, "utf8").replace(/\n?$/, "\n") : ""
+            fs.writeFileSync(local, before + extra.join("\n") + "\n")
         }
         linkDir(path.join(o.project, "node_modules"), path.join(stage, "node_modules"))
         // the CLI takes a cached runtime younger than 24 h: give it a fresh copy
@@ -369,14 +409,14 @@ export interface BundleResult {
 }
 
 /** Describes the bundle for the console. */
-export function describeBundle(file: string, c: BundleContents, project: string): string[] {
+export function describeBundle(file: string, c: BundleContents, project: string, runtimeFrom = "the stock DeviceScript runtime"): string[] {
     const hex = (n: number) => "0x" + n.toString(16)
     const size = c.blocks.length * 512
     const runtime = c.ranges.filter(r => r[1] <= DCFG_ADDR)
     const names = Object.keys(c.settings).sort()
     return [
         `bundle: wrote ${path.relative(project, file)} (${size.toLocaleString("en")} bytes, ${c.blocks.length} UF2 blocks for the RP2040)`,
-        `  runtime   ${runtime.map(r => `${hex(r[0])}..${hex(r[1])}`).join(", ")} (the stock DeviceScript runtime)`,
+        `  runtime   ${runtime.map(r => `${hex(r[0])}..${hex(r[1])}`).join(", ")} (${runtimeFrom})`,
         `  config    ${hex(DCFG_ADDR)} ${c.config.devName} (${c.config.id}), ${Object.keys(c.config).length} entries`,
         `  program   ${hex(FSTOR_ADDR)} ${c.program.length.toLocaleString("en")} bytes of DeviceScript bytecode`,
         `  settings  ${names.length ? names.map(k => (isSecretKey(k) ? `${k} (secret, plain text)` : k)).join(", ") : "none"}`,
@@ -406,12 +446,12 @@ export async function bundle(o: BundleOptions, log: (s: string) => void = s => c
         log(`bundle: --no-local: .env.local left out (${scan.localKeys.join(", ")}); the UF2 carries .env.defaults only`)
 
     const entry = bundleEntry(o.project, o.local)
-    const runtime = await ensureRuntime(o.project, o.runtimeUrl, log)
+    const { file: runtime, from: runtimeFrom } = await pickRuntime(o, log)
     const busy = await portsInUse()
     if (busy.length)
         throw new BundleError(`bundle: port ${busy.join(", ")} on 127.0.0.1 is in use; devs bundle runs a DeviceScript devtools server on ${DEVTOOLS_PORTS.join(", ")}: stop devs devtools or the VS Code DeviceScript extension's server and try again`)
 
-    const out = bundlePath(o.project, o.board)
+    const out = o.outFile ?? bundlePath(o.project, o.board)
     fs.mkdirSync(path.dirname(out), { recursive: true })
     const stage = makeStage(o, runtime)
     log(`bundle: building in a temporary copy of the project: ${stage}`)
@@ -439,14 +479,14 @@ export async function bundle(o: BundleOptions, log: (s: string) => void = s => c
         const built = fs.readFileSync(path.join(stage, ".devicescript/bin/bytecode.devs"))
         if (!built.equals(contents.program)) problems.push(`its program (${contents.program.length} bytes) is not the image just compiled (${built.length} bytes)`)
         if (problems.length) throw new BundleError(`bundle: ${path.relative(o.project, out)} is not right:\n  ${problems.join("\n  ")}`)
-        for (const l of describeBundle(out, contents, o.project)) log(l)
+        for (const l of describeBundle(out, contents, o.project, runtimeFrom)) log(l)
         const hasW5500 = contents.program.includes(W5500_MARKER)
         if (!hasW5500)
             log(
                 `bundle: NOTE: this firmware has no W5500 stack (it does not fit the 64 KB image beside the application yet):\n` +
                     `  on the board it stops at boot with "NET=w5500: the W5500 stack is not built into this firmware image" and does not report.`
             )
-        log(`bundle: flash it with npm run flash${o.board === DEFAULT_BOARD ? "" : ` -- --board ${o.board}`} (board in BOOTSEL mode)`)
+        if (!o.outFile) log(`bundle: flash it with npm run flash${o.board === DEFAULT_BOARD ? "" : ` -- --board ${o.board}`} (board in BOOTSEL mode)`)
         return { file: out, contents, hasW5500 }
     } finally {
         process.off("SIGINT", onSignal)

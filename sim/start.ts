@@ -44,6 +44,11 @@ Options:
   --env FILE          settings layered over .env.defaults (e.g. one file per device identity)
   --entry FILE        firmware entry file (default: src/images/sim-<CLOUD>.ts, the image of the
                       platform the settings choose)
+  --board ID          run the UF2 bundled from the settings (.env.defaults, .env.local) on the
+                      emulated board instead of the simulator: w55rp20_evb_pico or w5500_evb_pico
+                      (rp2040js running the DeviceScript RP2040 runtime; the embedded broker only)
+  --bridge-lost-wakeups  --board: wake the core after the stock runtime's lost timer wake-ups
+                      (10 ms) instead of reporting the board frozen; the banner says so
   -h, --help          show this help and exit
 
 Settings: .env.defaults, then --env FILE, then .env.local (if present), each over the one before.
@@ -64,6 +69,9 @@ export interface StartOptions {
     /** undefined: w5500, or host when the platform needs TLS */
     net?: "w5500" | "host"
     allowExternal: boolean
+    /** --board: the emulated board to run the bundled UF2 on */
+    board?: string
+    bridgeLostWakeups: boolean
 }
 
 /** Port of the dashboard unless --dashboard-port says otherwise. */
@@ -89,6 +97,8 @@ export function parseOptions(argv: string[]): StartOptions {
             entry: { type: "string" },
             net: { type: "string" },
             "allow-external": { type: "boolean" },
+            board: { type: "string" },
+            "bridge-lost-wakeups": { type: "boolean" },
             help: { type: "boolean", short: "h" },
         },
         strict: true,
@@ -112,7 +122,15 @@ export function parseOptions(argv: string[]): StartOptions {
     if (net !== undefined && net !== "w5500" && net !== "host") throw new Error(`--net must be w5500 or host, got ${JSON.stringify(net)}`)
     const allowExternal = values["allow-external"] === true
     if (allowExternal && (net === "host" || !noBroker)) throw new Error("--allow-external goes with --net w5500 and --no-broker (the device then reaches MQTT_HOST through the emulated LAN)")
-    return { help: values.help === true, brokerPort, dashboardPort, envFile: values.env, entry: values.entry, net, allowExternal }
+    const board = values.board
+    const bridgeLostWakeups = values["bridge-lost-wakeups"] === true
+    if (board !== undefined) {
+        if (!/^[a-z0-9_]+$/.test(board)) throw new Error(`--board must be a board id such as w55rp20_evb_pico (letters, digits, _), got ${JSON.stringify(board)}`)
+        if (noBroker) throw new Error("--board runs with the embedded broker only (the emulated LAN reaches it as broker.lan); drop --no-broker")
+        if (net === "host") throw new Error("--board has no host network: the emulated board reaches the LAN through its W5500")
+        if (values.entry !== undefined || values.env !== undefined) throw new Error("--board bundles src/images/board-<CLOUD>.ts with .env.defaults and .env.local, as npm run bundle does: --entry and --env do not apply")
+    } else if (bridgeLostWakeups) throw new Error("--bridge-lost-wakeups goes with --board")
+    return { help: values.help === true, brokerPort, dashboardPort, envFile: values.env, entry: values.entry, net, allowExternal, board, bridgeLostWakeups }
 }
 
 /** How long one VM run may last (`devs run -T`); below 2^31 ms, Node's timer limit. */
@@ -150,12 +168,21 @@ export const BROKER_LAN_IP = "192.168.50.2"
  * `external` the user's MQTT_HOST) and NTP at the gateway; TCP to broker.lan reaches 127.0.0.1.
  */
 export async function startEmulatedNetwork(opts: { external?: { name: string; ip: string }; lan?: LanOptions; chip?: W5500Options } = {}): Promise<W5500Sim> {
-    const dns: Record<string, string> = { "router.lan": "192.168.50.1", "ntp.lan": "192.168.50.1", "pool.ntp.org": "192.168.50.1", [BROKER_NAME]: BROKER_LAN_IP }
-    if (opts.external) dns[opts.external.name] = opts.external.ip
     return await startW5500Sim({
         chip: opts.chip,
-        lan: { dns, hosts: [BROKER_LAN_IP], allowExternal: !!opts.external, log: (level, msg) => log(`lan: ${level}: ${msg}`), ...opts.lan },
+        lan: { ...emulatedLanOptions(opts.external), log: (level, msg) => log(`lan: ${level}: ${msg}`), ...opts.lan },
     })
+}
+
+/**
+ * The emulated LAN's names and hosts, shared by the simulator and the emulated board: router,
+ * NTP (pool.ntp.org too) at the gateway, broker.lan at BROKER_LAN_IP, and with `external` the
+ * user's MQTT_HOST.
+ */
+export function emulatedLanOptions(external?: { name: string; ip: string }): LanOptions {
+    const dns: Record<string, string> = { "router.lan": "192.168.50.1", "ntp.lan": "192.168.50.1", "pool.ntp.org": "192.168.50.1", [BROKER_NAME]: BROKER_LAN_IP }
+    if (external) dns[external.name] = external.ip
+    return { dns, hosts: [BROKER_LAN_IP], allowExternal: !!external }
 }
 
 /** Where runner lines also go (the dashboard's console), once there is one. */
@@ -240,6 +267,18 @@ async function main(argv: string[]): Promise<number> {
         return 2
     }
     for (const w of env.warnings) log(`warning: ${w}`)
+
+    if (opts.board !== undefined) {
+        const { startBoard } = await import("./board/start-board.ts")
+        return await startBoard({
+            board: opts.board,
+            bridgeLostWakeups: opts.bridgeLostWakeups,
+            brokerPort: opts.brokerPort ?? 1883,
+            dashboardPort: opts.dashboardPort,
+            settings: env.settings,
+            found: env.sources.map(s => path.relative(process.cwd(), s.file) + (s.found ? "" : " (not found)")).join(", "),
+        })
+    }
 
     // the image of the chosen platform, and the network: the emulated W5500 unless TLS is needed
     const cloud = env.settings.CLOUD ?? "generic"

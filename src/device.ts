@@ -6,6 +6,7 @@
  * retried with backoff, never a silent hang.
  */
 import * as ds from "@devicescript/core"
+import { setStatusLight } from "@devicescript/runtime"
 import { applyCommand, Parsed } from "./app/commands"
 import { Device } from "./app/properties"
 import { Schedule } from "./app/schedule"
@@ -166,6 +167,8 @@ class App {
         const reply = this.profile.reply(cmd, r)
         if (reply) await this.send(reply, "reply", false)
         if (out.changed.indexOf("interval") >= 0) this.sched.retime(this.device.intervalMs(), ds.millis())
+        // the board's LED (led.pin of the board file, owned by the runtime's status light)
+        if (out.changed.indexOf("led") >= 0) await setStatusLight(this.device.ledOn() ? 0xffffff : 0)
         if (out.report) this.reportNow = true
         this.kick()
     }

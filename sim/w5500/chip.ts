@@ -17,6 +17,7 @@ import {
     BUFFER_MEMORY, CMD, COMMON, COMMON_SIZE, IR, MR, PHYCFGR, SN, SN_IR, SN_MR, SN_SIZE, SOCK, SOCKETS, VERSION,
 } from "./registers.ts"
 import { bytesToIp, ipToBytes, ipToU32, u32ToIp } from "./ip.ts"
+import { wallClock, type TimerClock, type TimerHandle } from "./clock.ts"
 
 /** One UDP datagram on the emulated wire. */
 export interface UdpDatagram {
@@ -70,6 +71,8 @@ export interface W5500Options {
     udpSendDelayMs?: number
     /** receives log lines (default: warnings to stderr) */
     log?: Logger
+    /** time and timers (default: the wall clock); the emulated board passes its virtual time */
+    clock?: TimerClock
 }
 
 /** Activity counters (for tests and the benchmark). */
@@ -130,10 +133,10 @@ class SocketState {
     /** TCP output waiting for the link */
     out: OutItem[] = []
     /** connect/FIN timeout */
-    rto: NodeJS.Timeout | null = null
+    rto: TimerHandle | null = null
     /** retransmission timeout while output is held by a down link */
-    holdRto: NodeJS.Timeout | null = null
-    timers = new Set<NodeJS.Timeout>()
+    holdRto: TimerHandle | null = null
+    timers = new Set<TimerHandle>()
 }
 
 function get16(b: Uint8Array, off: number): number {
@@ -153,8 +156,9 @@ export class W5500 extends EventEmitter {
         udpSent: 0, udpReceived: 0, udpDropped: 0, tcpConnects: 0,
     }
     network: ChipNetwork | null
-    private readonly opts: Required<Omit<W5500Options, "network" | "log">>
+    private readonly opts: Required<Omit<W5500Options, "network" | "log" | "clock">>
     private readonly log: Logger
+    private readonly clock: TimerClock
     private common = new Uint8Array(COMMON_SIZE)
     private phyCfg = 0xb8
     private readonly sockets: SocketState[] = []
@@ -163,7 +167,7 @@ export class W5500 extends EventEmitter {
     private frameCount = 0
     private cable: boolean
     private linkUp = false
-    private linkTimer: NodeJS.Timeout | null = null
+    private linkTimer: TimerHandle | null = null
     private resetHeld = false
     private readyAt = 0
     private intState = false
@@ -172,6 +176,7 @@ export class W5500 extends EventEmitter {
     constructor(opts: W5500Options = {}) {
         super()
         this.network = opts.network ?? null
+        this.clock = opts.clock ?? wallClock
         this.log = opts.log ?? ((level, msg) => { if (level === "warn") console.error(`w5500: ${msg}`) })
         this.opts = {
             pointerStart: opts.pointerStart ?? 0,
@@ -200,7 +205,7 @@ export class W5500 extends EventEmitter {
         const out = new Uint8Array(frame.length)
         this.counters.frames++
         this.counters.bytes += frame.length
-        if (this.closed || this.resetHeld || Date.now() < this.readyAt) return out
+        if (this.closed || this.resetHeld || this.clock.now() < this.readyAt) return out
         let i = 0
         while (i + 3 <= frame.length) {
             // MISO during the address and control phase: undocumented, real chips shift out 01 02 03
@@ -261,7 +266,7 @@ export class W5500 extends EventEmitter {
             this.resetRegisters(false)
         } else if (this.resetHeld) {
             this.resetHeld = false
-            this.readyAt = Date.now() + this.opts.resetReadyMs
+            this.readyAt = this.clock.now() + this.opts.resetReadyMs
             this.resetRegisters(false)
         }
         this.updateLink()
@@ -301,7 +306,7 @@ export class W5500 extends EventEmitter {
     /** Drops every host connection and timer; the chip answers nothing afterwards. */
     close(): void {
         for (const s of this.sockets) this.dropConn(s)
-        if (this.linkTimer) clearTimeout(this.linkTimer)
+        if (this.linkTimer) this.clock.clearTimeout(this.linkTimer)
         this.linkTimer = null
         this.closed = true
     }
@@ -741,7 +746,7 @@ export class W5500 extends EventEmitter {
 
     private later(s: SocketState, ms: number, fn: () => void): void {
         const gen = s.gen
-        const t = setTimeout(() => {
+        const t = this.clock.setTimeout(() => {
             s.timers.delete(t)
             if (s.gen === gen && !this.closed) fn()
         }, ms)
@@ -751,14 +756,14 @@ export class W5500 extends EventEmitter {
     private setRto(s: SocketState, ms: number, fn: () => void): void {
         this.clearRto(s)
         const gen = s.gen
-        s.rto = setTimeout(() => {
+        s.rto = this.clock.setTimeout(() => {
             s.rto = null
             if (s.gen === gen && !this.closed) fn()
         }, ms)
     }
 
     private clearRto(s: SocketState): void {
-        if (s.rto) clearTimeout(s.rto)
+        if (s.rto) this.clock.clearTimeout(s.rto)
         s.rto = null
     }
 
@@ -766,9 +771,9 @@ export class W5500 extends EventEmitter {
     private dropConn(s: SocketState): void {
         s.gen++
         this.clearRto(s)
-        if (s.holdRto) clearTimeout(s.holdRto)
+        if (s.holdRto) this.clock.clearTimeout(s.holdRto)
         s.holdRto = null
-        for (const t of s.timers) clearTimeout(t)
+        for (const t of s.timers) this.clock.clearTimeout(t)
         s.timers.clear()
         if (s.conn) {
             s.conn.removeAllListeners()
@@ -958,7 +963,7 @@ export class W5500 extends EventEmitter {
         if (this.linkUp) this.flushOut(n)
         else if (!s.holdRto) {
             const gen = s.gen
-            s.holdRto = setTimeout(() => {
+            s.holdRto = this.clock.setTimeout(() => {
                 s.holdRto = null
                 if (s.gen === gen && !this.closed) this.fail(n, SN_IR.TIMEOUT, "TCP timeout: link down while sending")
             }, this.tcpTimeoutMs())
@@ -1046,14 +1051,14 @@ export class W5500 extends EventEmitter {
     private updateLink(): void {
         const want = this.cable && !this.resetHeld && !this.closed && (this.phyCfg & PHYCFGR.RST) !== 0 && !this.powerDown
         if (!want) {
-            if (this.linkTimer) clearTimeout(this.linkTimer)
+            if (this.linkTimer) this.clock.clearTimeout(this.linkTimer)
             this.linkTimer = null
             if (this.linkUp) this.setLinkState(false)
             return
         }
         if (this.linkUp || this.linkTimer) return
         if (this.opts.linkUpDelayMs <= 0) return this.setLinkState(true)
-        this.linkTimer = setTimeout(() => {
+        this.linkTimer = this.clock.setTimeout(() => {
             this.linkTimer = null
             this.setLinkState(true)
         }, this.opts.linkUpDelayMs)
@@ -1068,7 +1073,7 @@ export class W5500 extends EventEmitter {
                 this.pauseConn(s)
                 continue
             }
-            if (s.holdRto) clearTimeout(s.holdRto)
+            if (s.holdRto) this.clock.clearTimeout(s.holdRto)
             s.holdRto = null
             for (const fn of s.deferred.splice(0)) fn()
             if (s.out.length > 0) this.flushOut(n)

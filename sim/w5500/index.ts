@@ -7,6 +7,7 @@ import { Lan, type LanOptions } from "./lan.ts"
 import { startBridge, type Bridge, type BridgeOptions } from "./bridge.ts"
 
 export { W5500, Lan, startBridge }
+export { wallClock, type TimerClock } from "./clock.ts"
 export type { W5500Options, LanOptions, Bridge, BridgeOptions }
 
 /** A running emulated W5500 + LAN + bridge. */

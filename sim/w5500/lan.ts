@@ -19,6 +19,7 @@ import type { ChipNetwork, Logger, TcpRoute, UdpDatagram, W5500 } from "./chip.t
 import { DhcpServer, DHCP_CLIENT_PORT, DHCP_SERVER_PORT, type DhcpServerOptions } from "./dhcp-server.ts"
 import { DnsServer, DNS_PORT } from "./dns-server.ts"
 import { NtpServer, NTP_PORT } from "./ntp-server.ts"
+import { wallClock, type TimerClock, type TimerHandle } from "./clock.ts"
 import { ipToU32, isIPv4, isLoopback, prefixMask, u32ToIp } from "./ip.ts"
 
 /** Options of the emulated LAN. */
@@ -44,8 +45,10 @@ export interface LanOptions {
     allowExternal?: boolean
     /** delay of every reply the LAN sends to the chip, default 0 */
     replyDelayMs?: number
-    /** the NTP server's clock (ms since 1970), default Date.now */
+    /** the NTP server's clock (ms since 1970), default `timers.now` */
     clock?: () => number
+    /** time and timers of the reply delays and DHCP leases (default: the wall clock) */
+    timers?: TimerClock
     /** receives log lines (default: warnings to stderr) */
     log?: Logger
 }
@@ -80,7 +83,8 @@ export class Lan implements ChipNetwork {
     private readonly net: number
     private readonly mask: number
     private chip: W5500 | null = null
-    private readonly timers = new Set<NodeJS.Timeout>()
+    private readonly timers = new Set<TimerHandle>()
+    private readonly timeSource: TimerClock
     private readonly log: Logger
 
     constructor(opts: LanOptions = {}) {
@@ -95,6 +99,8 @@ export class Lan implements ChipNetwork {
         this.allowExternal = opts.allowExternal ?? false
         this.replyDelayMs = opts.replyDelayMs ?? 0
         this.tcpMap = { ...(opts.tcpMap ?? {}) }
+        const timeSource = opts.timers ?? wallClock
+        this.timeSource = timeSource
         this.log = opts.log ?? ((level, msg) => { if (level === "warn") console.error(`lan: ${msg}`) })
         const dhcpOpts: DhcpServerOptions = {
             serverIp: this.gateway,
@@ -109,7 +115,7 @@ export class Lan implements ChipNetwork {
         }
         this.dhcp = new DhcpServer(dhcpOpts)
         this.dns = new DnsServer(opts.dns ?? { "router.lan": this.gateway, "ntp.lan": this.gateway, "pool.ntp.org": this.gateway })
-        this.ntp = new NtpServer(opts.clock)
+        this.ntp = new NtpServer(opts.clock ?? (() => timeSource.now()))
     }
 
     /** Plugs `chip` into this LAN (one chip at a time). */
@@ -121,7 +127,7 @@ export class Lan implements ChipNetwork {
 
     /** Cancels replies still in flight. */
     close(): void {
-        for (const t of this.timers) clearTimeout(t)
+        for (const t of this.timers) this.timeSource.clearTimeout(t)
         this.timers.clear()
         this.chip = null
     }
@@ -149,7 +155,7 @@ export class Lan implements ChipNetwork {
         const atGateway = d.dstIp === this.gateway
         if (d.dstPort === DHCP_SERVER_PORT && (bcast || atGateway)) {
             if (d.srcPort !== DHCP_CLIENT_PORT) this.log("info", `DHCP request from port ${d.srcPort} (clients use 68)`)
-            return this.reply(this.dhcp.handle(d, Date.now()))
+            return this.reply(this.dhcp.handle(d, this.timeSource.now()))
         }
         if (bcast) return // nobody else listens to broadcasts
         if (!this.isHost(d.dstIp)) {
@@ -194,7 +200,7 @@ export class Lan implements ChipNetwork {
     }
 
     private later(fn: () => void): void {
-        const t = setTimeout(() => {
+        const t = this.timeSource.setTimeout(() => {
             this.timers.delete(t)
             fn()
         }, this.replyDelayMs)

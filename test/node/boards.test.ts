@@ -31,21 +31,20 @@ const BOARDS: Expect[] = [
         bus: "gpio",
         wiring: { cs: 20, sck: 21, miso: 22, mosi: 23, int: 24, rst: 25 },
         led: 19,
-        hidden: [17, 19, 20, 21, 22, 23, 24, 25],
+        hidden: [4, 5, 17, 19, 20, 21, 22, 23, 24, 25],
         user: ["GP0", "GP15", "GP16", "GP18", "GP26", "GP28"],
-        // GP0..GP16, GP18, GP26..GP28 (the board page: 22 GPIOs on the header, GPIO19 being the LED)
-        userCount: 21,
+        // GP0..GP16, GP18, GP26..GP28 but GP4/GP5 (the board page: 22 GPIOs on the header, GPIO19 being the LED; GP4/5 are I2C0)
+        userCount: 19,
     },
     {
         id: "w5500_evb_pico",
         bus: "spi0",
         wiring: { miso: 16, cs: 17, sck: 18, mosi: 19, rst: 20, int: 21 },
         led: 25,
-        ledType: 100,
-        hidden: [16, 17, 18, 19, 20, 21, 23, 24, 25],
+        hidden: [4, 5, 16, 17, 18, 19, 20, 21, 23, 24, 25],
         user: ["GP0", "GP15", "GP22", "GP26", "GP28"],
-        // GP0..GP15, GP22, GP26..GP28
-        userCount: 20,
+        // GP0..GP15, GP22, GP26..GP28 but GP4/GP5 (I2C0)
+        userCount: 18,
     },
 ]
 
@@ -92,11 +91,16 @@ for (const b of BOARDS) {
         assert.equal(cfg["w5500.bus"], b.bus, "w5500.bus is a string (the runtime's _dcfgString reads strings only)")
         for (const [role, gpio] of Object.entries(b.wiring)) assert.equal(cfg[`pins.w5500.${role}`], gpio, `pins.w5500.${role}`)
         assert.equal(cfg["led.pin"], b.led)
+        // I2C0 on the Pico header's default pins (the sensor's bus; the runtime starts I2C from these keys)
+        assert.equal(cfg["i2c.pinSDA"], 4, "i2c.pinSDA")
+        assert.equal(cfg["i2c.pinSCL"], 5, "i2c.pinSCL")
         if (b.ledType === undefined) assert.equal(cfg["led.type"], undefined, "no Pico LED probing (it drives GPIO25)")
+        // a lone LED pin is mono only when said so (the runtime logs mono=0 otherwise, and setStatusLight misses the pin)
+        assert.equal(cfg["led.isMono"], 1, "led.isMono")
         // keys the runtime's GPIO set-up marks as "used" (a ".pin..." key) lose their GPIO object: only the LED may
         for (const k of Object.keys(cfg)) {
             assert.ok(k.length <= 15, `dcfg key ${k} longer than 15`)
-            if (/\.pin/.test(k)) assert.equal(k, "led.pin", `${k} would hide its GPIO from the firmware`)
+            if (/\.pin/.test(k)) assert.ok(["led.pin", "i2c.pinSDA", "i2c.pinSCL"].includes(k), `${k} would hide its GPIO from the firmware`)
         }
     })
 }

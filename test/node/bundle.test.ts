@@ -73,7 +73,8 @@ function removeTree(dir: string) {
 /** Runs a Node TypeScript entry of this repository; resolves with exit code and all output. */
 function run(args: string[], cwd = ROOT, timeoutMs = 50000): Promise<{ code: number | null; out: string }> {
     return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, args, { cwd, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } })
+        // no steering-folder runtime here: these tests pack the stand-in runtime of the download cache
+        const child = spawn(process.execPath, args, { cwd, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1", W55_RP2040_DIR: path.join(os.tmpdir(), "w55-no-runtime-here") } })
         let out = ""
         child.stdout.on("data", d => (out += d))
         child.stderr.on("data", d => (out += d))
@@ -348,7 +349,8 @@ test("bundle --no-local for the W5500-EVB-Pico, runtime older than 24 h and no n
     assert.equal(c.config["w5500.bus"], "spi0")
     assert.deepEqual([c.config["pins.w5500.miso"], c.config["pins.w5500.cs"], c.config["pins.w5500.sck"], c.config["pins.w5500.mosi"]], [16, 17, 18, 19])
     assert.equal(c.config["led.pin"], 25)
-    assert.equal(c.config["led.type"], 100)
+    assert.equal(c.config["led.type"], undefined, "a plain mono LED, no Pico W probing")
+    assert.equal(c.config["led.isMono"], 1)
     assert.equal(c.settings.CLOUD, '"generic"')
     assert.equal(c.settings.MQTT_PASS, undefined)
     assert.equal(c.settings.MQTT_HOST, undefined)

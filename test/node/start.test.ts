@@ -55,7 +55,7 @@ test("a taken broker port is refused with a clear message, exit 1", async () => 
 })
 
 test("parseOptions defaults and values", () => {
-    const none = { envFile: undefined, entry: undefined, net: undefined, allowExternal: false }
+    const none = { envFile: undefined, entry: undefined, net: undefined, allowExternal: false, board: undefined, bridgeLostWakeups: false }
     assert.deepEqual(parseOptions([]), { help: false, brokerPort: 1883, dashboardPort: 8080, ...none })
     assert.deepEqual(parseOptions(["--broker-port", "0", "--env", "a.env", "--entry", "x.ts", "--net", "host"]), {
         ...none, help: false, brokerPort: 0, dashboardPort: 8080, envFile: "a.env", entry: "x.ts", net: "host",
@@ -65,6 +65,13 @@ test("parseOptions defaults and values", () => {
     assert.throws(() => parseOptions(["--allow-external"]), /--allow-external goes with --net w5500 and --no-broker/)
     assert.equal(parseOptions(["--no-broker"]).brokerPort, undefined)
     assert.equal(parseOptions(["-h"]).help, true)
+    // the emulated board
+    assert.equal(parseOptions(["--board", "w5500_evb_pico", "--bridge-lost-wakeups"]).board, "w5500_evb_pico")
+    assert.equal(parseOptions(["--board", "w5500_evb_pico", "--bridge-lost-wakeups"]).bridgeLostWakeups, true)
+    assert.throws(() => parseOptions(["--board", "../x"]), /--board must be a board id/)
+    assert.throws(() => parseOptions(["--board", "w55rp20_evb_pico", "--no-broker"]), /embedded broker only/)
+    assert.throws(() => parseOptions(["--board", "w55rp20_evb_pico", "--env", "a.env"]), /--entry and --env do not apply/)
+    assert.throws(() => parseOptions(["--bridge-lost-wakeups"]), /--bridge-lost-wakeups goes with --board/)
 })
 
 test("device settings: broker override, DEVICE_ID default, nothing else touched", () => {

@@ -71,7 +71,7 @@ export class W5500 {
     }
 
     /**
-     * Resets the chip (RSTn low for 1 ms when the bus has the pin, else MR.RST), waits up to 200 ms
+     * Resets the chip (RSTn low for 1..2 ms when the bus has the pin, else MR.RST), waits up to 200 ms
      * for MR.RST to clear and VERSIONR to read 0x04 (throws when it never does: no chip, wrong
      * wiring, bus fault), then sets the MAC, socket interrupts on INTn and every socket's RX and TX
      * buffer to `kb` KB, reads the MAC back (a mismatch means a broken MOSI line), and starts the
@@ -83,7 +83,18 @@ export class W5500 {
         const hw = await bus.setReset(true)
         let b: SpiBatch
         if (hw) {
-            await ds.sleep(1) // datasheet: RSTn low for at least 500 us
+            // datasheet: RSTn low for at least 500 us. The VM's clock can lag the timer after busy
+            // work (the emulated board saw ds.millis() 33 ms behind, and ds.sleep(30) ended after
+            // 150 us): wait until the clock has moved once (it is then fresh), then 2 ms more
+            let t = ds.millis()
+            for (let moved = 0; moved < 2; ) {
+                await ds.sleep(1)
+                const m = ds.millis()
+                if (m - t >= moved + 1) {
+                    moved++
+                    t = m
+                }
+            }
             await bus.setReset(false)
         } else {
             b = await this.begin()
