@@ -19,6 +19,7 @@ import { isSecretKey, loadEnvFiles, type SettingValue } from "./envfile.ts"
 import { startHostLink, type HostLink } from "./hostlink.ts"
 import { imageFor } from "./images.ts"
 import { startW5500Sim, type LanOptions, type W5500Options, type W5500Sim } from "./w5500/index.ts"
+import { startW5100SSim, type W5100SSim } from "./w5100s/index.ts"
 
 /** The `--help` text: every option. */
 export const USAGE = `Usage: npm start -- [options]
@@ -149,10 +150,14 @@ export const BROKER_LAN_IP = "192.168.50.2"
  * The emulated W5500 and LAN for `npm start --net w5500`: DHCP, DNS (broker.lan, and with
  * `external` the user's MQTT_HOST) and NTP at the gateway; TCP to broker.lan reaches 127.0.0.1.
  */
-export async function startEmulatedNetwork(opts: { external?: { name: string; ip: string }; lan?: LanOptions; chip?: W5500Options } = {}): Promise<W5500Sim> {
+type EmulatedNetworkOptions = { external?: { name: string; ip: string }; lan?: LanOptions; chip?: W5500Options; kind?: "w5500" | "w5100s" }
+export function startEmulatedNetwork(opts: EmulatedNetworkOptions & { kind: "w5100s" }): Promise<W5100SSim>
+export function startEmulatedNetwork(opts?: EmulatedNetworkOptions & { kind?: "w5500" }): Promise<W5500Sim>
+export function startEmulatedNetwork(opts?: EmulatedNetworkOptions): Promise<W5500Sim | W5100SSim>
+export async function startEmulatedNetwork(opts: EmulatedNetworkOptions = {}): Promise<W5500Sim | W5100SSim> {
     const dns: Record<string, string> = { "router.lan": "192.168.50.1", "ntp.lan": "192.168.50.1", "pool.ntp.org": "192.168.50.1", [BROKER_NAME]: BROKER_LAN_IP }
     if (opts.external) dns[opts.external.name] = opts.external.ip
-    return await startW5500Sim({
+    return await (opts.kind === "w5100s" ? startW5100SSim : startW5500Sim)({
         chip: opts.chip,
         lan: { dns, hosts: [BROKER_LAN_IP], allowExternal: !!opts.external, log: (level, msg) => log(`lan: ${level}: ${msg}`), ...opts.lan },
     })
