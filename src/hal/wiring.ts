@@ -28,7 +28,7 @@ export interface W5500Wiring {
     int: number
 }
 
-/** The pin roles, in `W5500Wiring` order: a board labels them "<chip>.<role>" ("w5500.cs", "w5100s.cs"). */
+/** The pin roles, in `W5500Wiring` order: a board labels them "<section>.<role>" ("w5500.cs", "wiz.cs"; the runtime's keys such as "pins.wiz.miso" are at most 15 characters). */
 export const WIRING_ROLES = ["cs", "sck", "miso", "mosi", "rst", "int"]
 
 /**
@@ -41,7 +41,7 @@ export function parseWiring(board: string, bus: string, pin: (label: string) => 
         throw new Error(
             bus
                 ? `${where}: ${chip}.bus is "${bus}", expected "gpio" (bit-banged) or "spi0" (hardware SPI)`
-                : `${where} has no "${chip}" section (bus "gpio" or "spi0"): use a board file with ${chip === "w5500" ? "a W5500 such as boards/w55rp20_evb_pico.board.json" : "that chip"}`
+                : `${where} has no "${chip}" section (bus "gpio" or "spi0"): use a board file of a board with that chip (boards/*.board.json)`
         )
     const n: number[] = []
     for (const role of WIRING_ROLES) {
@@ -61,7 +61,7 @@ export function parseWiring(board: string, bus: string, pin: (label: string) => 
     return { bus: bus as "gpio" | "spi0", cs: n[0], sck: n[1], miso: n[2], mosi: n[3], rst: n[4], int: n[5] }
 }
 
-/** Reads the wiring of the board's `chip` ("w5500" or "w5100s") from the board this firmware runs on; throws when the board has none. */
+/** Reads the wiring in section `chip` ("w5500", or "wiz" with its own "wiz.chip") of the board this firmware runs on; throws when the board has none. */
 export function readWiring(chip = "w5500"): W5500Wiring {
     const cfg = ds as DsConfig
     const board = cfg._dcfgString("devName") || cfg._dcfgString("archId") || "unknown"
