@@ -17,7 +17,7 @@ import { startDashboard, type Dashboard } from "./dashboard/server.ts"
 import { ROOT, runVm, type VmRun } from "./devs.ts"
 import { isSecretKey, loadEnvFiles, type SettingValue } from "./envfile.ts"
 import { startHostLink, type HostLink } from "./hostlink.ts"
-import { imageFor } from "./images.ts"
+import { chipOfBoard, imageFor, type NetChip } from "./images.ts"
 import { startW5500Sim, type LanOptions, type W5500Options, type W5500Sim } from "./w5500/index.ts"
 import { startW5100SSim, type W5100SSim } from "./w5100s/index.ts"
 
@@ -42,6 +42,9 @@ Options:
                       socket (needed for TLS, e.g. CLOUD=azure, which picks host by default)
   --allow-external    --net w5500 --no-broker: let the emulated LAN reach MQTT_HOST on the real
                       network (its name is resolved on this computer); otherwise loopback only
+  --board ID          the board simulated (default w55rp20_evb_pico): w5500_evb_pico is the same;
+                      w5100s_evb_pico runs the W5100S image over an emulated W5100S (CLOUD=generic);
+                      pico_w runs the Pico W image over the simulator's own socket (Wi-Fi not emulated)
   --env FILE          settings layered over .env.defaults (e.g. one file per device identity)
   --entry FILE        firmware entry file (default: src/images/sim-<CLOUD>.ts, the image of the
                       platform the settings choose)
@@ -65,6 +68,8 @@ export interface StartOptions {
     /** undefined: w5500, or host when the platform needs TLS */
     net?: "w5500" | "host"
     allowExternal: boolean
+    /** --board: undefined for the W5500 boards */
+    board?: string
 }
 
 /** Port of the dashboard unless --dashboard-port says otherwise. */
@@ -90,6 +95,7 @@ export function parseOptions(argv: string[]): StartOptions {
             entry: { type: "string" },
             net: { type: "string" },
             "allow-external": { type: "boolean" },
+            board: { type: "string" },
             help: { type: "boolean", short: "h" },
         },
         strict: true,
@@ -113,7 +119,9 @@ export function parseOptions(argv: string[]): StartOptions {
     if (net !== undefined && net !== "w5500" && net !== "host") throw new Error(`--net must be w5500 or host, got ${JSON.stringify(net)}`)
     const allowExternal = values["allow-external"] === true
     if (allowExternal && (net === "host" || !noBroker)) throw new Error("--allow-external goes with --net w5500 and --no-broker (the device then reaches MQTT_HOST through the emulated LAN)")
-    return { help: values.help === true, brokerPort, dashboardPort, envFile: values.env, entry: values.entry, net, allowExternal }
+    const board = values.board
+    if (board !== undefined && !/^[a-z0-9_]+$/.test(board)) throw new Error(`--board must be a board id such as w5100s_evb_pico (letters, digits, _), got ${JSON.stringify(board)}`)
+    return { help: values.help === true, brokerPort, dashboardPort, envFile: values.env, entry: values.entry, net, allowExternal, board }
 }
 
 /** How long one VM run may last (`devs run -T`); below 2^31 ms, Node's timer limit. */
@@ -248,6 +256,15 @@ async function main(argv: string[]): Promise<number> {
 
     // the image of the chosen platform, and the network: the emulated W5500 unless TLS is needed
     const cloud = env.settings.CLOUD ?? "generic"
+    let chip: NetChip
+    try {
+        chip = chipOfBoard(opts.board ?? "w55rp20_evb_pico")
+        if (chip === "picow" && opts.net === "w5500") throw new Error("--board pico_w has no W5500: it uses the runtime's sockets (--net host)")
+        if (chip === "picow" && opts.net === undefined) opts = { ...opts, net: "host" }
+    } catch (e) {
+        console.error(`npm start: ${(e as Error).message}`)
+        return 2
+    }
     const needsTls = cloud === "azure" || (opts.brokerPort === undefined && env.settings.MQTT_TLS === true)
     const net = opts.net ?? (needsTls ? "host" : "w5500")
     if (net === "w5500" && needsTls) {
@@ -257,7 +274,7 @@ async function main(argv: string[]): Promise<number> {
     if (opts.net === undefined && net === "host") log(`network: the simulator's own socket (${cloud === "azure" ? "CLOUD=azure" : "MQTT_TLS=true"} needs TLS, which the W5500 path lacks)`)
     let entry: string
     try {
-        if (opts.entry === undefined) entry = imageFor("sim", cloud)
+        if (opts.entry === undefined) entry = imageFor("sim", cloud, chip)
         else {
             const entryAbs = path.resolve(process.cwd(), opts.entry)
             if (!fs.existsSync(entryAbs)) throw new Error(`--entry ${opts.entry}: no such file`)
@@ -323,7 +340,7 @@ async function main(argv: string[]): Promise<number> {
     }
 
     // the emulated W5500, its LAN and the bridge the simulated device's driver talks to
-    let lan: W5500Sim | undefined
+    let lan: W5500Sim | W5100SSim | undefined
     if (net === "w5500") {
         try {
             let external: { name: string; ip: string } | undefined
@@ -333,7 +350,7 @@ async function main(argv: string[]): Promise<number> {
                 if (!nodeNet.isIPv4(name)) external = { name, ip }
                 log(`lan: real destinations allowed; ${name} is ${ip}`)
             }
-            lan = await startEmulatedNetwork({ external, lan: { allowExternal: opts.allowExternal } })
+            lan = await startEmulatedNetwork({ external, lan: { allowExternal: opts.allowExternal }, kind: chip === "w5100s" ? "w5100s" : "w5500" })
         } catch (e) {
             const msg = (e as Error).message
             console.error(`npm start: cannot start the emulated W5500: ${msg}${/in use/i.test(msg) ? " (another npm start? or use --net host)" : ""}`)
