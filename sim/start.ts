@@ -154,11 +154,12 @@ export function deviceSettings(fromFiles: Record<string, SettingValue>, brokerPo
 export const BROKER_NAME = "broker.lan"
 export const BROKER_LAN_IP = "192.168.50.2"
 
+/** Options of `startEmulatedNetwork`; `kind` "w5100s" puts an emulated W5100S on the LAN instead of the W5500. */
+type EmulatedNetworkOptions = { external?: { name: string; ip: string }; lan?: LanOptions; chip?: W5500Options; kind?: "w5500" | "w5100s" }
 /**
- * The emulated W5500 and LAN for `npm start --net w5500`: DHCP, DNS (broker.lan, and with
+ * The emulated W5500 (or W5100S) and LAN for `npm start --net w5500`: DHCP, DNS (broker.lan, and with
  * `external` the user's MQTT_HOST) and NTP at the gateway; TCP to broker.lan reaches 127.0.0.1.
  */
-type EmulatedNetworkOptions = { external?: { name: string; ip: string }; lan?: LanOptions; chip?: W5500Options; kind?: "w5500" | "w5100s" }
 export function startEmulatedNetwork(opts: EmulatedNetworkOptions & { kind: "w5100s" }): Promise<W5100SSim>
 export function startEmulatedNetwork(opts?: EmulatedNetworkOptions & { kind?: "w5500" }): Promise<W5500Sim>
 export function startEmulatedNetwork(opts?: EmulatedNetworkOptions): Promise<W5500Sim | W5100SSim>

@@ -10,6 +10,7 @@ import fs from "node:fs"
 import os from "node:os"
 import path from "node:path"
 import { DEVS_CLI, ROOT } from "../../sim/devs.ts"
+import { chipOfBoard, imageFor } from "../../sim/images.ts"
 
 interface Expect {
     id: string
@@ -134,4 +135,17 @@ test("board typings offer the user pins, not the W5500 pins", () => {
         assert.ok(pins.length === b.userCount, `${b.id}: ${pins.length} pins offered, expected ${b.userCount}`)
         for (const g of b.hidden) assert.ok(!pins.includes(`GP${g}`), `${b.id}: GP${g} must not be offered`)
     }
+})
+
+test("each board picks its images: W5500 boards every platform, the W5100S and the Pico W the generic one", () => {
+    assert.equal(chipOfBoard("w55rp20_evb_pico"), "w5500")
+    assert.equal(chipOfBoard("w5500_evb_pico"), "w5500")
+    assert.equal(chipOfBoard("w5100s_evb_pico"), "w5100s")
+    assert.equal(chipOfBoard("pico_w"), "picow")
+    assert.throws(() => chipOfBoard("w6100_evb_pico"), /no board file boards\/w6100_evb_pico\.board\.json; boards: .*w5100s_evb_pico.*pico_w/)
+    assert.equal(imageFor("board", "alibaba", "w5500"), "src/images/board-alibaba.ts")
+    assert.equal(imageFor("board", "generic", "w5100s"), "src/images/board-w5100s-generic.ts")
+    assert.equal(imageFor("sim", undefined, "w5100s"), "src/images/sim-w5100s-generic.ts")
+    assert.equal(imageFor("sim", "generic", "picow"), "src/images/sim-picow-generic.ts")
+    assert.throws(() => imageFor("board", "alibaba", "w5100s"), /CLOUD=alibaba has no W5100S board image: the W5100S has a generic-platform image only/)
 })
