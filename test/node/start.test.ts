@@ -28,6 +28,8 @@ test("bad options are refused with a message and the usage, exit 2", () => {
         [["--no-broker", "--broker-port", "1883"], /cannot be combined/],
         [["--entry", "src/does-not-exist.ts"], /--entry src\/does-not-exist\.ts: no such file/],
         [["--env", "does-not-exist.env"], /settings: cannot read .*does-not-exist\.env: no such file/],
+        [["--board", "nope_evb"], /no board file boards\/nope_evb\.board\.json; boards: .*w5100s_evb_pico.*pico_w/],
+        [["--board", "pico_w", "--net", "w5500"], /--board pico_w has no W5500/],
     ]
     for (const [args, re] of cases) {
         const r = start(args)
@@ -55,7 +57,7 @@ test("a taken broker port is refused with a clear message, exit 1", async () => 
 })
 
 test("parseOptions defaults and values", () => {
-    const none = { envFile: undefined, entry: undefined, net: undefined, allowExternal: false }
+    const none = { envFile: undefined, entry: undefined, net: undefined, allowExternal: false, board: undefined }
     assert.deepEqual(parseOptions([]), { help: false, brokerPort: 1883, dashboardPort: 8080, ...none })
     assert.deepEqual(parseOptions(["--broker-port", "0", "--env", "a.env", "--entry", "x.ts", "--net", "host"]), {
         ...none, help: false, brokerPort: 0, dashboardPort: 8080, envFile: "a.env", entry: "x.ts", net: "host",
@@ -65,6 +67,8 @@ test("parseOptions defaults and values", () => {
     assert.throws(() => parseOptions(["--allow-external"]), /--allow-external goes with --net w5500 and --no-broker/)
     assert.equal(parseOptions(["--no-broker"]).brokerPort, undefined)
     assert.equal(parseOptions(["-h"]).help, true)
+    assert.equal(parseOptions(["--board", "w5100s_evb_pico"]).board, "w5100s_evb_pico")
+    assert.throws(() => parseOptions(["--board", "../boards/x"]), /--board must be a board id such as w5100s_evb_pico/)
 })
 
 test("device settings: broker override, DEVICE_ID default, nothing else touched", () => {
