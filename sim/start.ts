@@ -423,7 +423,7 @@ async function main(argv: string[]): Promise<number> {
             "",
             "W55RP20 kit: firmware in the DeviceScript simulator",
             ...(dashboard ? [`  dashboard ${dashboard.url}`] : []),
-            `  network   ${net === "w5500" ? "emulated W5500 on LAN 192.168.50.0/24 (DHCP, DNS, NTP at 192.168.50.1)" : "the simulator's own socket (--net host)"}`,
+            `  network   ${net === "w5500" ? `emulated ${chip === "w5100s" ? "W5100S" : "W5500"} on LAN 192.168.50.0/24 (DHCP, DNS, NTP at 192.168.50.1)` : "the simulator's own socket (--net host)"}`,
             `  broker    mqtt://${host}:${port}${broker ? ` (embedded aedes${net === "w5500" ? `; the device knows it as ${BROKER_NAME}` : ""})` : " (from the settings, --no-broker)"}`,
             `  image     ${entry}`,
             `  device    ${id}${env.settings.DEVICE_ID === undefined ? " (set by the runner; DEVICE_ID in .env.local changes it)" : ""}, topics under ${prefix}/${id}/`,
