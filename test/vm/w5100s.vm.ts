@@ -9,6 +9,7 @@
 import * as ds from "@devicescript/core"
 import { readSetting } from "./settings"
 import { openBridgeBus } from "../../src/hal/bridge-spi"
+import { SpiBatch, SpiBus } from "../../src/hal/spi"
 import { Connection } from "../../src/net/stack"
 import { startWiznet, WiznetStack } from "../../src/net/wiznet"
 import { WizSocket } from "../../src/net/wiznet/socket"
@@ -67,6 +68,24 @@ describe("w5100s", () => {
             "encoding")
         eq(b.readLen, 5, "readLen")
         eq(b.frames, 6, "frames")
+    })
+
+    test("no W5100S answering: the error names VERR, the value expected and the chip", async () => {
+        const dead: SpiBus = {
+            name: "dead bus",
+            run: async (b: SpiBatch) => Buffer.alloc(b.readLen),
+            setReset: async (asserted: boolean) => false,
+            interrupt: async () => -1,
+            close: async () => {},
+        }
+        let msg = ""
+        try {
+            await startWiznet(dead, { chip: w5100s })
+        } catch (e: any) {
+            msg = e.message
+        }
+        has(msg, "w5100s: VERR reads 0x00", "the register")
+        has(msg, "expected 0x51: no W5100S answering", "the value and chip")
     })
 
     test("startWiznet with the W5100S: VERR 0x51, 4 sockets, MAC read back", async () => {

@@ -110,7 +110,11 @@ export class W5500 {
             const r = await this.commit()
             if (!(r[0] & MR_RST) && r[1] === this.verWant) break
             if (ds.millis() > deadline)
-                throw new Error(`${this.name}: version register reads 0x${hex2(r[1])} (MR 0x${hex2(r[0])}) 200 ms after ${hw ? "RSTn" : "MR.RST"} on ${bus.name}, expected 0x${hex2(this.verWant)}: no ${this.name.toUpperCase()} answering (check the wiring)`)
+                // (two templates: the compiler takes at most 7 values in one)
+                throw new Error(
+                    `${this.name}: ${this.verAt === VERSIONR ? "VERSIONR" : "VERR"} reads 0x${hex2(r[1])} (MR 0x${hex2(r[0])}) ` +
+                        `200 ms after ${hw ? "RSTn" : "MR.RST"} on ${bus.name}, expected 0x${hex2(this.verWant)}: no ${this.name.toUpperCase()} answering (check the wiring)`
+                )
         }
         this.version = this.verWant
         b = await this.begin()
