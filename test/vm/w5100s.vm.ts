@@ -85,7 +85,7 @@ describe("w5100s", () => {
             msg = e.message
         }
         has(msg, "w5100s: VERR reads 0x00", "the register")
-        has(msg, "expected 0x51: no W5100S answering", "the value and chip")
+        has(msg, "expected 0x51: no such chip answering", "the value")
     })
 
     test("startWiznet with the W5100S: VERR 0x51, 4 sockets, MAC read back", async () => {

@@ -9,19 +9,21 @@ import * as ds from "@devicescript/core"
 import { SpiBatch, SpiBus } from "../../hal/spi"
 import { Mutex } from "../../util/mutex"
 import { Signal } from "../../util/signal"
-import { hex2, MR, MR_RST, PHYCFGR, SHAR, SIMR, SIR, SOCKETS, Sn_IR, Sn_RXBUF_SIZE, VERSIONR, W5500_VERSION } from "./registers"
+import { hex2, MR, MR_RST, PHYCFGR, SHAR, SIR, SOCKETS, Sn_IR, Sn_RXBUF_SIZE, VERSIONR, W5500_VERSION } from "./registers"
 import { WizSocket } from "./socket"
 
 /** A W5500 on an SPI bus; the W5100S (w5100s.ts) is its subclass with another frame and address map. */
 export class W5500 {
     /** chip name for messages */
     name = "w5500"
-    /** where VERSIONR is and what it reads */
+    /** the version register: name, address, and what it reads */
+    protected verName = "VERSIONR"
     protected verAt = VERSIONR
     protected verWant = W5500_VERSION
-    /** the register whose bit n flags socket n's interrupt (W5500: SIR), its mask register (SIMR) */
+    /** the register whose bit n flags socket n's interrupt (W5500: SIR; its mask register follows it: SIMR) */
     protected sirAt = SIR
-    protected simrAt = SIMR
+    /** the socket bits of that register */
+    protected sockMask = 0xff
     /** the PHY status register whose bit 0 is the link (W5500: PHYCFGR) */
     phyAt = PHYCFGR
     /** the hardware sockets (8 on a W5500) */
@@ -110,16 +112,12 @@ export class W5500 {
             const r = await this.commit()
             if (!(r[0] & MR_RST) && r[1] === this.verWant) break
             if (ds.millis() > deadline)
-                // (two templates: the compiler takes at most 7 values in one)
-                throw new Error(
-                    `${this.name}: ${this.verAt === VERSIONR ? "VERSIONR" : "VERR"} reads 0x${hex2(r[1])} (MR 0x${hex2(r[0])}) ` +
-                        `200 ms after ${hw ? "RSTn" : "MR.RST"} on ${bus.name}, expected 0x${hex2(this.verWant)}: no ${this.name.toUpperCase()} answering (check the wiring)`
-                )
+                throw new Error(`${this.name}: ${this.verName} reads 0x${hex2(r[1])} (MR 0x${hex2(r[0])}) 200 ms after ${hw ? "RSTn" : "MR.RST"} on ${bus.name}, expected 0x${hex2(this.verWant)}: no such chip answering (check the wiring)`)
         }
         this.version = this.verWant
         b = await this.begin()
         b.add(0, SHAR, 6, mac, 0)
-        b.reg(0, this.simrAt, (1 << this.sockets.length) - 1)
+        b.reg(0, this.sirAt + 1, this.sockMask)
         for (const s of this.sockets) {
             b.reg(s.sreg, Sn_RXBUF_SIZE, kb * 0x101, 2) // Sn_RXBUF_SIZE, Sn_TXBUF_SIZE
             s.size = kb * 1024
@@ -178,7 +176,7 @@ export class W5500 {
 
     /** Reads SIR, then the flagged sockets' Sn_IR, clears what it read, hands it to the sockets. */
     private async service(): Promise<boolean> {
-        const sir = (await this.read(0, this.sirAt, 1))[0] & ((1 << this.sockets.length) - 1)
+        const sir = (await this.read(0, this.sirAt, 1))[0] & this.sockMask
         if (!sir) return false
         let b = await this.begin()
         for (const s of this.sockets) if (sir & (1 << s.n)) b.add(s.sreg, Sn_IR, 1)

@@ -162,7 +162,7 @@ export class WiznetStack implements NetStack {
         this.dhcpTimeouts = this.sntpWake = 0
         this.sntpReady = false
         await this.chip.init(this.mac, kb)
-        this.log(`w5500: chip ${this.chip.name} version 0x${hex2(this.chip.version)} on ${this.chip.bus.name}, MAC ${this.mac.toString("hex")}, ${kb} KB buffers per socket`)
+        this.log(`${this.chip.name}: chip version 0x${hex2(this.chip.version)} on ${this.chip.bus.name}, MAC ${this.mac.toString("hex")}, ${kb} KB buffers per socket`)
         this.running = this.supervisor = true
         this.dhcpSince = ds.millis()
         this.supervise.start()

@@ -20,6 +20,7 @@ export const W5100S_WRITE = 0xf0
 export const W5100S_READ = 0x0f
 /** W5100S common registers that differ from the W5500's (MR, GAR, SUBR, SHAR, SIPR agree). */
 export const W5100S_IR = 0x0015
+/** interrupt mask: IR's address + 1, as SIMR follows SIR on the W5500 */
 export const W5100S_IMR = 0x0016
 export const W5100S_PHYSR = 0x003c
 export const W5100S_VERR = 0x0080
@@ -63,10 +64,11 @@ export class W5100S extends W5500 {
     constructor(bus: SpiBus, log: (msg: string) => void) {
         super(bus, log, W5100S_SOCKETS)
         this.name = "w5100s"
+        this.verName = "VERR"
         this.verAt = W5100S_VERR
         this.verWant = W5100S_VERSION
-        this.sirAt = W5100S_IR
-        this.simrAt = W5100S_IMR
+        this.sirAt = W5100S_IR // IMR follows it
+        this.sockMask = 0x0f
         this.phyAt = W5100S_PHYSR
         this.batch = new W5100sBatch(this.sockets)
     }
