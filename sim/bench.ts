@@ -93,22 +93,22 @@ function publishBytes(topic: string, payload: number): number {
  * The firmware image (src/main.ts) over the emulated W5500 in device mode, reporting every second
  * to aedes: boot-to-first-report time and the SPI traffic per report in a window of `n` reports.
  */
-async function w5500Figures(n = 10) {
+async function w5500Figures(n = 10, kind: "w5500" | "w5100s" = "w5500") {
     const broker = await startAedes()
-    const sim = await startEmulatedNetwork({ lan: { log: () => {} } })
+    const sim = await startEmulatedNetwork({ lan: { log: () => {} }, kind })
     const reports: { at: number; topic: string; bytes: number; spiBytes: number; spiFrames: number }[] = []
     broker.aedes.on("publish", (p, client) => {
         if (client && p.topic.endsWith("/telemetry"))
             reports.push({ at: Date.now(), topic: p.topic, bytes: (p.payload as Buffer).length, spiBytes: sim.chip.counters.bytes, spiFrames: sim.chip.counters.frames })
     })
     const env = loadEnvFiles([{ file: path.join(ROOT, ".env.defaults"), required: false }])
-    const settings = { ...deviceSettings(env.settings, broker.port, "w5500"), DEVICE_ID: "bench-w5500", REPORT_MS: 1000, MQTT_USER: "", MQTT_PASS: "", LOG_LEVEL: "debug" }
+    const settings = { ...deviceSettings(env.settings, broker.port, "w5500"), DEVICE_ID: `bench-${kind}`, REPORT_MS: 1000, MQTT_USER: "", MQTT_PASS: "", LOG_LEVEL: "debug" }
     const link = await startHostLink(settings as Record<string, string | number | boolean>, { waitMs: 120000, time: false })
     let spawnedAt = 0
     let vmStartAt = 0
     const phases: string[] = []
     try {
-        const run = await runVm("src/main.ts", {
+        const run = await runVm(kind === "w5100s" ? "src/images/sim-w5100s-generic.ts" : "src/main.ts", {
             mode: "device",
             timeoutMs: 120000,
             onSpawn: () => (spawnedAt = Date.now()),
@@ -120,7 +120,7 @@ async function w5500Figures(n = 10) {
             // LOG_LEVEL=debug: a console line per report, so the stop condition is checked often
             stopWhen: () => reports.length >= n + 3,
         })
-        if (reports.length < n + 3) throw new Error(`bench: only ${reports.length} reports over the W5500:\n${run.lines.slice(-20).join("\n")}`)
+        if (reports.length < n + 3) throw new Error(`bench: only ${reports.length} reports over the ${kind}:\n${run.lines.slice(-20).join("\n")}`)
     } finally {
         await link.close()
         await sim.close()
@@ -135,6 +135,7 @@ async function w5500Figures(n = 10) {
 }
 
 async function main() {
+    if (process.argv.includes("--w5100s")) return await w5100sSection()
     if (process.argv.includes("--w5500")) return await w5500Section()
     if (process.argv.includes("--board")) {
         const { boardSection } = await import("./board/bench.ts")
@@ -168,6 +169,24 @@ async function main() {
     console.log(`| stock: @devicescript/net MQTT client + sockets + observables | ${stock} |`)
     console.log(`\nours / stock bytecode = ${(ours / stock).toFixed(2)}x`)
     await w5500Section()
+}
+
+/** The W5100S against the W5500, same firmware and settings (generic platform): `npm run bench -- --w5100s`. */
+async function w5100sSection() {
+    console.log("\nW5100S against W5500 (both emulated): the generic image in device mode, REPORT_MS=1000, 10 reports\n")
+    const w = await w5500Figures(10, "w5500")
+    const s = await w5500Figures(10, "w5100s")
+    console.log("| figure | W5500 | W5100S |")
+    console.log("|---|---:|---:|")
+    console.log(`| SPI bytes per report (QoS 1 PUBLISH of ${w.pkt} bytes and its PUBACK) | ${w.spi.toFixed(1)} | ${s.spi.toFixed(1)} |`)
+    console.log(`| SPI transactions (frames) per report | ${w.frames.toFixed(1)} | ${s.frames.toFixed(1)} |`)
+    console.log(`| boot to first report, from the VM's first line | ${w.bootVm} ms | ${s.bootVm} ms |`)
+    console.log("\n| image | whole image | left of 64 KB |")
+    console.log("|---|---:|---:|")
+    for (const img of ["src/images/sim-w5100s-generic.ts", "src/images/board-w5100s-generic.ts", "src/images/sim-picow-generic.ts", "src/images/board-picow-generic.ts"]) {
+        const m = measureImage(img)
+        console.log(`| ${img} | ${m.functions} | ${m.left} |`)
+    }
 }
 
 /** The W5500 figures alone: `npm run bench -- --w5500`. */

@@ -25,7 +25,7 @@ import { parseArgs } from "node:util"
 import { fileURLToPath } from "node:url"
 import { ROOT } from "./devs.ts"
 import { isSecretKey, loadEnvFiles } from "./envfile.ts"
-import { imageFor } from "./images.ts"
+import { chipOfBoard, imageFor, PICO_W } from "./images.ts"
 import { DCFG_ADDR, FSTOR_ADDR, readBundle, type BundleContents } from "./bundle-image.ts"
 import { parseUf2, RP2040_FAMILY_ID } from "./uf2.ts"
 import { readRuntimeUf2, runtimeUf2Path, RUNTIME_SHA256, RuntimeMissingError } from "./board/runtime.ts"
@@ -41,7 +41,7 @@ Copy it to the board in BOOTSEL mode with npm run flash.
 
 Options:
   --board ID         board file boards/ID.board.json (default w55rp20_evb_pico;
-                     also w5500_evb_pico)
+                     also w5500_evb_pico, w5100s_evb_pico (CLOUD=generic only))
   --no-local         leave .env.local out: the UF2 then carries .env.defaults only
                      (use it for a UF2 you share: .env.local secrets are stored as plain text)
   --runtime-url URL  download the runtime from URL (the upstream release, or a mirror) instead
@@ -70,11 +70,11 @@ export const DEVTOOLS_PORTS = [8081, 8082, 8083]
 /** The board bundled unless --board says otherwise. */
 export const DEFAULT_BOARD = "w55rp20_evb_pico"
 /** The firmware image to bundle: the board image of the CLOUD the settings files choose (src/images/board-<CLOUD>.ts). */
-export function bundleEntry(project: string, local: boolean): string {
+export function bundleEntry(project: string, local: boolean, board = DEFAULT_BOARD): string {
     const files = [{ file: path.join(project, ".env.defaults"), required: false }]
     if (local) files.push({ file: path.join(project, ".env.local"), required: false })
     try {
-        return imageFor("board", loadEnvFiles(files).settings.CLOUD)
+        return imageFor("board", loadEnvFiles(files).settings.CLOUD, chipOfBoard(board, project))
     } catch (e) {
         throw new BundleError(`bundle: ${(e as Error).message}`)
     }
@@ -373,7 +373,7 @@ export function explainFailure(code: number | null, output: string, o: BundleOpt
     if (/^fetch https?:\/\//m.test(output) && /fetch failed|can't fetch|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT/.test(output))
         return [`bundle: the DeviceScript CLI tried to download the runtime and failed (offline?)`, ...manualPlacement(o.project)].join("\n")
     if (/invalid board id|missing --board/.test(output)) return `bundle: the CLI does not know the board ${o.board}: is boards/${o.board}.board.json there?`
-    if (/\.ts:\d+:\d+ - error /.test(output)) return `bundle: ${bundleEntry(o.project, o.local)} did not compile (errors above)`
+    if (/\.ts:\d+:\d+ - error /.test(output)) return `bundle: ${bundleEntry(o.project, o.local, o.board)} did not compile (errors above)`
     return `bundle: devs bundle failed (exit code ${code}); its output is above`
 }
 
@@ -429,6 +429,11 @@ export function describeBundle(file: string, c: BundleContents, project: string,
  * BundleError with the explanation when a step fails; removes the temporary copy in every case.
  */
 export async function bundle(o: BundleOptions, log: (s: string) => void = s => console.log(s)): Promise<BundleResult> {
+    if (o.board === PICO_W)
+        throw new BundleError(
+            `bundle: --board ${PICO_W}: the Raspberry Pi Pico W runs DeviceScript's Wi-Fi runtime (a separate build of microsoft/devicescript-pico), ` +
+                `which this kit does not carry, so it cannot bundle it offline; the Pico W image (src/images/board-picow-generic.ts) is tested in the simulator only`
+        )
     const boardFile = path.join(o.project, "boards", `${o.board}.board.json`)
     if (!fs.existsSync(boardFile)) {
         const have = fs.existsSync(path.join(o.project, "boards")) ? fs.readdirSync(path.join(o.project, "boards")).filter(f => f.endsWith(".board.json")).map(f => f.replace(/\.board\.json$/, "")) : []
@@ -445,7 +450,7 @@ export async function bundle(o: BundleOptions, log: (s: string) => void = s => c
     if (!o.local && scan.localKeys.length)
         log(`bundle: --no-local: .env.local left out (${scan.localKeys.join(", ")}); the UF2 carries .env.defaults only`)
 
-    const entry = bundleEntry(o.project, o.local)
+    const entry = bundleEntry(o.project, o.local, o.board)
     const { file: runtime, from: runtimeFrom } = await pickRuntime(o, log)
     const busy = await portsInUse()
     if (busy.length)

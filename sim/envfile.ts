@@ -116,7 +116,7 @@ export function loadEnvFiles(files: { file: string; required: boolean }[]): Load
 
 /** True for setting names that hold secrets (passwords, keys, tokens): never print their values. */
 export function isSecretKey(key: string): boolean {
-    return /PASS|SECRET|KEY|TOKEN|PSK|SIG/i.test(key)
+    return /PASS|PWD|SECRET|KEY|TOKEN|PSK|SIG/i.test(key)
 }
 
 /** `KEY=value` lines for display, secrets replaced by "(set)". */

@@ -17,8 +17,9 @@ import { startDashboard, type Dashboard } from "./dashboard/server.ts"
 import { ROOT, runVm, type VmRun } from "./devs.ts"
 import { isSecretKey, loadEnvFiles, type SettingValue } from "./envfile.ts"
 import { startHostLink, type HostLink } from "./hostlink.ts"
-import { imageFor } from "./images.ts"
+import { chipOfBoard, imageFor, type NetChip } from "./images.ts"
 import { startW5500Sim, type LanOptions, type W5500Options, type W5500Sim } from "./w5500/index.ts"
+import { startW5100SSim, type W5100SSim } from "./w5100s/index.ts"
 
 /** The `--help` text: every option. */
 export const USAGE = `Usage: npm start -- [options]
@@ -41,6 +42,9 @@ Options:
                       socket (needed for TLS, e.g. CLOUD=azure, which picks host by default)
   --allow-external    --net w5500 --no-broker: let the emulated LAN reach MQTT_HOST on the real
                       network (its name is resolved on this computer); otherwise loopback only
+  --board ID          the board simulated (default w55rp20_evb_pico): w5500_evb_pico is the same;
+                      w5100s_evb_pico runs the W5100S image over an emulated W5100S (CLOUD=generic);
+                      pico_w runs the Pico W image over the simulator's own socket (Wi-Fi not emulated)
   --env FILE          settings layered over .env.defaults (e.g. one file per device identity)
   --entry FILE        firmware entry file (default: src/images/sim-<CLOUD>.ts, the image of the
                       platform the settings choose)
@@ -69,7 +73,7 @@ export interface StartOptions {
     /** undefined: w5500, or host when the platform needs TLS */
     net?: "w5500" | "host"
     allowExternal: boolean
-    /** --board: the emulated board to run the bundled UF2 on */
+    /** --board: the board: the emulated RP2040 runs the bundled UF2 of a W5500 board; the simulator runs the others */
     board?: string
     bridgeLostWakeups: boolean
 }
@@ -126,11 +130,18 @@ export function parseOptions(argv: string[]): StartOptions {
     const bridgeLostWakeups = values["bridge-lost-wakeups"] === true
     if (board !== undefined) {
         if (!/^[a-z0-9_]+$/.test(board)) throw new Error(`--board must be a board id such as w55rp20_evb_pico (letters, digits, _), got ${JSON.stringify(board)}`)
-        if (noBroker) throw new Error("--board runs with the embedded broker only (the emulated LAN reaches it as broker.lan); drop --no-broker")
-        if (net === "host") throw new Error("--board has no host network: the emulated board reaches the LAN through its W5500")
-        if (values.entry !== undefined || values.env !== undefined) throw new Error("--board bundles src/images/board-<CLOUD>.ts with .env.defaults and .env.local, as npm run bundle does: --entry and --env do not apply")
+        if (onEmulatedBoard(board)) {
+            if (noBroker) throw new Error("--board runs with the embedded broker only (the emulated LAN reaches it as broker.lan); drop --no-broker")
+            if (net === "host") throw new Error("--board has no host network: the emulated board reaches the LAN through its W5500")
+            if (values.entry !== undefined || values.env !== undefined) throw new Error("--board bundles src/images/board-<CLOUD>.ts with .env.defaults and .env.local, as npm run bundle does: --entry and --env do not apply")
+        } else if (bridgeLostWakeups) throw new Error(`--bridge-lost-wakeups goes with a board the emulated RP2040 carries (W5500 boards), not ${board}`)
     } else if (bridgeLostWakeups) throw new Error("--bridge-lost-wakeups goes with --board")
     return { help: values.help === true, brokerPort, dashboardPort, envFile: values.env, entry: values.entry, net, allowExternal, board, bridgeLostWakeups }
+}
+
+/** True when `npm start -- --board id` runs on the emulated RP2040: the W5500 boards (the rig wires a W5500 only). */
+export function onEmulatedBoard(board: string): boolean {
+    return chipOfBoard(board) === "w5500"
 }
 
 /** How long one VM run may last (`devs run -T`); below 2^31 ms, Node's timer limit. */
@@ -163,12 +174,17 @@ export function deviceSettings(fromFiles: Record<string, SettingValue>, brokerPo
 export const BROKER_NAME = "broker.lan"
 export const BROKER_LAN_IP = "192.168.50.2"
 
+/** Options of `startEmulatedNetwork`; `kind` "w5100s" puts an emulated W5100S on the LAN instead of the W5500. */
+type EmulatedNetworkOptions = { external?: { name: string; ip: string }; lan?: LanOptions; chip?: W5500Options; kind?: "w5500" | "w5100s" }
 /**
- * The emulated W5500 and LAN for `npm start --net w5500`: DHCP, DNS (broker.lan, and with
+ * The emulated W5500 (or W5100S) and LAN for `npm start --net w5500`: DHCP, DNS (broker.lan, and with
  * `external` the user's MQTT_HOST) and NTP at the gateway; TCP to broker.lan reaches 127.0.0.1.
  */
-export async function startEmulatedNetwork(opts: { external?: { name: string; ip: string }; lan?: LanOptions; chip?: W5500Options } = {}): Promise<W5500Sim> {
-    return await startW5500Sim({
+export function startEmulatedNetwork(opts: EmulatedNetworkOptions & { kind: "w5100s" }): Promise<W5100SSim>
+export function startEmulatedNetwork(opts?: EmulatedNetworkOptions & { kind?: "w5500" }): Promise<W5500Sim>
+export function startEmulatedNetwork(opts?: EmulatedNetworkOptions): Promise<W5500Sim | W5100SSim>
+export async function startEmulatedNetwork(opts: EmulatedNetworkOptions = {}): Promise<W5500Sim | W5100SSim> {
+    return await (opts.kind === "w5100s" ? startW5100SSim : startW5500Sim)({
         chip: opts.chip,
         lan: { ...emulatedLanOptions(opts.external), log: (level, msg) => log(`lan: ${level}: ${msg}`), ...opts.lan },
     })
@@ -268,7 +284,7 @@ async function main(argv: string[]): Promise<number> {
     }
     for (const w of env.warnings) log(`warning: ${w}`)
 
-    if (opts.board !== undefined) {
+    if (opts.board !== undefined && onEmulatedBoard(opts.board)) {
         const { startBoard } = await import("./board/start-board.ts")
         return await startBoard({
             board: opts.board,
@@ -282,6 +298,15 @@ async function main(argv: string[]): Promise<number> {
 
     // the image of the chosen platform, and the network: the emulated W5500 unless TLS is needed
     const cloud = env.settings.CLOUD ?? "generic"
+    let chip: NetChip
+    try {
+        chip = chipOfBoard(opts.board ?? "w55rp20_evb_pico")
+        if (chip === "picow" && opts.net === "w5500") throw new Error("--board pico_w has no W5500: it uses the runtime's sockets (--net host)")
+        if (chip === "picow" && opts.net === undefined) opts = { ...opts, net: "host" }
+    } catch (e) {
+        console.error(`npm start: ${(e as Error).message}`)
+        return 2
+    }
     const needsTls = cloud === "azure" || (opts.brokerPort === undefined && env.settings.MQTT_TLS === true)
     const net = opts.net ?? (needsTls ? "host" : "w5500")
     if (net === "w5500" && needsTls) {
@@ -291,7 +316,7 @@ async function main(argv: string[]): Promise<number> {
     if (opts.net === undefined && net === "host") log(`network: the simulator's own socket (${cloud === "azure" ? "CLOUD=azure" : "MQTT_TLS=true"} needs TLS, which the W5500 path lacks)`)
     let entry: string
     try {
-        if (opts.entry === undefined) entry = imageFor("sim", cloud)
+        if (opts.entry === undefined) entry = imageFor("sim", cloud, chip)
         else {
             const entryAbs = path.resolve(process.cwd(), opts.entry)
             if (!fs.existsSync(entryAbs)) throw new Error(`--entry ${opts.entry}: no such file`)
@@ -357,7 +382,7 @@ async function main(argv: string[]): Promise<number> {
     }
 
     // the emulated W5500, its LAN and the bridge the simulated device's driver talks to
-    let lan: W5500Sim | undefined
+    let lan: W5500Sim | W5100SSim | undefined
     if (net === "w5500") {
         try {
             let external: { name: string; ip: string } | undefined
@@ -367,7 +392,7 @@ async function main(argv: string[]): Promise<number> {
                 if (!nodeNet.isIPv4(name)) external = { name, ip }
                 log(`lan: real destinations allowed; ${name} is ${ip}`)
             }
-            lan = await startEmulatedNetwork({ external, lan: { allowExternal: opts.allowExternal } })
+            lan = await startEmulatedNetwork({ external, lan: { allowExternal: opts.allowExternal }, kind: chip === "w5100s" ? "w5100s" : "w5500" })
         } catch (e) {
             const msg = (e as Error).message
             console.error(`npm start: cannot start the emulated W5500: ${msg}${/in use/i.test(msg) ? " (another npm start? or use --net host)" : ""}`)
@@ -439,7 +464,7 @@ async function main(argv: string[]): Promise<number> {
             "",
             "W55RP20 kit: firmware in the DeviceScript simulator",
             ...(dashboard ? [`  dashboard ${dashboard.url}`] : []),
-            `  network   ${net === "w5500" ? "emulated W5500 on LAN 192.168.50.0/24 (DHCP, DNS, NTP at 192.168.50.1)" : "the simulator's own socket (--net host)"}`,
+            `  network   ${net === "w5500" ? `emulated ${chip === "w5100s" ? "W5100S" : "W5500"} on LAN 192.168.50.0/24 (DHCP, DNS, NTP at 192.168.50.1)` : "the simulator's own socket (--net host)"}`,
             `  broker    mqtt://${host}:${port}${broker ? ` (embedded aedes${net === "w5500" ? `; the device knows it as ${BROKER_NAME}` : ""})` : " (from the settings, --no-broker)"}`,
             `  image     ${entry}`,
             `  device    ${id}${env.settings.DEVICE_ID === undefined ? " (set by the runner; DEVICE_ID in .env.local changes it)" : ""}, topics under ${prefix}/${id}/`,

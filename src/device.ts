@@ -35,11 +35,11 @@ const log = (msg: string) => console.log(msg)
 
 /**
  * The network NET asks for among those the image carries ("auto": the runtime's sockets when the
- * image has them and runs in the simulator, the W5500 otherwise).
+ * image has them and runs in the simulator or has no W5500 (Pico W), the W5500 otherwise).
  */
 function chooseNetwork(image: Image, cfg: Config): { kind: string; start?: NetStarter } {
     let kind: string = cfg.net
-    if (kind === "auto") kind = image.host && ds.isSimulator() ? "host" : "w5500"
+    if (kind === "auto") kind = image.host && (ds.isSimulator() || !image.w5500) ? "host" : "w5500"
     return { kind, start: kind === "host" ? image.host : image.w5500 }
 }
 

@@ -4,8 +4,22 @@
  * specified in BRIDGE.md beside this file.
  */
 import net from "node:net"
-import type { W5500 } from "./chip.ts"
+import type { W5500 as W5500Chip } from "./chip.ts"
+import type { W5100S } from "../w5100s/chip.ts"
 import { notePort } from "../simports.ts"
+
+/** The chip behind the bridge: the W5500 model, or the W5100S model whose frames are `OP addr_hi addr_lo data...`. */
+type W5500 = W5500Chip | W5100S
+
+/** Checks the header of a READ (`write` false) or WRITE frame for the chip's framing; the error message, or "". */
+function headerError(chip: W5500, p: Uint8Array, write: boolean): string {
+    if ("kind" in chip) {
+        const op = write ? 0xf0 : 0x0f
+        return p[0] === op ? "" : `${write ? "WRITE" : "READ"}: W5100S OP-code 0x${p[0].toString(16)}, expected 0x${op.toString(16)}`
+    }
+    if (write) return p[2] & 0x04 ? "" : `WRITE: control 0x${p[2].toString(16)} must have RWB=1`
+    return p[2] & 0x07 ? `READ: control 0x${p[2].toString(16)} must have RWB=0 and OM=00` : ""
+}
 
 /** The device's default bridge port, for a program run by hand (runs of `runVm` get the bridge's own port). */
 export const BRIDGE_PORT = 17767
@@ -77,7 +91,7 @@ function execute(chip: W5500, stats: BridgeStats, type: number, p: Uint8Array, i
             return chip.transfer(p)
         case OP.READ: {
             if (p.length !== 5) throw new BridgeError(`READ: payload of ${p.length} bytes, expected 5 (addr_hi addr_lo control len_hi len_lo)`)
-            if (p[2] & 0x07) throw new BridgeError(`READ: control 0x${p[2].toString(16)} must have RWB=0 and OM=00`)
+            if (headerError(chip, p, false)) throw new BridgeError(headerError(chip, p, false))
             const n = (p[3] << 8) | p[4]
             const f = new Uint8Array(3 + n)
             f.set(p.subarray(0, 3))
@@ -86,7 +100,7 @@ function execute(chip: W5500, stats: BridgeStats, type: number, p: Uint8Array, i
         }
         case OP.WRITE:
             if (p.length < 3) throw new BridgeError(`WRITE: frame of ${p.length} bytes, expected at least 3`)
-            if ((p[2] & 0x04) === 0) throw new BridgeError(`WRITE: control 0x${p[2].toString(16)} must have RWB=1`)
+            if (headerError(chip, p, true)) throw new BridgeError(headerError(chip, p, true))
             stats.frames++
             chip.transfer(p)
             return new Uint8Array(0)

@@ -256,6 +256,30 @@ export class W5500 extends EventEmitter {
         this.transfer(f)
     }
 
+    /** For a variant that frames SPI its own way (sim/w5100s/chip.ts): false while the chip answers nothing (RSTn low, not ready, closed). */
+    get answering(): boolean {
+        return !(this.closed || this.resetHeld || this.clock.now() < this.readyAt)
+    }
+
+    /** For a variant's framing: reads (or, with `write`, writes `v` to) one data byte at (block, address), as inside a frame. */
+    busByte(bsb: number, addr: number, write: boolean, v = 0): number {
+        if (!write) {
+            this.counters.dataBytesRead++
+            return this.readByte(bsb, addr)
+        }
+        this.counters.dataBytesWritten++
+        this.writeByte(bsb, addr, v)
+        return 0
+    }
+
+    /** For a variant's framing: ends a CS-low period of `bytes` bytes (counters; pending Sn_CR commands advance). */
+    endFrame(bytes: number): void {
+        this.counters.frames++
+        this.counters.bytes += bytes
+        this.frameCount++
+        for (let s = 0; s < SOCKETS; s++) this.checkPending(s)
+    }
+
     // ---------------------------------------------------------------- pins and PHY
 
     /** Drives the RSTn pin: false holds the chip in reset, true releases it. */

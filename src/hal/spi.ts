@@ -45,6 +45,15 @@ export class SpiBatch {
      * reading `n` bytes (n >= 1). Returns where a read's bytes start in the result.
      */
     add(bsb: number, addr: number, n: number, src?: Buffer, off?: number): number {
+        // control byte: BSB<<3 | RWB<<2 | OM (00: variable-length data)
+        return this.frame(addr >> 8, addr & 0xff, (bsb << 3) | (src ? 4 : 0), n, src, off)
+    }
+
+    /**
+     * Adds a frame whose 3 header bytes (as driven on MOSI) are `h0 h1 h2`, writing `n` bytes of
+     * `src` from `off`, or reading `n` bytes without `src`; returns where a read's bytes start.
+     */
+    protected frame(h0: number, h1: number, h2: number, n: number, src?: Buffer, off?: number): number {
         const size = src ? 6 + n : 8
         let b = this.buf
         const p = this.len
@@ -57,10 +66,9 @@ export class SpiBatch {
         b[p] = src ? FRAME_WRITE : FRAME_READ
         b[p + 1] = payload >> 8
         b[p + 2] = payload & 0xff
-        b[p + 3] = (addr >> 8) & 0xff
-        b[p + 4] = addr & 0xff
-        // control byte: BSB<<3 | RWB<<2 | OM (00: variable-length data)
-        b[p + 5] = (bsb << 3) | (src ? 4 : 0)
+        b[p + 3] = h0
+        b[p + 4] = h1
+        b[p + 5] = h2
         const at = this.readLen
         if (src) b.blitAt(p + 6, src, off, n)
         else {

@@ -24,11 +24,13 @@ const LOW = ds.GPIOMode.OutputLow
 export interface BoardBusOptions {
     /** hardware SPI clock, Hz (default 16 MHz) */
     spiHz?: number
+    /** the board file's section and pin prefix: "w5500" (default), or "wiz" (W5100S-EVB-Pico) */
+    section?: string
 }
 
 /** The W5500's bus as the board file wires it. Throws with what is missing (no wiring, pin not exposed). */
 export async function openBoardBus(opts: BoardBusOptions = {}): Promise<SpiBus> {
-    return new BoardSpiBus(readWiring(), opts.spiHz)
+    return new BoardSpiBus(readWiring(opts.section), opts.spiHz)
 }
 
 /** A W5500 on GPIO-driven CS/RSTn/INTn and either bit-banged or hardware SPI. */

@@ -28,30 +28,31 @@ export interface W5500Wiring {
     int: number
 }
 
-/** The labels of the W5500 pins in a board's "pins" section. */
-export const WIRING_LABELS = ["w5500.cs", "w5500.sck", "w5500.miso", "w5500.mosi", "w5500.rst", "w5500.int"]
+/** The pin roles, in `W5500Wiring` order: a board labels them "<section>.<role>" ("w5500.cs", "wiz.cs"; the runtime's keys such as "pins.wiz.miso" are at most 15 characters). */
+export const WIRING_ROLES = ["cs", "sck", "miso", "mosi", "rst", "int"]
 
 /**
  * Builds the wiring from the board's "w5500.bus" string and a pin lookup (label -> GPIO number,
  * undefined when absent); throws naming the board and what is missing or wrong.
  */
-export function parseWiring(board: string, bus: string, pin: (label: string) => number): W5500Wiring {
-    const where = `w5500: board "${board}"`
+export function parseWiring(board: string, bus: string, pin: (label: string) => number, chip = "w5500"): W5500Wiring {
+    const where = `${chip}: board "${board}"`
     if (bus !== "gpio" && bus !== "spi0")
         throw new Error(
             bus
-                ? `${where}: w5500.bus is "${bus}", expected "gpio" (bit-banged) or "spi0" (hardware SPI)`
-                : `${where} has no "w5500" section (bus "gpio" or "spi0"): use a W5500 board file such as boards/w55rp20_evb_pico.board.json`
+                ? `${where}: ${chip}.bus is "${bus}", expected "gpio" (bit-banged) or "spi0" (hardware SPI)`
+                : `${where} has no "${chip}" section (bus "gpio" or "spi0"): use a board file of a board with that chip (boards/*.board.json)`
         )
     const n: number[] = []
-    for (const label of WIRING_LABELS) {
+    for (const role of WIRING_ROLES) {
+        const label = chip + "." + role
         let g = pin(label)
         if (g === undefined || g === null) {
             // rst and int are optional
             if (n.length < 4) throw new Error(`${where} has no pin "${label}" in its "pins" section`)
             g = -1
         } else if (!(g >= 0 && g <= 29) || g !== Math.floor(g)) throw new Error(`${where}: pin "${label}" is ${g}, expected a GPIO number 0..29`)
-        else if (n.indexOf(g) >= 0) throw new Error(`${where}: GPIO${g} is used twice in the W5500 wiring`)
+        else if (n.indexOf(g) >= 0) throw new Error(`${where}: GPIO${g} is used twice in the ${chip} wiring`)
         n.push(g)
     }
     // hardware SPI0 pin roles on the RP2040: RX (MISO) 0/4/16/20, SCK 2/6/18/22, TX (MOSI) 3/7/19/23
@@ -60,12 +61,12 @@ export function parseWiring(board: string, bus: string, pin: (label: string) => 
     return { bus: bus as "gpio" | "spi0", cs: n[0], sck: n[1], miso: n[2], mosi: n[3], rst: n[4], int: n[5] }
 }
 
-/** Reads the W5500 wiring of the board this firmware runs on; throws when the board has none. */
-export function readWiring(): W5500Wiring {
+/** Reads the wiring in section `chip` ("w5500", or "wiz" with its own "wiz.chip") of the board this firmware runs on; throws when the board has none. */
+export function readWiring(chip = "w5500"): W5500Wiring {
     const cfg = ds as DsConfig
     const board = cfg._dcfgString("devName") || cfg._dcfgString("archId") || "unknown"
-    return parseWiring(board, cfg._dcfgString("w5500.bus"), label => {
+    return parseWiring(board, cfg._dcfgString(chip + ".bus"), label => {
         const p = GPIO[label]
         return p ? p.gpio : undefined
-    })
+    }, chip)
 }

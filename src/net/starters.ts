@@ -9,18 +9,18 @@ import { openBoardBus } from "../hal/w5500-bus"
 import { SpiBus } from "../hal/spi"
 import { HostStack } from "./host"
 import { NetStack } from "./stack"
-import { startWiznet } from "./wiznet"
+import { startWiznet, WiznetOptions } from "./wiznet"
 
 /** The runtime's own sockets (the desktop simulator; TLS included). */
 export async function hostNetwork(): Promise<NetStack> {
     return new HostStack()
 }
 
-/** Starts the W5500 stack on `bus` with the NET_*, NTP_SERVERS and DHCP_WAIT_MS settings. */
-async function wiznet(bus: SpiBus, cfg: Config, log: (msg: string) => void): Promise<NetStack> {
+/** Starts the WIZnet stack on `bus` (a W5500, or the chip `chip` makes) with the NET_*, NTP_SERVERS and DHCP_WAIT_MS settings. */
+export async function wiznet(bus: SpiBus, cfg: Config, log: (msg: string) => void, chip?: WiznetOptions["chip"]): Promise<NetStack> {
     const mac = cfg.netMac ? Buffer.from(cfg.netMac.split(":").join(""), "hex") : undefined
     const st = cfg.netIp ? { ip: cfg.netIp, mask: cfg.netMask, gateway: cfg.netGateway, dns: cfg.netDns } : undefined
-    const stack = await startWiznet(bus, { mac, static: st, dhcpFallbackMs: cfg.dhcpWaitMs, dns: cfg.netDns, ntp: cfg.ntpServers, log })
+    const stack = await startWiznet(bus, { mac, static: st, dhcpFallbackMs: cfg.dhcpWaitMs, dns: cfg.netDns, ntp: cfg.ntpServers, log, chip })
     // the address usually comes in well under a second; connections wait for it anyway
     await stack.waitReady(5000)
     return stack

@@ -10,9 +10,13 @@ import fs from "node:fs"
 import os from "node:os"
 import path from "node:path"
 import { DEVS_CLI, ROOT } from "../../sim/devs.ts"
+import { chipOfBoard, imageFor } from "../../sim/images.ts"
 
 interface Expect {
     id: string
+    /** the board file's WIZnet section and pin prefix (default "w5500"), and the chip it names */
+    section?: string
+    chip?: string
     bus: "gpio" | "spi0"
     wiring: Record<string, number>
     led: number
@@ -46,6 +50,19 @@ const BOARDS: Expect[] = [
         // GP0..GP15, GP22, GP26..GP28 but GP4/GP5 (I2C0)
         userCount: 18,
     },
+    {
+        // WIZnet's W5100S-EVB-Pico pin table: the W5500-EVB-Pico's wiring with a W5100S
+        id: "w5100s_evb_pico",
+        section: "wiz",
+        chip: "w5100s",
+        bus: "spi0",
+        wiring: { miso: 16, cs: 17, sck: 18, mosi: 19, rst: 20, int: 21 },
+        led: 25,
+        hidden: [4, 5, 16, 17, 18, 19, 20, 21, 23, 24, 25],
+        user: ["GP0", "GP15", "GP22", "GP26", "GP28"],
+        // GP0..GP15, GP22, GP26..GP28 but GP4/GP5 (I2C0), as on the W5500-EVB-Pico
+        userCount: 18,
+    },
 ]
 
 function cli(args: string[]) {
@@ -74,22 +91,25 @@ function compileBoard(id: string): Record<string, string | number> {
 }
 
 for (const b of BOARDS) {
-    test(`board ${b.id}: W5500 wiring, LED and user pins`, () => {
+    const sec = b.section ?? "w5500"
+    test(`board ${b.id}: ${b.chip ?? "w5500"} wiring, LED and user pins`, () => {
         const json = JSON.parse(fs.readFileSync(path.join(ROOT, "boards", `${b.id}.board.json`), "utf8"))
         assert.equal(json.archId, "rp2040")
-        assert.equal(json.w5500.bus, b.bus)
-        for (const [role, gpio] of Object.entries(b.wiring)) assert.equal(json.pins[`w5500.${role}`], gpio, `w5500.${role}`)
+        assert.equal(json[sec].bus, b.bus)
+        if (b.chip) assert.equal(json[sec].chip, b.chip)
+        for (const [role, gpio] of Object.entries(b.wiring)) assert.equal(json.pins[`${sec}.${role}`], gpio, `${sec}.${role}`)
         assert.equal(json.led.pin, b.led)
         assert.equal(json.led.type, b.ledType)
-        const userGpios = Object.entries(json.pins).filter(([k]) => !k.startsWith("#") && !k.startsWith("w5500.")).map(([, v]) => v)
+        const userGpios = Object.entries(json.pins).filter(([k]) => !k.startsWith("#") && !k.startsWith(`${sec}.`)).map(([, v]) => v)
         for (const g of b.hidden) assert.ok(!userGpios.includes(g), `GPIO${g} must not be a user pin`)
         for (const u of b.user) assert.ok(u in json.pins, `user pin ${u}`)
     })
 
     test(`board ${b.id}: compiles to a device configuration the runtime can read`, () => {
         const cfg = compileBoard(b.id)
-        assert.equal(cfg["w5500.bus"], b.bus, "w5500.bus is a string (the runtime's _dcfgString reads strings only)")
-        for (const [role, gpio] of Object.entries(b.wiring)) assert.equal(cfg[`pins.w5500.${role}`], gpio, `pins.w5500.${role}`)
+        assert.equal(cfg[`${sec}.bus`], b.bus, `${sec}.bus is a string (the runtime's _dcfgString reads strings only)`)
+        if (b.chip) assert.equal(cfg[`${sec}.chip`], b.chip)
+        for (const [role, gpio] of Object.entries(b.wiring)) assert.equal(cfg[`pins.${sec}.${role}`], gpio, `pins.${sec}.${role}`)
         assert.equal(cfg["led.pin"], b.led)
         // I2C0 on the Pico header's default pins (the sensor's bus; the runtime starts I2C from these keys)
         assert.equal(cfg["i2c.pinSDA"], 4, "i2c.pinSDA")
@@ -115,8 +135,21 @@ test("board typings offer the user pins, not the W5500 pins", () => {
         const block = dts.slice(start, dts.indexOf("\n}", start))
         const pins = [...block.matchAll(/^\s+(\w+): ds\./gm)].map(m => m[1])
         for (const u of b.user) assert.ok(pins.includes(u), `${b.id}: ${u} offered`)
-        assert.ok(!/w5500\.(cs|sck|miso|mosi|rst|int)/.test(block), `${b.id}: W5500 pins must not be offered`)
+        assert.ok(!/(w5500|wiz)\.(cs|sck|miso|mosi|rst|int)/.test(block), `${b.id}: the WIZnet chip's pins must not be offered`)
         assert.ok(pins.length === b.userCount, `${b.id}: ${pins.length} pins offered, expected ${b.userCount}`)
         for (const g of b.hidden) assert.ok(!pins.includes(`GP${g}`), `${b.id}: GP${g} must not be offered`)
     }
+})
+
+test("each board picks its images: W5500 boards every platform, the W5100S and the Pico W the generic one", () => {
+    assert.equal(chipOfBoard("w55rp20_evb_pico"), "w5500")
+    assert.equal(chipOfBoard("w5500_evb_pico"), "w5500")
+    assert.equal(chipOfBoard("w5100s_evb_pico"), "w5100s")
+    assert.equal(chipOfBoard("pico_w"), "picow")
+    assert.throws(() => chipOfBoard("w6100_evb_pico"), /no board file boards\/w6100_evb_pico\.board\.json; boards: .*w5100s_evb_pico.*pico_w/)
+    assert.equal(imageFor("board", "alibaba", "w5500"), "src/images/board-alibaba.ts")
+    assert.equal(imageFor("board", "generic", "w5100s"), "src/images/board-w5100s-generic.ts")
+    assert.equal(imageFor("sim", undefined, "w5100s"), "src/images/sim-w5100s-generic.ts")
+    assert.equal(imageFor("sim", "generic", "picow"), "src/images/sim-picow-generic.ts")
+    assert.throws(() => imageFor("board", "alibaba", "w5100s"), /CLOUD=alibaba has no W5100S board image: the W5100S has a generic-platform image only/)
 })

@@ -72,7 +72,7 @@ test("loadEnvFiles layers files, skips missing optional ones, names a missing re
 })
 
 test("secrets are recognised and never described", () => {
-    for (const k of ["MQTT_PASS", "DEVICE_SECRET", "ACCESS_KEY", "SAS_TOKEN", "PSK"]) assert.ok(isSecretKey(k), k)
+    for (const k of ["MQTT_PASS", "DEVICE_SECRET", "ACCESS_KEY", "SAS_TOKEN", "PSK", "WIFI_PWD"]) assert.ok(isSecretKey(k), k)
     for (const k of ["MQTT_HOST", "MQTT_PORT", "DEVICE_ID", "REPORT_MS"]) assert.ok(!isSecretKey(k), k)
     const lines = describeSettings({ MQTT_PASS: "hunter2", MQTT_HOST: "h", DEVICE_SECRET: 123 })
     assert.deepEqual(lines, ["DEVICE_SECRET=(set)", 'MQTT_HOST="h"', "MQTT_PASS=(set)"])

@@ -9,6 +9,11 @@ import { imageEntries, measureImage } from "../../sim/sizes.ts"
 import { CLOUDS } from "../../sim/images.ts"
 
 const images = imageEntries()
+/** `board-w5100s-generic.ts` -> target board, chip w5100s, cloud generic; the W5500 images name no chip. */
+function parts(entry: string) {
+    const m = /(sim|board)-(?:(w5100s|picow)-)?(\w+)\.ts$/.exec(entry)
+    return { chip: m?.[2] ?? "w5500", cloud: m?.[3] ?? "generic" }
+}
 
 test("there is a simulator image for every platform and a board image for every plain-MQTT platform", () => {
     for (const c of CLOUDS) {
@@ -25,8 +30,14 @@ for (const entry of [...images, "src/main.ts"]) {
         const files = [...m.files.keys()]
         const has = (f: string) => files.some(x => x.endsWith(f))
         const board = entry.includes("/board-")
-        const cloud = /(sim|board)-(\w+)\.ts$/.exec(entry)?.[2] ?? "generic"
-        if (board) {
+        const { chip, cloud } = parts(entry)
+        // the W5100S driver only in W5100S images; the Pico W carries no WIZnet code at all
+        assert.equal(has("src/net/wiznet/w5100s.ts"), chip === "w5100s", `${entry}: W5100S driver linked: ${has("src/net/wiznet/w5100s.ts")}`)
+        if (chip === "picow") {
+            for (const f of ["src/net/wiznet/stack.ts", "src/net/wiznet/chip.ts", "src/hal/w5500-bus.ts", "src/hal/bridge-spi.ts", "src/hal/spi.ts"]) assert.ok(!has(f), `${entry} links ${f}`)
+            assert.ok(has("src/net/host.ts"), `${entry} lacks the runtime's sockets`)
+            assert.equal(has("src/sim/hostlink.ts"), !board, `${entry}: host link linked: ${has("src/sim/hostlink.ts")}`)
+        } else if (board) {
             for (const f of ["src/hal/bridge-spi.ts", "src/sim/hostlink.ts", "src/net/host.ts"]) assert.ok(!has(f), `${entry} links ${f}`)
             for (const f of ["src/hal/w5500-bus.ts", "src/hal/wiring.ts", "src/net/wiznet/stack.ts", "src/app/i2c-sensors.ts"]) assert.ok(has(f), `${entry} lacks ${f}`)
         } else {

@@ -28,6 +28,8 @@ test("bad options are refused with a message and the usage, exit 2", () => {
         [["--no-broker", "--broker-port", "1883"], /cannot be combined/],
         [["--entry", "src/does-not-exist.ts"], /--entry src\/does-not-exist\.ts: no such file/],
         [["--env", "does-not-exist.env"], /settings: cannot read .*does-not-exist\.env: no such file/],
+        [["--board", "nope_evb"], /no board file boards\/nope_evb\.board\.json; boards: .*w5100s_evb_pico.*pico_w/],
+        [["--board", "pico_w", "--net", "w5500"], /--board pico_w has no W5500/],
     ]
     for (const [args, re] of cases) {
         const r = start(args)
@@ -72,6 +74,8 @@ test("parseOptions defaults and values", () => {
     assert.throws(() => parseOptions(["--board", "w55rp20_evb_pico", "--no-broker"]), /embedded broker only/)
     assert.throws(() => parseOptions(["--board", "w55rp20_evb_pico", "--env", "a.env"]), /--entry and --env do not apply/)
     assert.throws(() => parseOptions(["--bridge-lost-wakeups"]), /--bridge-lost-wakeups goes with --board/)
+    assert.equal(parseOptions(["--board", "w5100s_evb_pico"]).board, "w5100s_evb_pico")
+    assert.throws(() => parseOptions(["--board", "../boards/x"]), /--board must be a board id/)
 })
 
 test("device settings: broker override, DEVICE_ID default, nothing else touched", () => {

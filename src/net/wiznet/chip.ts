@@ -9,12 +9,24 @@ import * as ds from "@devicescript/core"
 import { SpiBatch, SpiBus } from "../../hal/spi"
 import { Mutex } from "../../util/mutex"
 import { Signal } from "../../util/signal"
-import { hex2, MR, MR_RST, SHAR, SIMR, SIR, SOCKETS, Sn_IR, Sn_RXBUF_SIZE, VERSIONR, W5500_VERSION } from "./registers"
+import { hex2, MR, MR_RST, PHYCFGR, SHAR, SIR, SOCKETS, Sn_IR, Sn_RXBUF_SIZE, VERSIONR, W5500_VERSION } from "./registers"
 import { WizSocket } from "./socket"
 
-/** A W5500 on an SPI bus. */
+/** A W5500 on an SPI bus; the W5100S (w5100s.ts) is its subclass with another frame and address map. */
 export class W5500 {
-    /** the 8 hardware sockets */
+    /** chip name for messages */
+    name = "w5500"
+    /** the version register: name, address, and what it reads */
+    protected verName = "VERSIONR"
+    protected verAt = VERSIONR
+    protected verWant = W5500_VERSION
+    /** the register whose bit n flags socket n's interrupt (W5500: SIR; its mask register follows it: SIMR) */
+    protected sirAt = SIR
+    /** the socket bits of that register */
+    protected sockMask = 0xff
+    /** the PHY status register whose bit 0 is the link (W5500: PHYCFGR) */
+    phyAt = PHYCFGR
+    /** the hardware sockets (8 on a W5500) */
     readonly sockets: WizSocket[] = []
     /** notified after every interrupt service that found something */
     readonly events = new Signal()
@@ -22,7 +34,7 @@ export class W5500 {
     readonly mutex = new Mutex()
     /** VERSIONR read at the last reset */
     version = 0
-    private batch = new SpiBatch()
+    protected batch = new SpiBatch()
     private running = false
     private poller = false
     private kick = new Signal()
@@ -31,8 +43,8 @@ export class W5500 {
     private expectSince = 0
     private lastService = 0
 
-    constructor(readonly bus: SpiBus, private readonly log: (msg: string) => void) {
-        for (let n = 0; n < SOCKETS; n++) this.sockets.push(new WizSocket(this, n))
+    constructor(readonly bus: SpiBus, private readonly log: (msg: string) => void, count = SOCKETS) {
+        for (let n = 0; n < count; n++) this.sockets.push(new WizSocket(this, n))
     }
 
     /** Takes the bus and returns the (cleared) shared batch; `commit` (or `mutex.unlock()`) must follow. */
@@ -107,16 +119,16 @@ export class W5500 {
             await ds.sleep(1)
             b = await this.begin()
             b.add(0, MR, 1)
-            b.add(0, VERSIONR, 1)
+            b.add(0, this.verAt, 1)
             const r = await this.commit()
-            if (!(r[0] & MR_RST) && r[1] === W5500_VERSION) break
+            if (!(r[0] & MR_RST) && r[1] === this.verWant) break
             if (ds.millis() > deadline)
-                throw new Error(`w5500: VERSIONR reads 0x${hex2(r[1])} (MR 0x${hex2(r[0])}) 200 ms after ${hw ? "RSTn" : "MR.RST"} on ${bus.name}, expected 0x04: no W5500 answering (check the wiring)`)
+                throw new Error(`${this.name}: ${this.verName} reads 0x${hex2(r[1])} (MR 0x${hex2(r[0])}) 200 ms after ${hw ? "RSTn" : "MR.RST"} on ${bus.name}, expected 0x${hex2(this.verWant)}: no such chip answering (check the wiring)`)
         }
-        this.version = W5500_VERSION
+        this.version = this.verWant
         b = await this.begin()
         b.add(0, SHAR, 6, mac, 0)
-        b.reg(0, SIMR, 0xff)
+        b.reg(0, this.sirAt + 1, this.sockMask)
         for (const s of this.sockets) {
             b.reg(s.sreg, Sn_RXBUF_SIZE, kb * 0x101, 2) // Sn_RXBUF_SIZE, Sn_TXBUF_SIZE
             s.size = kb * 1024
@@ -124,7 +136,7 @@ export class W5500 {
         b.add(0, SHAR, 6)
         const r = await this.commit()
         if (r.toString("hex") !== mac.toString("hex"))
-            throw new Error(`w5500: SHAR reads back ${r.toString("hex")} after writing ${mac.toString("hex")}: SPI writes do not reach the chip (check MOSI/SCK)`)
+            throw new Error(`${this.name}: SHAR reads back ${r.toString("hex")} after writing ${mac.toString("hex")}: SPI writes do not reach the chip (check MOSI/SCK)`)
         this.running = true
         this.lastActivity = ds.millis()
         this.poller = true
@@ -163,7 +175,7 @@ export class W5500 {
                 if (this.expectSince && now - this.expectSince > 3000) this.expectSince = 0
                 failures = 0
             } catch (e: any) {
-                if (!failures++) this.log(`w5500: interrupt service failed: ${e.message}`)
+                if (!failures++) this.log(`${this.name}: interrupt service failed: ${e.message}`)
                 await ds.sleep(Math.min(1000, 50 * failures))
             }
             // poll fast right after activity, slowly when idle
@@ -175,7 +187,7 @@ export class W5500 {
 
     /** Reads SIR, then the flagged sockets' Sn_IR, clears what it read, hands it to the sockets. */
     private async service(): Promise<boolean> {
-        const sir = (await this.read(0, SIR, 1))[0]
+        const sir = (await this.read(0, this.sirAt, 1))[0] & this.sockMask
         if (!sir) return false
         let b = await this.begin()
         for (const s of this.sockets) if (sir & (1 << s.n)) b.add(s.sreg, Sn_IR, 1)

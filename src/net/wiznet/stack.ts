@@ -18,7 +18,7 @@ import { isIp, parseIp } from "../ip"
 import { NTP_PORT, SntpClient } from "../sntp"
 import { Connection, ConnectOptions, NetStack } from "../stack"
 import { W5500 } from "./chip"
-import { GAR, hex2, PHYCFGR, PHYCFGR_LNK, SOCKETS, Sn_CR_CONNECT, Sn_IR_CON, Sn_IR_DISCON, Sn_IR_TIMEOUT, Sn_MR_ND, Sn_MR_TCP, Sn_MR_UDP } from "./registers"
+import { GAR, hex2, PHYCFGR_LNK, Sn_CR_CONNECT, Sn_IR_CON, Sn_IR_DISCON, Sn_IR_TIMEOUT, Sn_MR_ND, Sn_MR_TCP, Sn_MR_UDP } from "./registers"
 import { UdpDatagram, WizSocket } from "./socket"
 import { TcpConnection } from "./tcp"
 
@@ -57,6 +57,8 @@ export interface WiznetOptions {
     bufferKB?: number
     /** log lines (default console.log); never carries payloads or secrets */
     log?: (msg: string) => void
+    /** the chip on the bus (default a W5500; `w5100s` from ./w5100s for a W5100S) */
+    chip?: (bus: SpiBus, log: (msg: string) => void) => W5500
 }
 
 /** What the stack reports to `on()` listeners. */
@@ -139,7 +141,7 @@ export class WiznetStack implements NetStack {
         if (mac.length !== 6) throw new Error(`w5500: MAC must be 6 bytes`)
         this.mac = mac
         this.hostname = o.hostname !== undefined ? o.hostname : "w55-" + mac.slice(3, 6).toString("hex")
-        this.chip = new W5500(bus, this.log)
+        this.chip = o.chip ? o.chip(bus, this.log) : new W5500(bus, this.log)
         const rnd = () => Math.random()
         this.dhcp = new DhcpClient(mac, this.hostname, rnd)
         this.resolver = new DnsResolver(o.dns || [], rnd)
@@ -166,7 +168,7 @@ export class WiznetStack implements NetStack {
         this.dhcpTimeouts = this.sntpWake = 0
         this.sntpReady = false
         await this.chip.init(this.mac, kb)
-        this.log(`w5500: chip version 0x${hex2(this.chip.version)} on ${this.chip.bus.name}, MAC ${this.mac.toString("hex")}, ${kb} KB buffers per socket`)
+        this.log(`${this.chip.name}: chip version 0x${hex2(this.chip.version)} on ${this.chip.bus.name}, MAC ${this.mac.toString("hex")}, ${kb} KB buffers per socket`)
         this.running = this.supervisor = true
         this.dhcpSince = ds.millis()
         this.supervise.start()
@@ -273,7 +275,7 @@ export class WiznetStack implements NetStack {
                 }
                 return s
             }
-        throw new Error(`w5500: all ${SOCKETS} sockets are in use`)
+        throw new Error(`w5500: all ${this.chip.sockets.length} sockets are in use`)
     }
 
     /** Resolves a host name (or returns an IPv4 address as is); throws with the DNS error. */
@@ -353,7 +355,7 @@ export class WiznetStack implements NetStack {
         while (this.running) {
             try {
                 if (ds.millis() >= nextLink) {
-                    const up = ((await this.chip.read(0, PHYCFGR, 1))[0] & PHYCFGR_LNK) !== 0
+                    const up = ((await this.chip.read(0, this.chip.phyAt, 1))[0] & PHYCFGR_LNK) !== 0
                     if (up !== this.link) {
                         this.link = up
                         this.log(`w5500: Ethernet link ${up ? "up" : "down"}`)
