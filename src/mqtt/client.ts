@@ -51,11 +51,7 @@ export interface MqttOptions {
     will?: Will
     /** QoS 1/2 messages in flight at once (default 8) */
     inflightWindow?: number
-    /**
-     * QoS 1/2 messages held (in flight + waiting) before the drop policy applies (default 32). It
-     * applies while offline: a message published while connected (a reply to a command) is always
-     * queued, as the broker's acks of the ones ahead can sit behind unread commands
-     */
+    /** QoS 1/2 messages held (in flight + waiting) before the drop policy applies (default 32) */
     outboxLimit?: number
     /** when the outbox is full: "oldest" drops the oldest waiting message, "newest" refuses the new one (default "oldest") */
     dropPolicy?: "oldest" | "newest"
@@ -353,7 +349,7 @@ export class MqttClient {
             return
         }
         const box = this.outbox
-        if (box.length >= o.outboxLimit && !this.connected) {
+        if (box.length >= o.outboxLimit) {
             this.count("dropped")
             // the queued messages follow the ones in flight: the first of them is the oldest waiting
             const v = box[this.inflight]
