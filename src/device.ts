@@ -207,9 +207,10 @@ class App {
                 await this.report()
                 if (onGrid) this.sched.done(ds.millis())
             }
-            // a "report now" that came in while the report above was being queued: go round again
-            if (this.reportNow) continue
             await this.forward()
+            // a "report now" that came in while the report above or the backlog was being queued:
+            // go round again (no await between this check and the suspend, or a kick is missed)
+            if (this.reportNow) continue
             this.wake = ds.Fiber.self()
             let wait = this.sched.waitMs(ds.millis())
             // draining the backlog: a few at a time, so replies and the status are not held up behind it
