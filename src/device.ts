@@ -7,6 +7,7 @@
  */
 import * as ds from "@devicescript/core"
 import { setStatusLight } from "@devicescript/runtime"
+import { Backlog } from "./app/backlog"
 import { applyCommand, Parsed } from "./app/commands"
 import { Device } from "./app/properties"
 import { Schedule } from "./app/schedule"
@@ -70,6 +71,7 @@ class App {
     private issuedAt = 0
     private wake: ds.Fiber
     private reportNow = false
+    private backlog = new Backlog()
     reports = 0
 
     constructor(private cfg: Config, private net: NetStack, private profile: CloudProfile, private sensor: Sensor) {
@@ -193,24 +195,42 @@ class App {
         }
     }
 
-    /** Reports on a drift-free schedule while connected; one report right after recovery. */
+    /**
+     * Samples on a drift-free schedule, connected or not; the reports wait in the backlog while
+     * the connection is down and are forwarded after it.
+     */
     private async reportLoop() {
         console.log(`boot: reporting every ${this.device.intervalMs()} ms`)
+        const q = this.backlog
         for (;;) {
             const now = ds.millis()
-            if (this.client.connected && (this.reportNow || this.sched.due(now))) {
+            if (this.reportNow || this.sched.due(now)) {
                 const onGrid = this.sched.due(now)
                 this.reportNow = false
                 await this.report()
                 if (onGrid) this.sched.done(ds.millis())
             }
-            // a "report now" that came in while the report above was being queued: go round again
-            if (this.reportNow && this.client.connected) continue
+            await this.forward()
+            // a "report now" that came in while the report above or the backlog was being queued:
+            // go round again (no await between this check and the suspend, or a kick is missed)
+            if (this.reportNow) continue
             this.wake = ds.Fiber.self()
-            const wait = this.client.connected ? this.sched.waitMs(ds.millis()) : 1000
+            let wait = this.sched.waitMs(ds.millis())
+            // draining the backlog: a few at a time, so replies and the status are not held up behind it
+            if (q.items.length && this.client.connected && wait > 100) wait = 100
             await ds.suspend(wait > 0 ? wait : 1)
             this.wake = undefined
         }
+    }
+
+    /** Hands queued reports, oldest first, to the client while connected, at most 4 waiting there at a time. */
+    private async forward() {
+        const c = this.client
+        const q = this.backlog
+        if (!c.connected) return
+        const n = q.takeLost()
+        if (n) console.log(`report: ${n} samples dropped during the outage (backlog of ${q.limit} full, oldest first); ${q.dropped} in all`)
+        while (q.items.length && c.connected && c.backlog() < 4) await this.send(q.items.shift(), "report", false)
     }
 
     private async report() {
@@ -221,12 +241,11 @@ class App {
         } catch (e) {
             console.log(`sensor: read failed: ${(e as Error).message}; reporting the last values`)
         }
+        // built now, so it carries the sample's own time however late it goes out
         const msg = this.profile.report(this.device.snapshot(ds.millis()), unixNow())
         this.reports++
         if (this.cfg.logLevel === "debug") console.log(`report #${this.reports} to ${msg.topic}: ${msg.payload}`)
-        // queued, not awaited: the outbox carries it across outages (a waiting fiber per report
-        // would cost heap in a burst)
-        await this.send(msg, "report", false)
+        this.backlog.push(msg)
     }
 }
 

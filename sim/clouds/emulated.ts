@@ -311,7 +311,8 @@ function propsProblems(params: unknown, names: Record<string, string>, boolAsInt
                 continue
             }
             v = raw.value
-            if (raw.time !== undefined && !(Number.isInteger(raw.time) && Math.abs(raw.time - nowMs) < 600000))
+            // a sample's own time: forwarded after an outage it may be old, never in the future
+            if (raw.time !== undefined && !(Number.isInteger(raw.time) && raw.time < nowMs + 600000 && raw.time > nowMs - 86400000))
                 out.push(`${id}.time must be the Unix time in ms, got ${JSON.stringify(raw.time)}`)
             for (const k of Object.keys(raw)) if (k !== "value" && k !== "time") out.push(`${id} has an unexpected member ${k}`)
         }
@@ -376,10 +377,12 @@ function rulesFor(platform: CloudPlatform, id: AnyIdentity, names: Record<string
                         if (ip) p.push(ip)
                         if (j.version !== "1.0") p.push(`version must be "1.0", got ${JSON.stringify(j.version)}`)
                         if (j.method !== "thing.event.property.post") p.push(`method must be thing.event.property.post, got ${JSON.stringify(j.method)}`)
-                        p.push(...propsProblems(j.params, names, true, now))
+                        // {"value":...,"time":...} per property carries the sample's own time (Alink)
+                        const wrapped = isObject(j.params) && Object.values(j.params).some(isObject)
+                        p.push(...propsProblems(j.params, names, true, now, wrapped))
                         for (const m of ["temperature", "humidity"]) {
                             const idn = names[m]
-                            if (isObject(j.params) && idn in j.params && !new RegExp(`"${idn}":-?[0-9]+\\.[0-9]`).test(text))
+                            if (isObject(j.params) && idn in j.params && !new RegExp(`"${idn}":(\\{"value":)?-?[0-9]+\\.[0-9]`).test(text))
                                 p.push(`${idn} is a float: it must keep a decimal point`)
                         }
                         return { kind: "report", problems: p }
@@ -606,6 +609,8 @@ function rulesFor(platform: CloudPlatform, id: AnyIdentity, names: Record<string
                         for (const s of j.services) {
                             if (!isObject(s) || typeof s.service_id !== "string" || !s.service_id) p.push("each service needs a service_id")
                             else p.push(...propsProblems(s.properties, names, false, now))
+                            if (isObject(s) && s.event_time !== undefined && !/^[0-9]{8}T[0-9]{6}Z$/.test(String(s.event_time)))
+                                p.push(`event_time must be yyyyMMddTHHmmssZ (UTC), got ${JSON.stringify(s.event_time)}`)
                         }
                         return { kind: "report", problems: p }
                     }
@@ -654,6 +659,8 @@ function rulesFor(platform: CloudPlatform, id: AnyIdentity, names: Record<string
                     if (topic === up && isObject(j) && j.method === "report") {
                         const p: string[] = []
                         if (typeof j.clientToken !== "string" || !j.clientToken) p.push("clientToken must be a non-empty string")
+                        if (j.timestamp !== undefined && !(Number.isInteger(j.timestamp) && j.timestamp < now + 600000 && j.timestamp > now - 86400000))
+                            p.push(`timestamp must be the sample's Unix time in ms, got ${JSON.stringify(j.timestamp)}`)
                         p.push(...propsProblems(j.params, names, true, now))
                         return { kind: "report", problems: p }
                     }

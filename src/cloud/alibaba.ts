@@ -89,7 +89,7 @@ export class AlibabaProfile implements CloudProfile {
     }
 
     report(snapshot: Snapshot, tsMs: number): Message {
-        const payload = '{"id":"' + nextId() + '","version":"1.0","params":' + valuesJson(snapshot, this.props, STYLE) + ',"method":"thing.event.property.post"}'
+        const payload = '{"id":"' + nextId() + '","version":"1.0","params":' + valuesJson(snapshot, this.props, STYLE, tsMs > 0 ? tsMs : undefined) + ',"method":"thing.event.property.post"}'
         return { topic: this.reportTopic, payload, qos: 1, retain: false }
     }
 

@@ -21,7 +21,7 @@ import { Config, ReadSetting, boolSetting, checkSettings, isChars, isHost, setti
 import { Platform } from "../image"
 import { CloudProfile, ConnectParams, Message, Subscription } from "./profile"
 import { HOST_TEXT, ID_TEXT, idValue, propNames } from "./settings"
-import { signHuawei } from "./sign-huawei"
+import { signHuawei, utcHourStamp } from "./sign-huawei"
 import { PropertyMap, platformCommand, propertyMap, sessionParams, valuesJson } from "./thing-model"
 
 /** Default HUAWEI_SVC. */
@@ -50,6 +50,15 @@ function requestId(topic: string, prefix: string): string {
 }
 
 /** The Huawei IoTDA profile. */
+/** `,"event_time":"yyyyMMddTHHmmssZ"` (UTC) of a sample taken at `ms` (Unix ms), or "" when the time is unknown. */
+function eventTime(ms: number): string {
+    if (!(ms > 0)) return ""
+    const h = utcHourStamp(ms)
+    const s = Math.floor(ms / 1000)
+    const m = Math.floor(s / 60) % 60
+    return ',"event_time":"' + h.slice(0, 8) + "T" + h.slice(8) + (m < 10 ? "0" : "") + m + (s % 60 < 10 ? "0" : "") + (s % 60) + 'Z"'
+}
+
 export class HuaweiProfile implements CloudProfile {
     readonly name = "huawei"
     readonly requiresTls = false
@@ -95,7 +104,7 @@ export class HuaweiProfile implements CloudProfile {
 
     report(snapshot: Snapshot, tsMs: number): Message {
         const payload =
-            '{"services":[{"service_id":' + toJson(this.id.serviceId) + ',"properties":' + valuesJson(snapshot, this.props, 0) + "}]}"
+            '{"services":[{"service_id":' + toJson(this.id.serviceId) + ',"properties":' + valuesJson(snapshot, this.props, 0) + eventTime(tsMs) + "}]}"
         return { topic: this.reportTopic, payload, qos: 1, retain: false }
     }
 

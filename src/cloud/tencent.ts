@@ -77,7 +77,8 @@ export class TencentProfile implements CloudProfile {
     }
 
     report(snapshot: Snapshot, tsMs: number): Message {
-        const payload = '{"method":"report","clientToken":"' + nextId() + '","params":' + valuesJson(snapshot, this.props, STYLE) + "}"
+        // the sample's own time (Unix ms) when known
+        const payload = '{"method":"report","clientToken":"' + nextId() + (tsMs > 0 ? '","timestamp":' + toJson(tsMs) + "," : '",') + '"params":' + valuesJson(snapshot, this.props, STYLE) + "}"
         return { topic: this.upProperty, payload, qos: 1, retain: false }
     }
 

@@ -81,7 +81,7 @@ export interface MqttStats {
     reconnects: number
     /** connection attempts, successful or not */
     connectAttempts: number
-    /** messages dropped: outbox overflow, QoS 0 while offline, incoming while the inbox was full */
+    /** messages dropped: outbox overflow (while offline), QoS 0 while offline */
     dropped: number
     /** PUBLISH packets received */
     received: number
@@ -190,6 +190,8 @@ export class MqttClient {
     private inbox: Packet[] = []
     /** ids of QoS 2 messages delivered, until their PUBREL */
     private qos2In: number[] = []
+    /** the broker's session: counts CONNACKs without session-present; inbox entries carry it in `s` */
+    private session = 0
     private lastId = 0
     private writing: boolean
     private written = new Signal()
@@ -201,6 +203,8 @@ export class MqttClient {
     private lastTopic: string
     private lastTopicBytes: Buffer
     private renewing: boolean
+    /** the current connection got a SUBACK or a PUBACK / PUBCOMP */
+    private good: boolean
     private st = {} as MqttStats
     /** true while a CONNACK-accepted connection is up */
     connected = false
@@ -263,6 +267,11 @@ export class MqttClient {
         return Object.assign({}, this.st)
     }
 
+    /** QoS 1/2 messages waiting or in flight now (`stats().outbox` without the copy). */
+    backlog(): number {
+        return this.outbox.length
+    }
+
     /** Starts connecting; from then on the client keeps the connection up until `stop()`. */
     start() {
         if (this.running) return
@@ -275,9 +284,11 @@ export class MqttClient {
     async stop() {
         if (!this.running) return
         this.running = false
+        // wakes a reconnect backoff at once
+        this.wake.notify()
         await this.hangUp("stopped")
         while (this.supervisor || this.dispatcher) await this.wake.wait(1000)
-        // undelivered messages stay unacknowledged: the broker redelivers them to a session
+        // undelivered messages stay unacknowledged: a persistent session gets them again
         this.inbox = []
     }
 
@@ -515,8 +526,9 @@ export class MqttClient {
         let d = 0 // the last backoff, ms
         try {
             while (this.running) {
-                const upAt = ds.millis()
-                if ((await this.connectOnce()) && ds.millis() - upAt >= 10000) d = 0
+                // the backoff starts again from its minimum after a connection that completed an
+                // acknowledged exchange; one that a broker accepts and drops at once does not count
+                if ((await this.connectOnce()) && this.good) d = 0
                 if (!this.running) break
                 if (this.renewing) {
                     this.renewing = false
@@ -585,11 +597,14 @@ export class MqttClient {
         this.connectedOnce = true
         this.lastRecv = ds.millis()
         this.pingSentAt = 0
+        this.good = false
         this.pending = []
         if (!sp) {
             // the broker forgot our subscriptions, and the QoS 2 messages it answered with PUBREC:
             // it has those, so they count as delivered
             for (const s of this.subs) s.granted = -1
+            this.session++
+            this.qos2In = []
             const box = this.outbox
             for (let i = 0; i < box.length; i++) if (box[i].state === St.Released) this.finish(box[i--])
         }
@@ -601,6 +616,11 @@ export class MqttClient {
             for (const s of this.subs) if (s.granted < 0) await this.request(s, s.filter)
             let steps = 0
             while (this.running && this.conn === conn) {
+                // flow control: while the handlers are behind, nothing more is read, so TCP holds the broker back
+                if (this.inbox.length >= INBOX_LIMIT) {
+                    await this.wake.wait()
+                    continue
+                }
                 const p = this.reader.next()
                 if (p) {
                     this.lastRecv = ds.millis()
@@ -676,12 +696,9 @@ export class MqttClient {
                 if (qos === 1 || qos === 2) await this.ack(0x30 + (qos << 4), id) // PUBACK, PUBREC
                 return !p.oversized
             }
-            // when the application is behind, QoS 1/2 stay unacknowledged (redelivered after a reconnect)
-            if (this.inbox.length >= INBOX_LIMIT) this.count("dropped")
-            else {
-                this.inbox.push(p)
-                this.wake.notify()
-            }
+            ;p.s = this.session
+            this.inbox.push(p)
+            this.wake.notify()
             return true
         }
         if (t === PacketType.Pubrel) {
@@ -700,6 +717,7 @@ export class MqttClient {
             if (q.sub) {
                 if (qos > 2 && qos !== 0x80) throw new MqttError(`SUBACK return code ${qos}`)
                 q.sub.granted = qos // 0x80: refused
+                this.good = true
                 this.wake.notify()
             }
             return true
@@ -720,6 +738,7 @@ export class MqttClient {
             // answer even an unknown id, so the broker can finish its side
             await this.ack(0x62, id)
         } else if (ok) {
+            this.good = true
             this.finish(m)
             await this.pump()
         }
@@ -736,6 +755,8 @@ export class MqttClient {
                     await this.wake.wait()
                     continue
                 }
+                // the session loop may be waiting for room in the inbox
+                this.wake.notify()
                 for (const s of this.subs.slice(0)) {
                     if (!topicMatches(s.filter, p.topic)) continue
                     for (const h of s.handlers.slice(0)) {
@@ -746,7 +767,8 @@ export class MqttClient {
                         }
                     }
                 }
-                const qos = p.qos
+                // a message of a session the broker discarded is not acknowledged: its id may be another message's now
+                const qos = p.s === this.session ? p.qos : 0
                 try {
                     if (qos === 2) {
                         const q2 = this.qos2In

@@ -148,6 +148,8 @@ export interface Packet {
     sessionPresent?: boolean
     /** PUBLISH larger than maxPacketSize or with a topic above MAX_TOPIC_BYTES, or another packet larger than maxPacketSize: consumed without keeping it (no topic, no payload) */
     oversized?: boolean
+    /** PUBLISH in the client's inbox: the broker session it arrived in */
+    s?: number
 }
 
 /**

@@ -41,7 +41,7 @@ async function scenario(t: TestContext, broker: Broker) {
 
     try {
         const bootFrom = obs.mark()
-        await boot(dev, link, 110000)
+        await boot(dev, link, 180000)
 
         await t.test("boot to the first report", async () => {
             const first = await nextReport("the first report", bootFrom, 30000)
@@ -221,7 +221,36 @@ async function scenario(t: TestContext, broker: Broker) {
             await nextReport("the report asked for with an empty payload", empty.from, 5000)
         })
 
-        await t.test(`broker restart (${broker.kind}): reconnect, online again, reporting resumes without a burst`, async () => {
+        // Not met yet (issue 17 item 1): every command is read and handled (flow control), but in a
+        // burst the brokers' PUBACKs for the device's replies come back about one per 16 commands
+        // over the simulator's socket (measured with aedes and Mosquitto, window 8 or 24 alike),
+        // so replies pile up in the outbox and those beyond its bound (32) are dropped
+        const todo = "replies to a burst: their PUBACKs lag behind the commands, replies beyond the outbox bound are dropped"
+        await t.test(`a burst of 200 QoS 1 commands (${broker.kind}): each answered exactly once, reports go on`, { todo }, async () => {
+            // the same value as now: no report per command, only replies
+            const off = await send("set", JSON.stringify({ id: "b-off", params: { led: false } }), "b-off")
+            assert.equal(off.reply.code, 200, off.rx.text)
+            const from = obs.mark()
+            const pub = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 })
+            const N = 200
+            // published at once: far more than Mosquitto's window of 20 and the client's inbox of 16
+            await Promise.all(Array.from({ length: N }, (_, i) =>
+                pub.publishAsync(cmd("set"), JSON.stringify({ id: `b${i}`, params: { led: false } }), { qos: 1 })))
+            await pub.endAsync()
+            const answered = () => new Set(obs.after(from, replies).map(m => m.json?.id).filter(id => /^b\d+$/.test(id))).size
+            const deadline = Date.now() + 20000
+            while (answered() < N && Date.now() < deadline && !dev.exited) await sleep(200)
+            await sleep(1500)
+            const ids = obs.after(from, replies).map(m => m.json?.id).filter(id => /^b\d+$/.test(id))
+            const missing = Array.from({ length: N }, (_, i) => `b${i}`).filter(id => !ids.includes(id))
+            assert.deepEqual(missing, [], `${missing.length} of ${N} commands never answered\n${dev.tail()}`)
+            // the observer's QoS 1 subscription may see a reply twice only if the device sent it twice
+            assert.equal(ids.length, N, `replies: ${ids.length} for ${N} commands (each exactly once)`)
+            const after = obs.mark()
+            await nextReport("a report after the burst", after, 5000)
+        })
+
+        await t.test(`broker down 10 s (${broker.kind}): reconnect, online again, the reports made meanwhile arrive after it, none missing`, async () => {
             const back = await send("set", JSON.stringify({ id: "iv-1000", params: { interval: 1000 } }), "iv-1000")
             assert.equal(back.reply.code, 200, back.rx.text)
             await sleep(300)
@@ -230,8 +259,10 @@ async function scenario(t: TestContext, broker: Broker) {
             const onConnect = () => (observerBack ||= Date.now())
             obs.client.on("connect", onConnect)
             const from = obs.mark()
+            const stopAt = Date.now()
             await broker.stop()
-            await sleep(2000)
+            // a 10 s outage at a 1 s interval: no sample may be lost (the backlog holds 32)
+            await sleep(10000)
             const startAt = Date.now()
             await broker.start()
             // live (not retained) online: the device announced itself again
@@ -242,21 +273,21 @@ async function scenario(t: TestContext, broker: Broker) {
             assert.ok(online.at >= startAt)
             assert.ok(dev.lines.filter(l => l.startsWith("mqtt: connected to ")).length > connectsBefore, `the device logged its reconnect\n${dev.tail()}`)
 
-            // Stale reports (queued while offline, or missed slots caught up) would arrive together
-            // right after recovery. Count by arrival (the observer is back before the device: it
-            // retries every 100 ms, the device backs off >= 500 ms) and by the device's timestamps.
+            // store and forward: the device sampled on while the broker was down, and those reports
+            // arrive after the recovery, so the device's timestamps have no gap (1 s interval)
             const fresh = reports(from).filter(m => m.at >= startAt)
             assert.ok(fresh.length > 0, `no report after the restart\n${dev.tail()}`)
-            const first = fresh[0]
-            assert.ok(observerBack > 0 && observerBack <= first.at, "the observer reconnected before the first report after the restart (else the count below is not meaningful)")
-            const burst = fresh.filter(m => m.at < first.at + 1000)
-            assert.ok(burst.length <= 2, `${burst.length} reports arrived in the first second after recovery:\n${burst.map(m => m.text).join("\n")}`)
-            const firstTs = Math.min(...fresh.map(m => m.json?.ts))
-            const burstTs = fresh.filter(m => m.json.ts < firstTs + 1000)
-            assert.ok(burstTs.length <= 2, `${burstTs.length} reports made in the first second after recovery:\n${burstTs.map(m => m.text).join("\n")}`)
+            const all = reports(from)
+            const ts = [...new Set(all.map(m => m.json?.ts as number))].sort((a, b) => a - b)
+            const gaps = ts.slice(1).map((t, i) => t - ts[i])
+            assert.ok(ts.length >= 6, `reports across the restart: ${ts.length}`)
+            assert.ok(Math.max(...gaps) < 1600, `a gap in the reports' timestamps across the restart: ${gaps.join(", ")} ms\n${dev.tail()}`)
+            const made = all.filter(m => m.json.ts > stopAt && m.json.ts < startAt)
+            assert.ok(made.length >= 9, `${made.length} reports made during the 10 s outage arrived (expected about 10)`)
             // and the schedule goes on at 1000 ms
+            const first = fresh[0]
             const resumed = fresh.filter(m => m.at >= first.at + 1000 && m.at < first.at + 4000)
-            assert.ok(resumed.length >= 2 && resumed.length <= 4, `${resumed.length} reports in the 3 s after the first second of recovery\n${dev.tail()}`)
+            assert.ok(resumed.length >= 2 && resumed.length <= 5, `${resumed.length} reports in the 3 s after the first second of recovery\n${dev.tail()}`)
             for (const r of fresh) checkReport(r, { interval: 1000 })
             const st = await retained(broker.url, status, 1)
             assert.equal(st.length, 1)

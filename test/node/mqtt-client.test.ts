@@ -72,6 +72,66 @@ function subackBroker(): Promise<{ port: number; close(): void }> {
             resolve({ port: (server.address() as net.AddressInfo).port, close: () => server.close() })))
 }
 
+/**
+ * A scripted broker for discarded sessions: every CONNACK says session-present 0. Connection 1,
+ * after the SUBSCRIBE: "first" (QoS 2, id 7) and "slow" (QoS 1, id 9), then the socket is
+ * destroyed 300 ms later (the handler of "slow" still runs); connection 2, 2.5 s after its
+ * SUBSCRIBE: "second" (QoS 2, id 7) and "other" (QoS 1, id 9). `acks` logs what the client sent
+ * per connection ("2:puback 9").
+ */
+function sessionBroker(): Promise<{ port: number; acks: string[]; close(): void }> {
+    const acks: string[] = []
+    let n = 0
+    const server = net.createServer(sock => {
+        const conn = ++n
+        sock.on("error", () => {})
+        const parser = mqttPacket.parser({ protocolVersion: 4 })
+        const send = (p: any) => sock.destroyed || sock.write(mqttPacket.generate(p))
+        const publish = (topic: string, payload: string, qos: number, messageId: number) =>
+            send({ cmd: "publish", topic, payload: Buffer.from(payload), qos, messageId, dup: false, retain: false })
+        parser.on("packet", (p: any) => {
+            if (p.cmd === "connect") send({ cmd: "connack", returnCode: 0, sessionPresent: false })
+            else if (p.cmd === "subscribe") {
+                send({ cmd: "suback", messageId: p.messageId, granted: p.subscriptions.map((s: any) => s.qos) })
+                if (conn === 1) {
+                    publish("s/a", "first", 2, 7)
+                    publish("s/slow", "slow", 1, 9)
+                    setTimeout(() => sock.destroy(), 300)
+                } else if (conn === 2)
+                    setTimeout(() => {
+                        publish("s/a", "second", 2, 7)
+                        publish("s/b", "other", 1, 9)
+                    }, 2500)
+            } else if (p.cmd === "pubrec") {
+                acks.push(`${conn}:pubrec ${p.messageId}`)
+                // no PUBREL on connection 1: id 7 stays in the client's QoS 2 state when the connection dies
+                if (conn > 1) send({ cmd: "pubrel", messageId: p.messageId })
+            } else if (p.cmd === "puback" || p.cmd === "pubcomp") acks.push(`${conn}:${p.cmd} ${p.messageId}`)
+            else if (p.cmd === "pingreq") send({ cmd: "pingresp" })
+            else if (p.cmd === "disconnect") sock.end()
+        })
+        parser.on("error", () => sock.destroy())
+        sock.on("data", d => parser.parse(d))
+    })
+    return new Promise(resolve =>
+        server.listen(0, "127.0.0.1", () =>
+            resolve({ port: (server.address() as net.AddressInfo).port, acks, close: () => server.close() })))
+}
+
+/** A "broker" that accepts every CONNECT (CONNACK 0) and closes the connection at once. */
+function dropBroker(): Promise<{ port: number; close(): void }> {
+    const server = net.createServer(sock => {
+        sock.on("error", () => {})
+        sock.once("data", () => {
+            sock.write(Buffer.from([0x20, 0x02, 0x00, 0x00]))
+            sock.destroy()
+        })
+    })
+    return new Promise(resolve =>
+        server.listen(0, "127.0.0.1", () =>
+            resolve({ port: (server.address() as net.AddressInfo).port, close: () => server.close() })))
+}
+
 async function mqttClient(port: number, opts: mqtt.IClientOptions = {}) {
     const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 200, ...opts })
     c.on("error", () => {})
@@ -84,6 +144,8 @@ async function runAgainst(t: TestContext, broker: Broker) {
     proxy.tap(wire.feed)
     const garbage = await garbageBroker()
     const suback = await subackBroker()
+    const session = await sessionBroker()
+    const dropper = await dropBroker()
     // a persistent subscriber on the broker that sees the stream and the wills
     const observer = await mqttClient(broker.port, { clientId: `obs-${broker.kind}`, clean: false })
     const stream = new Set<string>()
@@ -114,6 +176,7 @@ async function runAgainst(t: TestContext, broker: Broker) {
             case "pass":
                 return proxy.pass()
             case "reset":
+            case "drop-all":
                 return proxy.resetAll()
             case "split-1":
                 return proxy.setSplit(1)
@@ -155,6 +218,13 @@ async function runAgainst(t: TestContext, broker: Broker) {
                 await c.endAsync()
                 return
             }
+            case "burst": {
+                // published at once: more than the broker's window (Mosquitto: 20) and the client's inbox (16)
+                const c = await mqttClient(broker.port)
+                await Promise.all(Array.from({ length: Number(arg) }, (_, i) => c.publishAsync(`burst/${i}`, String(i), { qos: 1 })))
+                await c.endAsync()
+                return
+            }
             case "publish-big": {
                 const c = await mqttClient(broker.port)
                 await c.publishAsync("big/x", Buffer.alloc(5000, 0x41), { qos: 1 })
@@ -166,7 +236,7 @@ async function runAgainst(t: TestContext, broker: Broker) {
     }
 
     const link = await startHostLink(
-        { BROKER: broker.kind, B_PORT: broker.port, P_PORT: proxy.port, G_PORT: garbage.port, S_PORT: suback.port },
+        { BROKER: broker.kind, B_PORT: broker.port, P_PORT: proxy.port, G_PORT: garbage.port, S_PORT: suback.port, Q_PORT: session.port, D_PORT: dropper.port },
         { waitMs: 120000 })
     try {
         await runVmSuite(t, "test/vm/mqtt-client.vm.ts", {
@@ -183,6 +253,8 @@ async function runAgainst(t: TestContext, broker: Broker) {
         await observer.endAsync(true)
         garbage.close()
         suback.close()
+        session.close()
+        dropper.close()
         await proxy.close()
     }
     assert.equal(failure, undefined, `a control action failed: ${failure}`)
@@ -229,6 +301,13 @@ async function runAgainst(t: TestContext, broker: Broker) {
     })
     await t.test("broker: every stream message arrived at least once", () => {
         for (let i = 0; i < 40; i++) assert.ok(stream.has(`stream/${i}`), `stream/${i} never arrived`)
+    })
+    await t.test("discarded session: nothing of connection 1 acknowledged on connection 2", () => {
+        // "slow" (id 9) was still in its handler when connection 1 died: its PUBACK must not go out
+        // on connection 2, where id 9 is "other"; "second" (id 7) was delivered, then acknowledged
+        const two = session.acks.filter(a => a.startsWith("2:"))
+        assert.deepEqual(two.filter(a => a === "2:puback 9"), ["2:puback 9"], `acks on connection 2: ${two.join(", ")}`)
+        assert.ok(two.includes("2:pubrec 7"), `acks on connection 2: ${two.join(", ")}`)
     })
     await t.test("broker: will only after the abrupt close", () => {
         const noWillT = marks["expect-no-will@t"], resetT = marks["reset@t"]

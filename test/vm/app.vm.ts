@@ -4,6 +4,7 @@ import { COMMAND_NAMES, MAX_COMMAND_BYTES, Parsed, applyCommand, checkParams, pa
 import { MAX_JSON_DEPTH, jsonDepth, parseJson, toJson } from "../../src/app/json"
 import { Device, INTERVAL_MAX, INTERVAL_MIN, PROPERTIES, checkValue, findProperty, isNumeric } from "../../src/app/properties"
 import { Schedule, nextDeadline } from "../../src/app/schedule"
+import { BACKLOG_LIMIT, Backlog } from "../../src/app/backlog"
 import { FixedSensor, SIM_HUM_MAX, SIM_HUM_MIN, SIM_TEMP_MAX, SIM_TEMP_MIN, SimulatedSensor, startSimSensor } from "../../src/app/sensors"
 import { crc8, decodeReading, measure } from "../../src/app/i2c-sensors"
 import { GenericProfile, HA_COMMAND_ID } from "../../src/cloud/generic"
@@ -1000,5 +1001,31 @@ describe("sensors", () => {
         eq(s2.source, "sim", "no I2C in the simulator")
         has(lines2.join("|"), "SENSOR=aht20 but the simulator has no I2C")
         eq((await startSimSensor("fixed", m => {})).source, "fixed", "fixed")
+    })
+})
+
+describe("backlog (store and forward)", () => {
+    const msg = (i: number) => ({ topic: "t", payload: "" + i, qos: 1, retain: false })
+    test("keeps the order and holds up to its bound without a drop", () => {
+        const b = new Backlog()
+        for (let i = 0; i < BACKLOG_LIMIT; i++) b.push(msg(i))
+        eq(b.items.length, BACKLOG_LIMIT)
+        eq(b.dropped, 0)
+        eq(b.items[0].payload, "0")
+        eq(b.items[BACKLOG_LIMIT - 1].payload, "" + (BACKLOG_LIMIT - 1))
+    })
+    test("an outage longer than the bound drops the oldest, counts them, keeps the newest", () => {
+        const b = new Backlog(10)
+        for (let i = 0; i < 25; i++) b.push(msg(i))
+        eq(b.items.length, 10)
+        eq(b.dropped, 15)
+        eq(b.items[0].payload, "15")
+        eq(b.items[9].payload, "24")
+        // one log line per outage: the count is taken once
+        eq(b.takeLost(), 15)
+        eq(b.takeLost(), 0)
+        b.push(msg(25))
+        eq(b.takeLost(), 1)
+        eq(b.dropped, 16)
     })
 })

@@ -17,6 +17,8 @@ const BROKER_PORT: number = await readSetting("B_PORT", 1883)
 const PROXY_PORT: number = await readSetting("P_PORT", 0)
 const GARBAGE_PORT: number = await readSetting("G_PORT", 0)
 const SUBACK_PORT: number = await readSetting("S_PORT", 0)
+const SESSION_PORT: number = await readSetting("Q_PORT", 0)
+const DROP_PORT: number = await readSetting("D_PORT", 0)
 const net = new HostStack()
 let seq = 0
 let live: MqttClient[] = []
@@ -374,5 +376,107 @@ describe(`mqtt client (${KIND})`, () => {
         await until("3 connections to the garbage broker", () => c.stats().connectAttempts >= 6, 20000)
         expect(c.stats().malformed >= 1).toBe(true)
         await c.stop()
+    })
+
+    test("a burst of 200 QoS 1 messages to a slow handler: each delivered once (flow control, no drop)", async () => {
+        const c = client({})
+        c.start()
+        await until("connect", () => c.connected)
+        const seen: number[] = []
+        let dup = 0
+        await c.subscribe("burst/#", async m => {
+            const n = parseInt(m.payload.toString())
+            if (seen[n]) dup++
+            seen[n] = 1
+            // slower than the broker: the inbox fills up
+            await ds.sleep(5)
+        }, { qos: 1 })
+        await ctl("burst 200", 0)
+        let got = 0
+        await until("200 messages", () => {
+            got = 0
+            for (let i = 0; i < 200; i++) if (seen[i]) got++
+            return got === 200
+        }, 60000)
+        expect(dup).toBe(0)
+        expect(c.stats().dropped).toBe(0)
+        await c.stop()
+    })
+
+    test("a discarded session: a QoS 2 id is delivered again, an old inbox entry is not acknowledged on the new connection", async () => {
+        if (!SESSION_PORT) return
+        const c = client({ port: SESSION_PORT, backoff: { min: 200, max: 400 } })
+        const got: string[] = []
+        c.start()
+        await c.subscribe("s/#", async m => {
+            got.push(m.payload.toString())
+            // the first connection ends while this handler runs
+            if (m.topic === "s/slow") await ds.sleep(1500)
+        }, { qos: 2 })
+        // the scripted broker: connection 1 sends "first" (QoS 2, id 7) and "slow" (QoS 1, id 9),
+        // then drops; connection 2 (session-present 0), 2.5 s later, "second" (QoS 2, id 7) and
+        // "other" (QoS 1, id 9)
+        await until("the messages of the second connection", () => got.indexOf("other") >= 0, 15000)
+        await until("QoS 2 id 7 delivered again", () => got.indexOf("second") >= 0, 3000)
+        expect(got.join(",")).toBe("first,slow,second,other")
+        await c.stop()
+    })
+
+    test("stop() during a reconnect backoff returns at once", async () => {
+        // nothing listens on port 1: every attempt fails, then a backoff of 10 to 20 s
+        const c = client({ port: 1, backoff: { min: 20000, max: 20000 } })
+        c.start()
+        await until("the first attempt", () => c.stats().connectAttempts >= 1 && !c.connected)
+        await ds.sleep(500)
+        const t0 = ds.millis()
+        await c.stop()
+        const took = ds.millis() - t0
+        console.log(`stop() during the backoff took ${took} ms`)
+        expect(took < 1000).toBe(true)
+    })
+
+    test("backoff: after a connection with an acknowledged exchange it starts again from the minimum", async () => {
+        if (!PROXY_PORT) return
+        const min = 600
+        const c = client({ backoff: { min, max: 8000 } }, true)
+        let downAt = 0
+        const gaps: number[] = []
+        c.on(ev => {
+            if (ev.type === "disconnected") downAt = ds.millis()
+            if (ev.type === "connected" && downAt) gaps.push(ds.millis() - downAt)
+        })
+        c.start()
+        await until("connect", () => c.connected)
+        await c.subscribe("bk/x", () => {}, { qos: 1 })
+        let n = 0
+        while (n < 3) {
+            await ds.sleep(3000)
+            // every connection is dropped; the broker stays there (a restart as short as it gets)
+            await ctl("drop-all", 0)
+            n++
+            await until(`reconnect ${n}`, () => gaps.length === n, 15000)
+        }
+        console.log(`recoveries after 3 resets 3 s apart: ${gaps.join(", ")} ms`)
+        // the delay is at most the minimum each time; 500 ms for the reconnect itself
+        for (const g of gaps) expect(g <= min + 500).toBe(true)
+        await c.stop()
+    })
+
+    test("backoff: a broker that accepts and drops at once still gets growing delays", async () => {
+        if (!DROP_PORT) return
+        const c = client({ port: DROP_PORT, backoff: { min: 200, max: 3200 } })
+        const at: number[] = []
+        c.on(ev => {
+            if (ev.type === "disconnected") at.push(ds.millis())
+        })
+        c.start()
+        await until("5 accepted-and-dropped connections", () => at.length >= 5, 20000)
+        await c.stop()
+        const gaps: number[] = []
+        for (let i = 1; i < at.length; i++) gaps.push(at[i] - at[i - 1])
+        console.log(`gaps between accept-and-drop connections: ${gaps.join(", ")} ms`)
+        // delays 200, 400, 800, 1600 ms, each with jitter down to half: the fourth is at least 800
+        expect(gaps[3] >= 800).toBe(true)
+        expect(c.stats().reconnects >= 4).toBe(true)
     })
 })
