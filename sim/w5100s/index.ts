@@ -4,8 +4,9 @@
  * bridge (sim/w5500/BRIDGE.md; READ/WRITE frames in the W5100S format `OP addr_hi addr_lo`).
  */
 import { W5100S, type W5100SOptions } from "./chip.ts"
-import { Lan, type LanOptions } from "../w5500/lan.ts"
-import { startBridge, type Bridge, type BridgeOptions } from "../w5500/bridge.ts"
+import { type Lan, type LanOptions } from "../w5500/lan.ts"
+import { type Bridge, type BridgeOptions } from "../w5500/bridge.ts"
+import { startOnLan } from "../w5500/index.ts"
 
 export { W5100S }
 
@@ -17,25 +18,10 @@ export interface W5100SSim {
     close(): Promise<void>
 }
 
-/** Starts a W5100S on a LAN behind a bridge on 127.0.0.1 (port 17767 unless told otherwise). */
+/** Starts a W5100S on a LAN behind a bridge on 127.0.0.1 (a free port unless told otherwise). */
 export async function startW5100SSim(opts: { chip?: W5100SOptions; lan?: LanOptions; bridge?: BridgeOptions } = {}): Promise<W5100SSim> {
-    const lan = new Lan(opts.lan)
-    const chip = new W5100S({ ...opts.chip, network: lan })
-    lan.attach(chip.core)
-    let bridge: Bridge
-    try {
-        bridge = await startBridge(chip, opts.bridge)
-    } catch (e) {
-        chip.close()
-        lan.close()
-        throw e
-    }
-    return {
-        chip, lan, bridge,
-        async close() {
-            await bridge.close()
-            chip.close()
-            lan.close()
-        },
-    }
+    return await startOnLan(lan => {
+        const chip = new W5100S({ ...opts.chip, network: lan })
+        return { chip, core: chip.core }
+    }, opts)
 }

@@ -20,9 +20,23 @@ export interface W5500Sim {
 
 /** Starts a chip on a LAN behind a bridge on 127.0.0.1 (a free port unless told otherwise). */
 export async function startW5500Sim(opts: { chip?: W5500Options; lan?: LanOptions; bridge?: BridgeOptions } = {}): Promise<W5500Sim> {
+    return await startOnLan(lan => {
+        const chip = new W5500({ ...opts.chip, network: lan })
+        return { chip, core: chip }
+    }, opts)
+}
+
+/**
+ * Stands up a chip model (the W5500, or a variant built on its socket engine, `core`) on a new
+ * LAN behind a bridge; on failure nothing is left open.
+ */
+export async function startOnLan<C extends Parameters<typeof startBridge>[0]>(
+    make: (lan: Lan) => { chip: C; core: W5500 },
+    opts: { lan?: LanOptions; bridge?: BridgeOptions }
+): Promise<{ chip: C; lan: Lan; bridge: Bridge; close(): Promise<void> }> {
     const lan = new Lan(opts.lan)
-    const chip = new W5500({ ...opts.chip, network: lan })
-    lan.attach(chip)
+    const { chip, core } = make(lan)
+    lan.attach(core)
     let bridge: Bridge
     try {
         bridge = await startBridge(chip, opts.bridge)
