@@ -194,7 +194,7 @@ export function copyToDrive(file: string, drive: UF2Drive, log: (s: string) => v
     log(`flash: done: the board writes the flash and restarts into the firmware (its RPI-RP2 drive disappears)`)
     if (!c.program.includes(W5500_MARKER))
         log(`flash: NOTE: this firmware has no W5500 stack yet (it does not fit the image): the board stops at boot with "NET=w5500: ..." and does not report`)
-    log(`flash: its console: connect the board in VS Code (DeviceScript: Connect, Serial) or run npx devs devtools --serial (see the README)`)
+    log(`flash: its console: connect the board in VS Code (DeviceScript: Connect, Serial) or run npx devs devtools --serial (see docs/hardware.md, "The serial console")`)
 }
 
 /** Flashes as the options say; resolves to the exit code. */

@@ -166,7 +166,7 @@ export async function startBoard(o: StartBoardOptions): Promise<number> {
                 console.error(
                     [
                         `[board] FROZEN at ${f.atSeconds.toFixed(3)} virtual s: the core sleeps with no timer wake-up pending (lost wake-up #${f.lostWakeups},`,
-                        `        the stock runtime's timer bug: README, "The emulated board"). Nothing will wake it; on a real board it would hang the same way.`,
+                        `        the stock runtime's timer bug: docs/hardware.md, "The emulated board"). Nothing will wake it; on a real board it would hang the same way.`,
                         `        Last console lines:`,
                         ...f.lastLines.map(l => `          ${redact(l)}`),
                         `        Run with --bridge-lost-wakeups to bridge lost wake-ups (10 ms, the Jacdac tick) and go on.`,

@@ -8,7 +8,7 @@ import { Message } from "../cloud/profile"
 /**
  * The bound, in samples. A queued report costs 150 to 300 bytes of heap (a generic report is
  * about 100 characters, a OneNET one with a time per property about 250), so 32 take 5 to 10 KB
- * of the 25 to 30 KB spare while the W5500 image runs (README "Guarantees"): 32 s of reports at a
+ * of the 25 to 30 KB spare while the W5500 image runs (docs/guarantees.md): 32 s of reports at a
  * 1 s interval, 160 s at the default 5 s.
  */
 export const BACKLOG_LIMIT = 32

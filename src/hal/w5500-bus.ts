@@ -5,7 +5,7 @@
  * is not exposed by the stock runtime) or on the RP2040's hardware SPI0 ("spi0": the
  * W5500-EVB-Pico, MISO 16, SCK 18, MOSI 19), with CS, RSTn and INTn on GPIO either way. A board
  * image links this file and not the simulator's bridge (bridge-spi.ts).
- * NOT VERIFIED ON HARDWARE: the simulator has no GPIO and no SPI; see the README's hardware section.
+ * NOT VERIFIED ON HARDWARE: the simulator has no GPIO and no SPI; see docs/hardware.md.
  */
 import * as ds from "@devicescript/core"
 import "@devicescript/gpio"

@@ -171,7 +171,7 @@ function qosOf(opts: { qos?: number }): number {
     return q
 }
 
-/** An MQTT 3.1.1 client that keeps its promises; see the README for the guarantees. */
+/** An MQTT 3.1.1 client that keeps its promises; see docs/mqtt-client.md for the guarantees. */
 export class MqttClient {
     private listeners: ((ev: MqttEvent) => void)[] = []
     private o: MqttOptions

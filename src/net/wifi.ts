@@ -6,7 +6,7 @@
  * runtime's Wi-Fi service (AddNetwork), which keeps them and connects. So on the board the
  * firmware checks the Wi-Fi service (configured network, address) and in the simulator the
  * settings themselves (src/sim/picow.ts; Wi-Fi itself is not emulated there).
- * NOT VERIFIED ON HARDWARE: no Pico W runtime is vendored in this kit (see the README).
+ * NOT VERIFIED ON HARDWARE: no Pico W runtime is vendored in this kit (see docs/hardware.md, "The other RP2040 boards").
  */
 import * as ds from "@devicescript/core"
 import { Config } from "../config"

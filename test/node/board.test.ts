@@ -4,7 +4,7 @@
  * the AHT20/SHT30 models and the embedded aedes broker. One boot per board, several steps each;
  * every failure names its step.
  *
- * The stock runtime loses timer wake-ups (docs/runtime.md, README): without help the board freezes
+ * The stock runtime loses timer wake-ups (docs/runtime.md, docs/hardware.md): without help the board freezes
  * within seconds. The W55RP20 run first shows that the rig detects and reports the freeze (no
  * bridging), then turns --bridge-lost-wakeups on to get through the other steps; the W5500-EVB-Pico
  * run bridges from the start. Both count the lost wake-ups.
