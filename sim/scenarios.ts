@@ -187,8 +187,15 @@ export class Rig {
         return this.observer
     }
 
-    /** Tallies the run: reports made more than `settleMs` before now and never received are lost. */
-    tally(name: string, t0: number, recoveryMs: number[], attemptGapsMs: number[], settleMs = 5000): ScenarioResult {
+    /**
+     * Tallies the run: reports made more than `settleMs` before now and never received are lost.
+     * First it gives the device up to `drainMs` to forward what it still holds: with store and
+     * forward, samples taken during an outage arrive after the reconnect, behind the status and
+     * discovery messages, oldest first.
+     */
+    async tally(name: string, t0: number, recoveryMs: number[], attemptGapsMs: number[], settleMs = 5000, drainMs = 20000): Promise<ScenarioResult> {
+        const deadline = Date.now() + drainMs
+        while (Date.now() < deadline && !this.exited && [...this.made.keys()].some(p => !this.received.has(p))) await sleep(100)
         const now = Date.now()
         let lost = 0
         for (const [p, at] of this.made) if (!this.received.has(p) && now - at > settleMs) lost++
@@ -262,7 +269,7 @@ const brokerRestarts: Runner = (quick, log) =>
             if (!quick) await sleep(10000)
         }
         await sleep(3000)
-        const r = judge(rig.tally(`broker killed and restarted ${times}x`, t0, recovery, gaps), rig)
+        const r = judge(await rig.tally(`broker killed and restarted ${times}x`, t0, recovery, gaps), rig)
         if (gaps.length >= 2 && !(gaps[gaps.length - 1] >= gaps[0])) r.problems.push(`reconnect gaps do not grow: ${gaps.join(", ")}`)
         return r
     })
@@ -283,7 +290,7 @@ const halfOpenIdle: Runner = (quick, log) =>
         const deadline = healed + 60000
         while (!rig.sessions.some(t => t >= healed) && Date.now() < deadline && !rig.exited) await sleep(20)
         const back = rig.sessions.find(t => t >= healed)
-        const r = judge(rig.tally("half-open link while idle", t0, back ? [back - healed] : [], []), rig)
+        const r = judge(await rig.tally("half-open link while idle", t0, back ? [back - healed] : [], []), rig)
         if (!back) r.problems.push("no new MQTT session within 60 s of the link healing")
         r.notes.push(`dead link noticed (new connection attempt) ${detectedMs} ms after it went silent, keepalive 5 s`)
         if (rig.attempts.length === conns) r.problems.push("the device never noticed the dead link")
@@ -302,7 +309,7 @@ const halfOpenPublish: Runner = (quick, log) =>
         const from = rig.arrivals.length
         const rec = (await rig.reports(1, 60000, "report after the link healed", from)) - healed
         await rig.reports(3, 20000, "steady after healing")
-        const r = judge(rig.tally("half-open link during a publish stream", t0, [rec], []), rig)
+        const r = judge(await rig.tally("half-open link during a publish stream", t0, [rec], []), rig)
         const black = [...rig.made.values()].filter(at => at >= healed - deadMs && at < healed).length
         r.notes.push(`${black} reports made while the link was dead`)
         return r
@@ -329,7 +336,7 @@ const resetMidPacket: Runner = (quick, log) =>
             recovery.push((await rig.reports(1, 60000, `reports after reset ${i + 1}`, from)) - at)
         }
         await rig.reports(2, 20000, "steady")
-        return judge(rig.tally(`connection reset mid-packet ${times}x`, t0, recovery, []), rig)
+        return judge(await rig.tally(`connection reset mid-packet ${times}x`, t0, recovery, []), rig)
     })
 
 /** A network partition: nothing passes for 10 s (both ways), then everything does again. */
@@ -347,7 +354,7 @@ const partition: Runner = (quick, log) =>
         const healed = Date.now()
         const rec = (await rig.reports(1, 60000, "report after the partition", rig.arrivals.length)) - healed
         await rig.reports(2, 20000, "steady")
-        return judge(rig.tally(`${secs} s network partition`, t0, [rec], gaps), rig)
+        return judge(await rig.tally(`${secs} s network partition`, t0, [rec], gaps), rig)
     })
 
 /** The Ethernet cable pulled for 5 s on the emulated W5500 (PHY link down, then up). */
@@ -364,7 +371,7 @@ const linkFlap: Runner = (quick, log) =>
             recovery.push((await rig.reports(1, 60000, `report after link up ${i + 1}`, rig.arrivals.length)) - up)
             await rig.reports(2, 20000, "steady")
         }
-        const r = judge(rig.tally(`W5500 PHY link down 5 s, up (${times}x)`, t0, recovery, []), rig)
+        const r = judge(await rig.tally(`W5500 PHY link down 5 s, up (${times}x)`, t0, recovery, []), rig)
         if (!rig.lines.some(l => /link down/i.test(l))) r.problems.push("the device did not log the link going down")
         return r
     })
@@ -382,7 +389,7 @@ const dhcpGone: Runner = (quick, log) =>
         const back = Date.now()
         const rec = (await rig.reports(1, 90000, "report after DHCP came back", rig.arrivals.length)) - back
         await rig.reports(2, 20000, "steady")
-        const r = judge(rig.tally("DHCP server gone at renewal (10 s lease), back after " + Math.round((back - gone) / 1000) + " s", t0, [rec], []), rig)
+        const r = judge(await rig.tally("DHCP server gone at renewal (10 s lease), back after " + Math.round((back - gone) / 1000) + " s", t0, [rec], []), rig)
         r.notes.push(lostLine ? `the device logged: ${lostLine.replace(/^.*?w5500: /, "")}` : "no lease-lost line (the lease outlived the outage)")
         return r
     })
@@ -397,7 +404,7 @@ const dnsGone: Runner = (quick, log) =>
         const back = Date.now()
         const rec = (await rig.reports(1, 90000, "first report after DNS came back", 0)) - back
         await rig.reports(2, 20000, "steady")
-        const r = judge(rig.tally("DNS server silent at boot, back later", t0, [rec], []), rig)
+        const r = judge(await rig.tally("DNS server silent at boot, back later", t0, [rec], []), rig)
         const l = rig.lines.find(x => /resolve broker\.lan|no answer for broker\.lan/i.test(x))
         if (l) r.notes.push(`logged: ${l}`)
         return r
@@ -416,7 +423,7 @@ const ntpGone: Runner = (quick, log) =>
             if (rig.lines.some(l => /time .*SNTP|SNTP.*time/i.test(l) && !/failed|no answer/i.test(l))) setAt = Date.now()
             await sleep(100)
         }
-        const r = judge(rig.tally("NTP server silent at boot", t0, [], []), rig)
+        const r = judge(await rig.tally("NTP server silent at boot", t0, [], []), rig)
         r.notes.push(setAt ? `time set by SNTP ${((setAt - back) / 1000).toFixed(1)} s after the server answered again` : "time not set within the wait (SNTP retry period longer than the scenario)")
         return r
     })
@@ -472,7 +479,7 @@ const lanGarbage: Runner = (quick, log) => {
         const from = rig.arrivals.length
         await sleep(12000)
         const after = rig.arrivals.length - from
-        const res = judge(rig.tally(`DHCP, DNS and NTP replies mangled from boot (2 bad copies ahead of each reply${quick ? "" : ", the reply itself at 70 %"})`, t0, [], []), rig)
+        const res = judge(await rig.tally(`DHCP, DNS and NTP replies mangled from boot (2 bad copies ahead of each reply${quick ? "" : ", the reply itself at 70 %"})`, t0, [], []), rig)
         res.notes.push(`${mangled} mangled replies sent to the device; ${after} reports in the 12 s after the mangling stopped`)
         if (after < 8) res.problems.push(`only ${after} reports in 12 s after the mangling stopped`)
         return res
@@ -642,7 +649,7 @@ export async function soak(total: number, ballastKb: number, log = false, progre
             if (progress && n % 500 === 0) progress(`soak: ${n}/${total} reports, ${rig.received.size} at the broker`)
         }
         await sleep(5000)
-        const r = judge(rig.tally(`soak: ${total} reports with ${ballastKb} KB ballast, a fault every ${every}`, t0, recovery, []), rig)
+        const r = judge(await rig.tally(`soak: ${total} reports with ${ballastKb} KB ballast, a fault every ${every}`, t0, recovery, []), rig)
         r.notes.push(`${i} report commands sent, ${stalls} not answered by a report within 5 s (sent again; commands sent while the broker was down are lost); ${faults} faults injected; ${(r.made / (r.ms / 1000)).toFixed(1)} reports/s over ${Math.round(r.ms / 1000)} s`)
         if (probeKb > 0 && !r.problems.length) r.headroom = await probeHeadroom(rig, ballastKb, probeKb)
         return r
