@@ -133,7 +133,8 @@ test("over the emulated W5500: no DHCP server -> retries with backoff, then the 
     }
     const r = await rig("static", { NET_IP: "192.168.50.60", NET_GATEWAY: "192.168.50.1", NET_DNS: "192.168.50.1", DHCP_WAIT_MS: 12000 }, {}, prep)
     t.after(() => r.close())
-    const rep = await r.obs.waitFor("a report over the static address", 0, m => m.topic === `${r.base}/telemetry`, 120000, r.dev)
+    // samples taken before the time was known (while DHCP was tried) are forwarded first, without ts
+    const rep = await r.obs.waitFor("a report over the static address, with the time", 0, m => m.topic === `${r.base}/telemetry` && typeof m.json?.ts === "number", 120000, r.dev)
     checkReport(rep)
     await t.test("DHCP retried with growing gaps and a clear log, then the static address", () => {
         assert.ok(sent.length >= 3, `at least 3 DHCP attempts before the fallback, saw ${sent.length}`)
