@@ -5,51 +5,33 @@
  * 20-bit temperature and a CRC-8; 0xBA is a soft reset (20 ms).
  */
 import type { VirtualClock } from "./clock.ts"
-import { crc8, type Climate, type I2cTarget } from "./i2c.ts"
+import { CommandTarget, crc8, type Climate } from "./i2c.ts"
 
 /** Measurement time of the AHT20 (datasheet: 80 ms). */
 export const AHT20_MEASURE_NS = 80e6
 
 /** The AHT20 model. */
-export class Aht20 implements I2cTarget {
+export class Aht20 extends CommandTarget {
     readonly address = 0x38
     /** commands seen: init (0xBE), trigger (0xAC), soft reset (0xBA); reads of a finished measurement */
     readonly counters = { inits: 0, triggers: 0, resets: 0, reads: 0 }
     private calibrated = false
     private busyUntil = -1
     private measured: number[] = [0, 0, 0, 0, 0]
-    private wbuf: number[] = []
-    private out: number[] = []
-    private idx = 0
     /** @param clock virtual time @param climate what it measures */
-    constructor(private readonly clock: VirtualClock, private readonly climate: Climate) {}
-    /** I2cTarget */
-    select(read: boolean): boolean {
-        this.wbuf = []
-        if (read) {
-            const busy = this.clock.nanos < this.busyUntil
-            const status = (busy ? 0x80 : 0) | (this.calibrated ? 0x08 : 0) | 0x10
-            const d = [status, ...this.measured]
-            this.out = [...d, crc8(d)]
-            this.idx = 0
-            if (!busy) this.counters.reads++
-        }
+    constructor(private readonly clock: VirtualClock, private readonly climate: Climate) {
+        super()
+    }
+    /** any read gives the status byte, then the last measurement and its CRC */
+    protected answer(): boolean {
+        const busy = this.clock.nanos < this.busyUntil
+        const status = (busy ? 0x80 : 0) | (this.calibrated ? 0x08 : 0) | 0x10
+        const d = [status, ...this.measured]
+        this.reply([...d, crc8(d)])
+        if (!busy) this.counters.reads++
         return true
     }
-    /** I2cTarget */
-    write(b: number): boolean {
-        this.wbuf.push(b)
-        return true
-    }
-    /** I2cTarget */
-    read(): number {
-        return this.idx < this.out.length ? this.out[this.idx++] : 0xff
-    }
-    /** I2cTarget: a write transaction takes effect at STOP */
-    stop(): void {
-        const w = this.wbuf
-        this.wbuf = []
-        if (!w.length) return
+    protected command(w: number[]): void {
         if (w[0] === 0xbe) {
             this.counters.inits++
             this.calibrated = true

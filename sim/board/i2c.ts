@@ -23,6 +23,47 @@ export interface I2cTarget {
     stop(): void
 }
 
+/**
+ * The byte plumbing of a sensor that takes commands and answers reads: written bytes collect until
+ * STOP, which hands them to `command`; `select(true)` is the model's to answer (`reply` sets what
+ * the controller then reads; 0xFF past the end, as a released bus reads).
+ */
+export abstract class CommandTarget implements I2cTarget {
+    abstract readonly address: number
+    private wbuf: number[] = []
+    private out: number[] = []
+    private idx = 0
+    /** the bytes of one write transaction, at its STOP (never empty) */
+    protected abstract command(w: number[]): void
+    /** addressed for reading: set the answer with `reply`, or return false to NACK */
+    protected abstract answer(): boolean
+    /** what the following reads return */
+    protected reply(bytes: number[]): void {
+        this.out = bytes
+        this.idx = 0
+    }
+    /** I2cTarget */
+    select(read: boolean): boolean {
+        this.wbuf = []
+        return read ? this.answer() : true
+    }
+    /** I2cTarget */
+    write(b: number): boolean {
+        this.wbuf.push(b)
+        return true
+    }
+    /** I2cTarget */
+    read(): number {
+        return this.idx < this.out.length ? this.out[this.idx++] : 0xff
+    }
+    /** I2cTarget: a write transaction takes effect at STOP */
+    stop(): void {
+        const w = this.wbuf
+        this.wbuf = []
+        if (w.length) this.command(w)
+    }
+}
+
 /** What crossed the bus (for tests). */
 export interface I2cCounters {
     /** transactions per address, acknowledged or not */

@@ -6,50 +6,35 @@
  * T = -45 + 175 * raw / 65535, RH = 100 * raw / 65535.
  */
 import type { VirtualClock } from "./clock.ts"
-import { crc8, type Climate, type I2cTarget } from "./i2c.ts"
+import { CommandTarget, crc8, type Climate } from "./i2c.ts"
 
 /** Measurement time, high repeatability (datasheet: 15 ms max). */
 export const SHT30_MEASURE_NS = 15e6
 
 /** The SHT30 model. */
-export class Sht30 implements I2cTarget {
+export class Sht30 extends CommandTarget {
     readonly address = 0x44
     /** measurements started, reads of a result, reads NACKed while busy */
     readonly counters = { triggers: 0, reads: 0, busyNacks: 0, resets: 0 }
     private busyUntil = -1
     private result: number[] | null = null
-    private wbuf: number[] = []
-    private out: number[] = []
-    private idx = 0
     /** @param clock virtual time @param climate what it measures */
-    constructor(private readonly clock: VirtualClock, private readonly climate: Climate) {}
-    /** I2cTarget */
-    select(read: boolean): boolean {
-        this.wbuf = []
-        if (!read) return true
+    constructor(private readonly clock: VirtualClock, private readonly climate: Climate) {
+        super()
+    }
+    /** a read while measuring (or with nothing measured) is NACKed; otherwise the result, once */
+    protected answer(): boolean {
         if (this.clock.nanos < this.busyUntil || !this.result) {
             if (this.clock.nanos < this.busyUntil) this.counters.busyNacks++
             return false
         }
-        this.out = this.result
+        this.reply(this.result)
         this.result = null
-        this.idx = 0
         this.counters.reads++
         return true
     }
-    /** I2cTarget */
-    write(b: number): boolean {
-        this.wbuf.push(b)
-        return true
-    }
-    /** I2cTarget */
-    read(): number {
-        return this.idx < this.out.length ? this.out[this.idx++] : 0xff
-    }
-    /** I2cTarget: a command takes effect at STOP */
-    stop(): void {
-        const w = this.wbuf
-        this.wbuf = []
+    /** 16-bit commands */
+    protected command(w: number[]): void {
         if (w.length < 2) return
         const cmd = (w[0] << 8) | w[1]
         if (cmd === 0x2400 || cmd === 0x240b || cmd === 0x2416) {
