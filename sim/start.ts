@@ -42,14 +42,13 @@ Options:
                       socket (needed for TLS, e.g. CLOUD=azure, which picks host by default)
   --allow-external    --net w5500 --no-broker: let the emulated LAN reach MQTT_HOST on the real
                       network (its name is resolved on this computer); otherwise loopback only
-  --board ID          the board simulated (default w55rp20_evb_pico): w5500_evb_pico is the same;
-                      w5100s_evb_pico runs the W5100S image over an emulated W5100S (CLOUD=generic);
-                      pico_w runs the Pico W image over the simulator's own socket (Wi-Fi not emulated)
+  --board pico_w      run the Pico W image over the simulator's own socket (Wi-Fi not emulated)
   --env FILE          settings layered over .env.defaults (e.g. one file per device identity)
   --entry FILE        firmware entry file (default: src/images/sim-<CLOUD>.ts, the image of the
                       platform the settings choose)
   --board ID          run the UF2 bundled from the settings (.env.defaults, .env.local) on the
-                      emulated board instead of the simulator: w55rp20_evb_pico or w5500_evb_pico
+                      emulated board instead of the simulator: w55rp20_evb_pico, w5500_evb_pico
+                      or w5100s_evb_pico (CLOUD=generic: its only image)
                       (rp2040js running the DeviceScript RP2040 runtime; the embedded broker only)
   --bridge-lost-wakeups  --board: wake the core after the stock runtime's lost timer wake-ups
                       (10 ms) instead of reporting the board frozen; the banner says so
@@ -73,7 +72,7 @@ export interface StartOptions {
     /** undefined: w5500, or host when the platform needs TLS */
     net?: "w5500" | "host"
     allowExternal: boolean
-    /** --board: the board: the emulated RP2040 runs the bundled UF2 of a W5500 board; the simulator runs the others */
+    /** --board: the board: the emulated RP2040 runs the bundled UF2 of a WIZnet board; the simulator runs the Pico W image */
     board?: string
     bridgeLostWakeups: boolean
 }
@@ -134,14 +133,14 @@ export function parseOptions(argv: string[]): StartOptions {
             if (noBroker) throw new Error("--board runs with the embedded broker only (the emulated LAN reaches it as broker.lan); drop --no-broker")
             if (net === "host") throw new Error("--board has no host network: the emulated board reaches the LAN through its W5500")
             if (values.entry !== undefined || values.env !== undefined) throw new Error("--board bundles src/images/board-<CLOUD>.ts with .env.defaults and .env.local, as npm run bundle does: --entry and --env do not apply")
-        } else if (bridgeLostWakeups) throw new Error(`--bridge-lost-wakeups goes with a board the emulated RP2040 carries (W5500 boards), not ${board}`)
+        } else if (bridgeLostWakeups) throw new Error(`--bridge-lost-wakeups goes with a board the emulated RP2040 carries (the WIZnet boards), not ${board}`)
     } else if (bridgeLostWakeups) throw new Error("--bridge-lost-wakeups goes with --board")
     return { help: values.help === true, brokerPort, dashboardPort, envFile: values.env, entry: values.entry, net, allowExternal, board, bridgeLostWakeups }
 }
 
-/** True when `npm start -- --board id` runs on the emulated RP2040: the W5500 boards (the rig wires a W5500 only). */
+/** True when `npm start -- --board id` runs on the emulated RP2040: the WIZnet boards (W5500, W5100S); not the Pico W (no CYW43 model). */
 export function onEmulatedBoard(board: string): boolean {
-    return chipOfBoard(board) === "w5500"
+    return chipOfBoard(board) !== "picow"
 }
 
 /** How long one VM run may last (`devs run -T`); below 2^31 ms, Node's timer limit. */

@@ -79,7 +79,7 @@ async function figures(board: string, broker: AedesBroker, log: (s: string) => v
     b.close()
     return {
         board,
-        bus: b.wiring.w5500.bus,
+        bus: b.wiring.wiz.bus,
         freezeAtS,
         bootToReportS,
         cpuPerReportMs: median(per),

@@ -2,15 +2,17 @@
  * The emulated board: the real DeviceScript RP2040 runtime and our firmware UF2 on rp2040js,
  * booted through the bootrom, with what the runtime needs and rp2040js lacks (flash writes, a flash
  * unique ID per instance, a USB host that NAKs, the console over USB) and the peripherals the board
- * file names: the W5500 model and its LAN on the W5500 pins (bit-banged GPIO or SPI0, INTn, RSTn),
+ * file names: the W5500 or W5100S model and its LAN on the chip's pins (bit-banged GPIO or SPI0,
+ * INTn, RSTn),
  * the AHT20/SHT30 models on the I2C pins, the LED pin observed. Everything runs on the board's
- * virtual time, the W5500 model and the LAN included.
+ * virtual time, the chip model and the LAN included.
  */
 import crypto from "node:crypto"
 import fs from "node:fs"
 import { GPIOPinState, RP2040 } from "rp2040js"
 import { Lan, type LanOptions } from "../w5500/lan.ts"
 import { W5500, type W5500Options } from "../w5500/chip.ts"
+import { W5100S } from "../w5100s/chip.ts"
 import { Aht20 } from "./aht20.ts"
 import { readBoardWiring, type BoardWiring } from "./boardfile.ts"
 import { VirtualClock } from "./clock.ts"
@@ -19,7 +21,7 @@ import { attachI2c, driftingClimate, i2cBlockOf, type Climate, type I2cCounters 
 import { newRunCounters, run, type RunCounters, type RunStop } from "./run.ts"
 import { loadBootrom } from "./runtime.ts"
 import { Sht30 } from "./sht30.ts"
-import { newSpiCounters, wireW5500, type SpiCounters } from "./spi.ts"
+import { newSpiCounters, w5500OnWire, wireSpiChip, type SpiCounters } from "./spi.ts"
 import { UsbHost } from "./usb.ts"
 
 /** Console lines kept for the frozen report and tests. */
@@ -53,7 +55,7 @@ export interface BoardOptions {
     climate?: Climate
     /** the emulated LAN (the clock is the board's) */
     lan?: Omit<LanOptions, "timers">
-    /** the W5500 model (the clock is the board's) */
+    /** the chip model, W5500 or W5100S as the board file says (the clock is the board's) */
     chip?: Omit<W5500Options, "clock" | "network">
     /** each console line as it arrives */
     onConsole?: (l: ConsoleLine) => void
@@ -75,12 +77,15 @@ export interface FrozenReport {
     lastLines: string[]
 }
 
-/** One emulated W55RP20-EVB-Pico or W5500-EVB-Pico. */
+/** One emulated W55RP20-EVB-Pico, W5500-EVB-Pico or W5100S-EVB-Pico. */
 export class EmulatedBoard {
     readonly mcu: RP2040
     readonly clock: VirtualClock
     readonly wiring: BoardWiring
-    readonly chip: W5500
+    /** the WIZnet chip model the board file names */
+    readonly chip: W5500 | W5100S
+    /** its socket engine (the W5500 model; a W5100S's `core`): counters, link, sockets */
+    readonly core: W5500
     readonly lan: Lan
     readonly usb: UsbHost
     readonly uid: Uint8Array
@@ -124,12 +129,21 @@ export class EmulatedBoard {
         attachFlash(this.mcu, this.uid, this.counters.flash)
         // USB host and console
         this.usb = new UsbHost(this.mcu, raw => this.consoleLine(raw))
-        // W5500 and LAN on the board's virtual time
+        // the WIZnet chip and the LAN on the board's virtual time
         const timers = this.clock.timers()
         this.lan = new Lan({ ...opts.lan, timers })
-        this.chip = new W5500({ ...opts.chip, clock: timers, network: this.lan })
-        this.lan.attach(this.chip)
-        wireW5500(this.mcu, this.clock, this.chip, this.wiring.w5500.pins, this.wiring.w5500.bus, this.counters.spi)
+        const wiz = this.wiring.wiz
+        if (wiz.chip === "w5100s") {
+            const chip = new W5100S({ ...opts.chip, clock: timers, network: this.lan })
+            this.chip = chip
+            this.core = chip.core
+            wireSpiChip(this.mcu, this.clock, chip, wiz.pins, wiz.bus, this.counters.spi)
+        } else {
+            const chip = new W5500({ ...opts.chip, clock: timers, network: this.lan })
+            this.chip = this.core = chip
+            wireSpiChip(this.mcu, this.clock, w5500OnWire(chip), wiz.pins, wiz.bus, this.counters.spi)
+        }
+        this.lan.attach(this.core)
         // sensors on the board file's I2C pins
         if (this.wiring.i2c) {
             const climate = opts.climate ?? driftingClimate()
@@ -208,7 +222,7 @@ export class EmulatedBoard {
 
     /**
      * Power-cycles the board: a fresh RP2040 booting the same flash (settings written by the
-     * runtime kept) with the same unique ID, and a new W5500 (the old one is closed). Returns the
+     * runtime kept) with the same unique ID, and a new chip model (the old one is closed). Returns the
      * new board; this one is closed.
      */
     async reboot(): Promise<EmulatedBoard> {
@@ -217,7 +231,7 @@ export class EmulatedBoard {
         return await EmulatedBoard.create({ ...this.opts, bridgeLostWakeups: this.bridgeLostWakeups, flash, uid: this.uid, epochMs: this.clock.epochMs + this.clock.nanos / 1e6 })
     }
 
-    /** Stops the board: the W5500's host connections and timers are dropped. */
+    /** Stops the board: the chip's host connections and timers are dropped. */
     close(): void {
         if (this.closed) return
         this.closed = true

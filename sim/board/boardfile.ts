@@ -1,6 +1,7 @@
 /**
- * What the emulated board takes from a board file (boards/<id>.board.json): the W5500's bus and
- * pins, the I2C pins, the LED pin and polarity. Bad or missing entries get an error naming the
+ * What the emulated board takes from a board file (boards/<id>.board.json): the WIZnet chip, its
+ * bus and pins (a "w5500" section with "w5500.*" pins, or a "wiz" section naming the chip with
+ * "wiz.*" pins), the I2C pins, the LED pin and polarity. Bad or missing entries get an error naming the
  * file and the entry.
  */
 import fs from "node:fs"
@@ -12,7 +13,8 @@ import type { W5500Pins } from "./spi.ts"
 export interface BoardWiring {
     id: string
     devName: string
-    w5500: { bus: "gpio" | "spi0"; pins: W5500Pins }
+    /** the WIZnet chip, how it is wired and on which pins */
+    wiz: { chip: "w5500" | "w5100s"; bus: "gpio" | "spi0"; pins: W5500Pins }
     i2c?: { pinSDA: number; pinSCL: number }
     led?: { pin: number; activeHigh: boolean }
 }
@@ -38,13 +40,18 @@ export function readBoardWiring(id: string, boardsDir = path.join(ROOT, "boards"
         return v
     }
     const pins = (j.pins ?? {}) as Record<string, unknown>
-    const w = (j.w5500 ?? {}) as Record<string, unknown>
-    if (w.bus !== "gpio" && w.bus !== "spi0") throw new Error(`${file}: w5500.bus must be "gpio" or "spi0", got ${JSON.stringify(w.bus)}`)
-    const role = (r: string) => gpio(pins[`w5500.${r}`], `pins["w5500.${r}"]`)
+    // the W5500 boards: a "w5500" section and "w5500.*" pins; the others: a "wiz" section naming the chip, "wiz.*" pins
+    const sec = j.w5500 !== undefined ? "w5500" : "wiz"
+    const w = (j[sec] ?? {}) as Record<string, unknown>
+    const chip = sec === "w5500" ? "w5500" : w.chip
+    if (chip !== "w5500" && chip !== "w5100s")
+        throw new Error(`${file}: no WIZnet chip the emulated board carries: a "w5500" section, or a "wiz" section with chip "w5500" or "w5100s" (got ${j.wiz === undefined ? "neither" : `wiz.chip ${JSON.stringify(w.chip)}`})`)
+    if (w.bus !== "gpio" && w.bus !== "spi0") throw new Error(`${file}: ${sec}.bus must be "gpio" or "spi0", got ${JSON.stringify(w.bus)}`)
+    const role = (r: string) => gpio(pins[`${sec}.${r}`], `pins["${sec}.${r}"]`)
     const out: BoardWiring = {
         id,
         devName: String(j.devName ?? id),
-        w5500: { bus: w.bus, pins: { cs: role("cs"), sck: role("sck"), miso: role("miso"), mosi: role("mosi"), int: role("int"), rst: role("rst") } },
+        wiz: { chip, bus: w.bus, pins: { cs: role("cs"), sck: role("sck"), miso: role("miso"), mosi: role("mosi"), int: role("int"), rst: role("rst") } },
     }
     if (j.i2c !== undefined) {
         const i = j.i2c as Record<string, unknown>

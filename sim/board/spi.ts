@@ -1,14 +1,15 @@
 /**
- * The W5500 on the emulated board's pins: chip select framing, the bytes the chip shifts out, and
- * two transports: bit-banged GPIO (an SPI mode-0 slave in GPIO listeners: W55RP20-EVB-Pico) and
- * the RP2040's SPI0 peripheral (W5500-EVB-Pico). Also INTn (chip to MCU, active low) and RSTn
- * (MCU to chip), and the counters the benchmark reads.
+ * The WIZnet chip on the emulated board's pins: chip select framing, the bytes the chip shifts
+ * out, and two transports: bit-banged GPIO (an SPI mode-0 slave in GPIO listeners: W55RP20-EVB-Pico)
+ * and the RP2040's SPI0 peripheral (W5500-EVB-Pico, W5100S-EVB-Pico). Also INTn (chip to MCU,
+ * active low) and RSTn (MCU to chip), and the counters the benchmark reads. The W5500 model is put
+ * on the wire by `w5500OnWire`; the W5100S model (sim/w5100s/chip.ts) is an `SpiChip` itself.
  */
 import { GPIOPinState, type RP2040 } from "rp2040js"
 import type { W5500 } from "../w5500/chip.ts"
 import type { VirtualClock } from "./clock.ts"
 
-/** The W5500's pins on the board (GPIO numbers). */
+/** The WIZnet chip's pins on the board (GPIO numbers). */
 export interface W5500Pins {
     cs: number
     sck: number
@@ -30,7 +31,7 @@ export interface SpiCounters {
     /** RSTn edges: low (reset asserted) and back high, with their virtual times (ns) */
     resetLowAt: number[]
     resetHighAt: number[]
-    /** bytes clocked on SPI0 with chip select high (not for the W5500) */
+    /** bytes clocked on SPI0 with chip select high (not for the chip) */
     stray: number
 }
 
@@ -40,15 +41,62 @@ export function newSpiCounters(): SpiCounters {
 }
 
 /**
+ * A chip on the SPI wire, byte by byte, as the board clocks it: chip select falls (`select`), then
+ * for each byte the MISO byte is decided before the MOSI byte is in (`misoNext`, then `take`), then
+ * chip select rises (`deselect`). Plus RSTn and the "int" event (INTn follows it, active low).
+ */
+export interface SpiChip {
+    select(): void
+    misoNext(): number
+    take(mosi: number): void
+    deselect(): void
+    setResetPin(high: boolean): void
+    readonly inReset: boolean
+    on(ev: "int", fn: (asserted: boolean) => void): unknown
+}
+
+/**
+ * The W5500 model as an `SpiChip`: the byte it shifts out while it receives byte `idx` of the
+ * frame (01 02 03 in the header), reads served byte by byte, a write applied when chip select rises.
+ */
+export function w5500OnWire(chip: W5500): SpiChip {
+    let frame: number[] = []
+    return {
+        select: () => {
+            frame = []
+        },
+        misoNext: () => {
+            const idx = frame.length
+            if (idx < 3) return idx + 1
+            const ctl = frame[2]
+            if (ctl & 4) return 0
+            const addr = ((frame[0] << 8) | frame[1]) + idx - 3
+            return chip.read(ctl >> 3, addr & 0xffff, 1)[0]
+        },
+        take: v => {
+            frame.push(v)
+        },
+        deselect: () => {
+            if (frame.length >= 3 && frame[2] & 4) chip.transfer(Uint8Array.from(frame))
+        },
+        setResetPin: high => chip.setResetPin(high),
+        get inReset() {
+            return chip.inReset
+        },
+        on: (ev, fn) => chip.on(ev, fn),
+    }
+}
+
+/**
  * Wires `chip` to `mcu` on `pins` over `bus` ("gpio": bit-banged; "spi0": the SPI0 block, whose
  * bytes complete one byte-time later on the virtual clock: completing them at once lets the TX DMA
  * overrun the 8-entry RX FIFO before the RX DMA runs).
  */
-export function wireW5500(mcu: RP2040, clock: VirtualClock, chip: W5500, pins: W5500Pins, bus: "gpio" | "spi0", counters: SpiCounters): void {
+export function wireSpiChip(mcu: RP2040, clock: VirtualClock, chip: SpiChip, pins: W5500Pins, bus: "gpio" | "spi0", counters: SpiCounters): void {
     const H = GPIOPinState.High
     const L = GPIOPinState.Low
     let csLow = false
-    let frame: number[] = []
+    let bytes = 0
     let csAt = 0
     let firstEdge = -1
     let lastEdge = -1
@@ -62,38 +110,27 @@ export function wireW5500(mcu: RP2040, clock: VirtualClock, chip: W5500, pins: W
         if (high && chip.inReset) counters.resetHighAt.push(clock.nanos)
         chip.setResetPin(high)
     })
-    // the byte the W5500 shifts out while it receives byte `idx` of the frame (datasheet: 01 02 03 in the header)
-    const respond = (idx: number): number => {
-        if (idx < 3) return idx + 1
-        const ctl = frame[2]
-        if (ctl & 4) return 0
-        const addr = ((frame[0] << 8) | frame[1]) + idx - 3
-        return chip.read(ctl >> 3, addr & 0xffff, 1)[0]
-    }
-    const endFrame = () => {
-        counters.frames++
-        counters.bytes += frame.length
-        counters.csLowNanos += clock.nanos - csAt
-        if (firstEdge >= 0) counters.clockingNanos += lastEdge - firstEdge
-        // reads were served byte by byte; a write takes effect when chip select rises
-        if (frame.length >= 3 && frame[2] & 4) chip.transfer(Uint8Array.from(frame))
-    }
+    let misoByte = 0
     mcu.gpio[pins.cs].addListener(st => {
         if (st === L && !csLow) {
             csLow = true
-            frame = []
+            bytes = 0
             csAt = clock.nanos
             firstEdge = lastEdge = -1
+            chip.select()
             if (bus === "gpio") {
-                misoByte = respond(0)
+                misoByte = chip.misoNext()
                 mcu.gpio[pins.miso].setInputValue(!!(misoByte & 0x80))
             }
         } else if (st !== L && csLow) {
             csLow = false
-            endFrame()
+            counters.frames++
+            counters.bytes += bytes
+            counters.csLowNanos += clock.nanos - csAt
+            if (firstEdge >= 0) counters.clockingNanos += lastEdge - firstEdge
+            chip.deselect()
         }
     })
-    let misoByte = 0
     if (bus === "gpio") {
         let cur = 0
         let nbits = 0
@@ -109,10 +146,11 @@ export function wireW5500(mcu: RP2040, clock: VirtualClock, chip: W5500, pins: W
                 // mode 0: sample MOSI on the rising edge
                 cur = (cur << 1) | (mcu.gpio[pins.mosi].value === H ? 1 : 0)
                 if (++nbits === 8) {
-                    frame.push(cur)
+                    chip.take(cur)
+                    bytes++
                     cur = 0
                     nbits = 0
-                    misoByte = respond(frame.length)
+                    misoByte = chip.misoNext()
                 }
             } else if (st === L) mcu.gpio[pins.miso].setInputValue(!!((misoByte >> (7 - nbits)) & 1))
         })
@@ -130,8 +168,9 @@ export function wireW5500(mcu: RP2040, clock: VirtualClock, chip: W5500, pins: W
                 return
             }
             if (firstEdge < 0) firstEdge = clock.nanos
-            frame.push(v & 0xff)
-            pending = respond(frame.length - 1)
+            pending = chip.misoNext()
+            chip.take(v & 0xff)
+            bytes++
             byteDone.schedule(8e9 / (spi.clockFrequency || 15.625e6))
         }
     }

@@ -57,25 +57,64 @@ export class W5100S extends EventEmitter {
     /**
      * Clocks one SCSn-low period: `frame` is what the host drives on MOSI (OP addr_hi addr_lo
      * data...), the result what the chip drives on MISO, same length (zeros during the header).
+     * The same as `select()`, `shift()` for each byte, `deselect()`.
      */
     transfer(frame: Uint8Array): Uint8Array {
         const out = new Uint8Array(frame.length)
-        if (!this.core.answering) {
-            // the W5500 core counts the frame and answers nothing
-            this.core.transfer(frame)
-            return out
-        }
-        if (frame.length >= 3 && (frame[0] === OP.WRITE || frame[0] === OP.READ)) {
-            const write = frame[0] === OP.WRITE
-            let addr = (frame[1] << 8) | frame[2]
-            for (let i = 3; i < frame.length; i++) {
-                if (write) this.writeByte(addr, frame[i])
-                else out[i] = this.readByte(addr)
-                addr = (addr + 1) & 0xffff
-            }
-        }
-        this.core.endFrame(frame.length)
+        this.select()
+        for (let i = 0; i < frame.length; i++) out[i] = this.shift(frame[i])
+        this.deselect()
         return out
+    }
+
+    // ---------------------------------------------------------------- the SPI wire, byte by byte
+
+    private sel = { idx: 0, op: 0, addr: 0 }
+
+    /** SCSn falls: a frame begins (OP-code first). */
+    select(): void {
+        this.sel = { idx: 0, op: 0, addr: 0 }
+    }
+
+    /**
+     * The MISO byte the chip shifts out at the frame's next byte position, decided before that
+     * byte's MOSI bits are in (SPI is full duplex): the data at the current address in a READ
+     * frame's data phase, else 0 (the header, a WRITE frame, another OP-code, RSTn low). Reading
+     * it has no effect; call `take` with what the host drove on MOSI meanwhile.
+     */
+    misoNext(): number {
+        const s = this.sel
+        if (s.idx < 3 || s.op !== OP.READ || !this.core.answering) return 0
+        return this.readByte(s.addr)
+    }
+
+    /** The host's MOSI byte at the next position: OP-code, address, or (WRITE) data stored at once, address + 1. */
+    take(mosi: number): void {
+        const s = this.sel
+        if (s.idx === 0) s.op = mosi
+        else if (s.idx === 1) s.addr = mosi << 8
+        else if (s.idx === 2) s.addr |= mosi
+        else {
+            if (s.op === OP.WRITE && this.core.answering) this.writeByte(s.addr, mosi)
+            s.addr = (s.addr + 1) & 0xffff
+        }
+        s.idx++
+    }
+
+    /** One byte clocked both ways: the MISO byte out, `mosi` in. */
+    shift(mosi: number): number {
+        const miso = this.misoNext()
+        this.take(mosi)
+        return miso
+    }
+
+    /** SCSn rises: the frame ends (counters; commands written to Sn_CR take effect). */
+    deselect(): void {
+        const n = this.sel.idx
+        // a chip in reset counts the frame and answers nothing (the W5500 core's transfer does just that)
+        if (!this.core.answering) this.core.transfer(new Uint8Array(n))
+        else this.core.endFrame(n)
+        this.sel = { idx: 0, op: 0, addr: 0 }
     }
 
     /** Convenience: reads `len` bytes at `addr` in one burst frame. */
