@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- --board`: figures of the firmware on the emulated board, in emulated RP2040
- * time at 125 MHz, for both boards: boot to first report, CPU time per report (busy core cycles
- * between two reports, REPORT_MS=1000), idle CPU load between reports (REPORT_MS=3600000, set over
+ * time at 125 MHz, for each WIZnet board (W55RP20-EVB-Pico, W5500-EVB-Pico, W5100S-EVB-Pico):
+ * boot to first report, CPU time per report (busy core cycles between two reports, REPORT_MS=1000),
+ * SPI bytes and frames per report (on the chip's wire, interrupt and link polling included), idle CPU load between reports (REPORT_MS=3600000, set over
  * USB and kept across a reboot), SPI bytes per second (while clocking, and over chip-select time),
  * emulation speed (virtual/wall), lost wake-ups, and how long the stock runtime runs before it
  * freezes without bridging. rp2040js's cycle counts are approximate (no XIP flash wait states):
@@ -16,10 +17,13 @@ import { CORE_HZ } from "./run.ts"
 /** Figures of one board. */
 export interface BoardFigures {
     board: string
+    chip: string
     bus: string
     freezeAtS: number | undefined
     bootToReportS: number
     cpuPerReportMs: number
+    spiBytesPerReport: number
+    spiFramesPerReport: number
     idleLoadPct: number
     spiClockingBps: number
     spiCsBps: number
@@ -44,10 +48,10 @@ async function figures(board: string, broker: AedesBroker, log: (s: string) => v
 
     // 2. bridged, REPORT_MS=1000: boot to first report, CPU per report, SPI rates, speed
     b = await EmulatedBoard.create({ board, uf2: file, lan: lan(), bridgeLostWakeups: true })
-    const reports: { at: number; busy: number }[] = []
+    const reports: { at: number; busy: number; spiBytes: number; spiFrames: number }[] = []
     const topic = () => `devices/w55-${Buffer.from(b.uid).toString("hex")}/telemetry`
     const onPub = (p: { topic: string }) => {
-        if (p.topic === topic()) reports.push({ at: b.seconds, busy: b.counters.run.busyCycles })
+        if (p.topic === topic()) reports.push({ at: b.seconds, busy: b.counters.run.busyCycles, spiBytes: b.counters.spi.bytes, spiFrames: b.counters.spi.frames })
     }
     broker.aedes.on("publish", onPub)
     const wall0 = Date.now()
@@ -59,7 +63,13 @@ async function figures(board: string, broker: AedesBroker, log: (s: string) => v
     const from = reports.length
     await b.run({ until: () => reports.length >= from + 7, seconds: 15, wallMs: 300_000 })
     const per: number[] = []
-    for (let i = from + 1; i < reports.length; i++) per.push(((reports[i].busy - reports[i - 1].busy) / CORE_HZ) * 1000)
+    const spiBytes: number[] = []
+    const spiFrames: number[] = []
+    for (let i = from + 1; i < reports.length; i++) {
+        per.push(((reports[i].busy - reports[i - 1].busy) / CORE_HZ) * 1000)
+        spiBytes.push(reports[i].spiBytes - reports[i - 1].spiBytes)
+        spiFrames.push(reports[i].spiFrames - reports[i - 1].spiFrames)
+    }
     const spi = b.counters.spi
     const speed = b.seconds / ((Date.now() - wall0) / 1000)
     const lostPerMin = (b.counters.run.lostWakeups / b.seconds) * 60
@@ -79,10 +89,13 @@ async function figures(board: string, broker: AedesBroker, log: (s: string) => v
     b.close()
     return {
         board,
+        chip: b.wiring.wiz.chip,
         bus: b.wiring.wiz.bus,
         freezeAtS,
         bootToReportS,
         cpuPerReportMs: median(per),
+        spiBytesPerReport: median(spiBytes),
+        spiFramesPerReport: median(spiFrames),
         idleLoadPct,
         spiClockingBps: spi.bytes / (spi.clockingNanos / 1e9),
         spiCsBps: spi.bytes / (spi.csLowNanos / 1e9),
@@ -92,7 +105,7 @@ async function figures(board: string, broker: AedesBroker, log: (s: string) => v
 }
 
 /** Prints the emulated-board section of the benchmark. */
-export async function boardSection(boards = ["w55rp20_evb_pico", "w5500_evb_pico"]): Promise<BoardFigures[]> {
+export async function boardSection(boards = ["w55rp20_evb_pico", "w5500_evb_pico", "w5100s_evb_pico"]): Promise<BoardFigures[]> {
     console.log("\nEmulated board (rp2040js 1.4.1, DeviceScript runtime v2.16.0, emulated time at 125 MHz; cycle counts are approximate: no XIP flash wait states)\n")
     const broker = await startAedes({ port: 0 })
     const out: BoardFigures[] = []
@@ -102,12 +115,14 @@ export async function boardSection(boards = ["w55rp20_evb_pico", "w5500_evb_pico
         await broker.close()
     }
     const f = (n: number | undefined, d = 1) => (n === undefined || !Number.isFinite(n) ? "-" : n.toLocaleString("en", { maximumFractionDigits: d, minimumFractionDigits: d }))
-    console.log("\n| figure | " + out.map(o => `${o.board} (${o.bus === "gpio" ? "bit-banged GPIO" : "SPI0"})`).join(" | ") + " |")
+    console.log("\n| figure | " + out.map(o => `${o.board} (${o.chip.toUpperCase()}, ${o.bus === "gpio" ? "bit-banged GPIO" : "SPI0"})`).join(" | ") + " |")
     console.log("|---|" + out.map(() => "---:|").join(""))
     const row = (name: string, get: (o: BoardFigures) => string) => console.log(`| ${name} | ${out.map(get).join(" | ")} |`)
     row("without bridging: frozen at (virtual s)", o => (o.freezeAtS === undefined ? "did not freeze in 60 s" : f(o.freezeAtS, 2)))
     row("boot to first report (virtual s)", o => f(o.bootToReportS, 2))
     row("CPU per report, median (ms of core time, REPORT_MS=1000)", o => f(o.cpuPerReportMs, 0))
+    row("SPI bytes per report, median (REPORT_MS=1000)", o => f(o.spiBytesPerReport, 0))
+    row("SPI frames per report, median", o => f(o.spiFramesPerReport, 0))
     row("idle CPU load between reports (REPORT_MS=3600000)", o => `${f(o.idleLoadPct, 1)} %`)
     row("SPI bytes/s while clocking", o => f(o.spiClockingBps, 0))
     row("SPI bytes/s over chip-select-low time", o => f(o.spiCsBps, 0))

@@ -33,11 +33,13 @@ export interface SpiCounters {
     resetHighAt: number[]
     /** bytes clocked on SPI0 with chip select high (not for the chip) */
     stray: number
+    /** times the chip pulled INTn low (an unmasked interrupt became pending) */
+    intLow: number
 }
 
 /** A fresh set of counters. */
 export function newSpiCounters(): SpiCounters {
-    return { frames: 0, bytes: 0, csLowNanos: 0, clockingNanos: 0, resetLowAt: [], resetHighAt: [], stray: 0 }
+    return { frames: 0, bytes: 0, csLowNanos: 0, clockingNanos: 0, resetLowAt: [], resetHighAt: [], stray: 0, intLow: 0 }
 }
 
 /**
@@ -102,7 +104,12 @@ export function wireSpiChip(mcu: RP2040, clock: VirtualClock, chip: SpiChip, pin
     let lastEdge = -1
     // INTn idles high; the chip's "int" event follows its pending, unmasked interrupts
     mcu.gpio[pins.int].setInputValue(true)
-    chip.on("int", (asserted: boolean) => mcu.gpio[pins.int].setInputValue(!asserted))
+    let intLow = false
+    chip.on("int", (asserted: boolean) => {
+        if (asserted && !intLow) counters.intLow++
+        intLow = asserted
+        mcu.gpio[pins.int].setInputValue(!asserted)
+    })
     mcu.gpio[pins.rst].addListener(st => {
         if (st !== H && st !== L) return
         const high = st === H

@@ -1,13 +1,13 @@
 /**
  * The emulated board (sim/board/): the stock DeviceScript RP2040 runtime and the UF2 `npm run
- * bundle` machinery makes from this project's settings, on rp2040js, with the W5500 model, the LAN,
- * the AHT20/SHT30 models and the embedded aedes broker. One boot per board, several steps each;
- * every failure names its step.
+ * bundle` machinery makes from this project's settings, on rp2040js, with the W5500 (or W5100S)
+ * model, the LAN, the AHT20/SHT30 models and the embedded aedes broker. One boot per board (the
+ * W5500 boards also a reboot), several steps each; every failure names its step.
  *
  * The stock runtime loses timer wake-ups (docs/runtime.md, docs/hardware.md): without help the board freezes
  * within seconds. The W55RP20 run first shows that the rig detects and reports the freeze (no
  * bridging), then turns --bridge-lost-wakeups on to get through the other steps; the W5500-EVB-Pico
- * run bridges from the start. Both count the lost wake-ups.
+ * and W5100S-EVB-Pico runs bridge from the start. All count the lost wake-ups.
  *
  * Needs the runtime folder (../shared/rp2040 or $W55_RP2040_DIR): skipped with the reason when it is
  * missing, except under CI, where that is a failure.
@@ -74,14 +74,22 @@ function telemetry(id: string, from = 0): { i: number; v: Record<string, unknown
 
 const ids: string[] = []
 
-for (const [board, name, sensor, freezeFirst] of [
-    ["w55rp20_evb_pico", "W55RP20-EVB-Pico", "aht20", true],
-    ["w5500_evb_pico", "W5500-EVB-Pico", "sht30", false],
+/** The chip line of each board's driver at boot: name, version register, bus. */
+const CHIP_LINE = {
+    w5500: /^w5500: chip version 0x04 on (gpio|spi0)/,
+    w5100s: /^w5100s: chip version 0x51 on spi0/,
+}
+
+for (const [board, name, sensor, freezeFirst, chip, reboot] of [
+    ["w55rp20_evb_pico", "W55RP20-EVB-Pico", "aht20", true, "w5500", true],
+    ["w5500_evb_pico", "W5500-EVB-Pico", "sht30", false, "w5500", true],
+    // one boot, no reboot (the flash path is the same runtime's): keeps the file's run time down
+    ["w5100s_evb_pico", "W5100S-EVB-Pico", "aht20", false, "w5100s", false],
 ] as const) {
-    test(`emulated ${board}: boot from the UF2, reset pulse, DHCP, SNTP, MQTT, I2C report, LED, reboot keeping the settings`, { skip, timeout: 240_000 }, async () => {
+    test(`emulated ${board}: boot from the UF2, ${chip.toUpperCase()} reset pulse, DHCP, SNTP, MQTT, I2C report, LED${reboot ? ", reboot keeping the settings" : ""}`, { skip, timeout: 240_000 }, async () => {
         const uf2 = await step("bundle the UF2 (npm run bundle machinery, .env.defaults + broker.lan)", async () => {
             const r = await bundleForEmulatedBoard(board, { local: false, extra: { REPORT_MS: 1000 } })
-            assert.ok(r.hasW5500, "the firmware carries the W5500 stack")
+            assert.ok(r.hasW5500, "the firmware carries the WIZnet stack")
             return r.file
         })
         let b = await EmulatedBoard.create({ board, uf2, sensors: [sensor], climate, lan: lanFor(), bridgeLostWakeups: !freezeFirst })
@@ -101,7 +109,8 @@ for (const [board, name, sensor, freezeFirst] of [
 
             await step("boot from the UF2", async () => {
                 assert.ok(await b.waitForLine(new RegExp(`^\\* ${name} v2\\.16\\.0; file v2\\.16\\.4`), { seconds: 5, wallMs: 60_000 }), "runtime banner with the board name")
-                assert.ok(await b.waitForLine(/^boot: firmware image board-generic$/, { seconds: 5, wallMs: 60_000 }), "the firmware image starts")
+                const image = chip === "w5100s" ? "board-w5100s-generic" : "board-generic"
+                assert.ok(await b.waitForLine(new RegExp(`^boot: firmware image ${image}$`), { seconds: 5, wallMs: 60_000 }), `the firmware image ${image} starts`)
             })
             const id = await step("device id from the flash unique ID", async () => {
                 const l = await b.waitForLine(/^boot: config: device=(\S+)/, { seconds: 5, wallMs: 60_000 })
@@ -111,15 +120,18 @@ for (const [board, name, sensor, freezeFirst] of [
                 ids.push(id)
                 return id
             })
-            await step("W5500 reset pulse at boot (datasheet: RSTn low >= 500 us)", async () => {
-                await b.waitForLine(/^w5500: chip version 0x04 on (gpio|spi0)/, { seconds: 10, wallMs: 90_000 })
+            await step(`${chip.toUpperCase()} reset pulse at boot (RSTn low >= 500 us), then the chip answers its version register`, async () => {
+                const l = await b.waitForLine(CHIP_LINE[chip], { seconds: 10, wallMs: 90_000 })
+                assert.ok(l, `chip line ${CHIP_LINE[chip]}`)
                 const { resetLowAt, resetHighAt } = b.counters.spi
+                assert.ok(resetHighAt[0] < l.at, "the version was read after RSTn was released")
                 assert.equal(resetLowAt.length, 1, "one reset pulse")
                 assert.equal(resetHighAt.length, 1, "released")
                 const us = (resetHighAt[0] - resetLowAt[0]) / 1000
                 assert.ok(us >= 500, `RSTn low for ${us.toFixed(0)} us`)
             })
             await step("DHCP lease", async () => {
+                // the IP services log as "w5500:" on both chips (they are the same code)
                 const l = await b.waitForLine(/^w5500: address 192\.168\.50\.\d+ .*\(DHCP from 192\.168\.50\.1, lease 3600 s\)/, { seconds: 10, wallMs: 90_000 })
                 assert.ok(l, "address line")
                 assert.ok(b.lan.dhcp.counters.ack >= 1, "the LAN's DHCP server acknowledged a lease")
@@ -165,8 +177,13 @@ for (const [board, name, sensor, freezeFirst] of [
                 await b.run({ until: () => telemetry(id, from).length >= 1, seconds: 5, wallMs: 60_000 })
                 assert.equal(telemetry(id, from)[0]?.v.led, true, "the next report says led: true")
             })
-            await step("a setting written over USB survives a reboot (flash writes)", async () => {
-                console.log(`# ${board}: ${b.counters.run.lostWakeups} lost wake-ups in ${b.seconds.toFixed(1)} virtual s (${freezeFirst ? "the first froze the board, the others were bridged" : "bridged"})`)
+            if (chip === "w5100s")
+                await step("INTn: the W5100S pulled its interrupt pin low (socket interrupts unmasked in IMR)", () => {
+                    assert.ok(b.counters.spi.intLow >= 1, `INTn went low ${b.counters.spi.intLow} times`)
+                    assert.equal(b.counters.spi.stray, 0, "no bytes clocked on SPI0 with chip select high")
+                })
+            console.log(`# ${board}: ${b.counters.run.lostWakeups} lost wake-ups in ${b.seconds.toFixed(1)} virtual s (${freezeFirst ? "the first froze the board, the others were bridged" : "bridged"})`)
+            if (reboot) await step("a setting written over USB survives a reboot (flash writes)", async () => {
                 const kept = `rig-kept-${board.slice(0, 5)}`
                 b.usb.setSetting("DEVICE_ID", kept)
                 await b.run({ until: () => b.counters.flash.programs > 0, seconds: 3, wallMs: 60_000 })
@@ -184,9 +201,9 @@ for (const [board, name, sensor, freezeFirst] of [
     })
 }
 
-test("two emulated boards have different unique IDs, hence different default DEVICE_IDs and MACs", { skip }, () => {
-    assert.equal(ids.length, 2, `ids: ${ids.join(", ")}`)
-    assert.notEqual(ids[0], ids[1])
+test("the emulated boards have different unique IDs, hence different default DEVICE_IDs and MACs", { skip }, () => {
+    assert.equal(ids.length, 3, `ids: ${ids.join(", ")}`)
+    assert.equal(new Set(ids).size, ids.length, `ids: ${ids.join(", ")}`)
 })
 
 test("emulated board: a UF2 that is not one, and a runtime folder with the wrong file, get errors that say what is expected", async () => {
@@ -208,5 +225,5 @@ test("emulated board: a UF2 that is not one, and a runtime folder with the wrong
     }
     if (skip) return
     await assert.rejects(EmulatedBoard.create({ board: "w55rp20_evb_pico", uf2: Buffer.from("garbage, not a UF2") }), /UF2/)
-    await assert.rejects(EmulatedBoard.create({ board: "nope", uf2: Buffer.alloc(0) }), /no board file boards\/nope\.board\.json; boards: .*w5500_evb_pico, w55rp20_evb_pico/)
+    await assert.rejects(EmulatedBoard.create({ board: "nope", uf2: Buffer.alloc(0) }), /no board file boards\/nope\.board\.json; boards: w5100s_evb_pico, w5500_evb_pico, w55rp20_evb_pico/)
 })

@@ -90,6 +90,29 @@ describe("W5100S SPI frame and address map", () => {
         assert.equal(chip.counters.bytes, 2 * (3 + bytes.length))
     })
 
+    test("on the wire, byte by byte: each MISO byte is out before its MOSI byte is in; a written byte is stored as it arrives, before SCSn rises", t => {
+        const { chip, close } = setup()
+        t.after(close)
+        chip.write(COMMON.GAR, ipb("10.1.2.3"))
+        // a READ burst clocked one byte at a time, as the emulated board's SPI0 does
+        chip.select()
+        const miso: number[] = []
+        for (const b of [OP.READ, 0x00, COMMON.GAR, 0xff, 0xff, 0xff, 0xff]) {
+            miso.push(chip.misoNext())
+            chip.take(b)
+        }
+        chip.deselect()
+        assert.deepEqual(miso, [0, 0, 0, 10, 1, 2, 3], "zeros in the header, then GAR from the address the header set")
+        // WRITE: the data byte lands as its 8th bit is in, with SCSn still low (no burst buffering)
+        chip.select()
+        for (const b of [OP.WRITE, 0x00, COMMON.GAR, 192]) assert.equal(chip.shift(b), 0, "MISO zero in a WRITE frame")
+        assert.equal(chip.core.busByte(0, COMMON.GAR, false), 192, "GAR[0] written before SCSn rises")
+        chip.deselect()
+        assert.deepEqual([...chip.read(COMMON.GAR, 4)], [192, 1, 2, 3])
+        // one frame per SCSn-low period, whatever its length
+        assert.equal(chip.counters.frames, 4)
+    })
+
     test("reset values: RTR 0x07D0 at 0x0017, RCR 8 at 0x0019, RMSR/TMSR 0x55 (2 KB x 4), PHYSR link; VERR read-only", t => {
         const { chip, close } = setup()
         t.after(close)
