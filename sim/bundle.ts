@@ -28,7 +28,7 @@ import { isSecretKey, loadEnvFiles } from "./envfile.ts"
 import { chipOfBoard, imageFor, PICO_W } from "./images.ts"
 import { DCFG_ADDR, FSTOR_ADDR, readBundle, type BundleContents } from "./bundle-image.ts"
 import { parseUf2, RP2040_FAMILY_ID } from "./uf2.ts"
-import { readRuntimeUf2, runtimeUf2Path, RUNTIME_SHA256, RuntimeMissingError } from "./board/runtime.ts"
+import { readRuntimeUf2, runtimeDir, runtimeUf2Path, RUNTIME_SHA256, RUNTIME_UF2, RuntimeMissingError } from "./board/runtime.ts"
 import type { SettingValue } from "./envfile.ts"
 
 /** The `--help` text. */
@@ -431,8 +431,10 @@ export function describeBundle(file: string, c: BundleContents, project: string,
 export async function bundle(o: BundleOptions, log: (s: string) => void = s => console.log(s)): Promise<BundleResult> {
     if (o.board === PICO_W)
         throw new BundleError(
-            `bundle: --board ${PICO_W}: the Raspberry Pi Pico W runs DeviceScript's Wi-Fi runtime (a separate build of microsoft/devicescript-pico), ` +
-                `which this kit does not carry, so it cannot bundle it offline; the Pico W image (src/images/board-picow-generic.ts) is tested in the simulator only`
+            `bundle: --board ${PICO_W}: refused: the Raspberry Pi Pico W needs DeviceScript's Pico W runtime (Wi-Fi, CYW43), and it is not here: ` +
+                `the runtime folder (${runtimeDir()}) holds only the generic RP2040 runtime, ${RUNTIME_UF2}. This project may not commit a runtime ` +
+                `built from fetched sources, nor a recipe that builds one, so the Pico W cannot be bundled. ` +
+                `Its image (src/images/board-picow-generic.ts) is tested in the simulator only (npm start -- --board ${PICO_W})`
         )
     const boardFile = path.join(o.project, "boards", `${o.board}.board.json`)
     if (!fs.existsSync(boardFile)) {

@@ -222,6 +222,24 @@ test("bundle: settings scan names secret and oversized keys, never values; stops
     }
 })
 
+test("bundle --board pico_w: refused, saying why (no Pico W runtime here, and none may be built from fetched sources)", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "w55-bundle-picow-"))
+    try {
+        fs.cpSync(path.join(ROOT, "boards"), path.join(dir, "boards"), { recursive: true })
+        fs.writeFileSync(path.join(dir, ".env.defaults"), "CLOUD=generic\n")
+        const r = await run(["--import", "tsx", "sim/bundle.ts", "--board", "pico_w", "--project", dir])
+        assert.equal(r.code, 1, r.out)
+        assert.match(r.out, /--board pico_w: refused: the Raspberry Pi Pico W needs DeviceScript's Pico W runtime/)
+        assert.match(r.out, /holds only the generic RP2040 runtime, devicescript-rp2040-generic\.uf2/)
+        assert.match(r.out, /may not commit a runtime built from fetched sources, nor a recipe that builds one/)
+        assert.match(r.out, /npm start -- --board pico_w/, "says where the Pico W image does run")
+        assert.doesNotMatch(r.out, /compiling|wrote/, "nothing compiled or written")
+        assert.ok(!fs.existsSync(bundlePath(dir, "pico_w")), "no bundle written")
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true })
+    }
+})
+
 test("bundle offline with no cached runtime: fails at once and says what to place where", async () => {
     const r = await bundleCmd("--runtime-url", await deadUrl())
     assert.equal(r.code, 1, r.out)
