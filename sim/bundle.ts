@@ -41,7 +41,8 @@ Copy it to the board in BOOTSEL mode with npm run flash.
 
 Options:
   --board ID         board file boards/ID.board.json (default w55rp20_evb_pico;
-                     also w5500_evb_pico, w5100s_evb_pico (CLOUD=generic only))
+                     also w5500_evb_pico, w5100s_evb_pico (not CLOUD=onenet: over 64 KB);
+                     pico_w is refused: its runtime is not here)
   --no-local         leave .env.local out: the UF2 then carries .env.defaults only
                      (use it for a UF2 you share: .env.local secrets are stored as plain text)
   --runtime-url URL  download the runtime from URL (the upstream release, or a mirror) instead

@@ -1,4 +1,4 @@
-/** Board image (W5100S-EVB-Pico), generic platform: the W5100S as the board file's "w5100s" section wires it, I2C sensors. */
+/** Board image (W5100S-EVB-Pico), generic platform: src/images/board-generic.ts with the W5100S as the board file's "wiz" section wires it. Written by `npx tsx sim/images.ts --write-w5100s`: edit src/images/board-generic.ts, then rerun. */
 import { startBoardSensor } from "../app/i2c-sensors"
 import { platform as generic } from "../cloud/generic"
 import { runDevice } from "../device"

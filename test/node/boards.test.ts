@@ -141,7 +141,7 @@ test("board typings offer the user pins, not the W5500 pins", () => {
     }
 })
 
-test("each board picks its images: W5500 boards every platform, the W5100S and the Pico W the generic one", () => {
+test("each board picks its images: W5500 boards every platform, the W5100S the plain-TCP platforms that fit (simulator: generic), the Pico W the generic one", () => {
     assert.equal(chipOfBoard("w55rp20_evb_pico"), "w5500")
     assert.equal(chipOfBoard("w5500_evb_pico"), "w5500")
     assert.equal(chipOfBoard("w5100s_evb_pico"), "w5100s")
@@ -151,5 +151,7 @@ test("each board picks its images: W5500 boards every platform, the W5100S and t
     assert.equal(imageFor("board", "generic", "w5100s"), "src/images/board-w5100s-generic.ts")
     assert.equal(imageFor("sim", undefined, "w5100s"), "src/images/sim-w5100s-generic.ts")
     assert.equal(imageFor("sim", "generic", "picow"), "src/images/sim-picow-generic.ts")
-    assert.throws(() => imageFor("board", "alibaba", "w5100s"), /CLOUD=alibaba has no W5100S board image: the W5100S has a generic-platform image only/)
+    assert.equal(imageFor("board", "alibaba", "w5100s"), "src/images/board-w5100s-alibaba.ts")
+    assert.throws(() => imageFor("board", "onenet", "w5100s"), /CLOUD=onenet has no W5100S board image: the OneNET image with the W5100S driver is over the VM's 64 KB/)
+    assert.throws(() => imageFor("sim", "alibaba", "w5100s"), /CLOUD=alibaba has no W5100S sim image: the W5100S has a generic-platform sim image only/)
 })

@@ -5,8 +5,11 @@
  */
 import { test } from "node:test"
 import assert from "node:assert/strict"
+import fs from "node:fs"
+import path from "node:path"
+import { ROOT } from "../../sim/devs.ts"
 import { imageEntries, measureImage } from "../../sim/sizes.ts"
-import { CLOUDS } from "../../sim/images.ts"
+import { CLOUDS, W5100S_BOARD_CLOUDS, W5100S_LEFT_OUT, w5100sBoardEntry, w5100sBoardImage } from "../../sim/images.ts"
 
 const images = imageEntries()
 /** `board-w5100s-generic.ts` -> target board, chip w5100s, cloud generic; the W5500 images name no chip. */
@@ -20,6 +23,21 @@ test("there is a simulator image for every platform and a board image for every 
         assert.ok(images.includes(`src/images/sim-${c}.ts`), `no simulator image for ${c}`)
         if (c !== "azure") assert.ok(images.includes(`src/images/board-${c}.ts`), `no board image for ${c}`)
     }
+})
+
+test("the W5100S-EVB-Pico has a board image for each plain-TCP platform that fits, each its platform's W5500 board image with the W5100S starter", () => {
+    for (const c of CLOUDS) {
+        const entry = w5100sBoardEntry(c)
+        if (W5100S_BOARD_CLOUDS.includes(c)) {
+            assert.ok(images.includes(entry), `no ${entry}: run npx tsx sim/images.ts --write-w5100s`)
+            assert.equal(fs.readFileSync(path.join(ROOT, entry), "utf8"), w5100sBoardImage(c), `${entry} differs from src/images/board-${c}.ts with the W5100S starter: run npx tsx sim/images.ts --write-w5100s`)
+        } else {
+            assert.ok(!images.includes(entry), `${entry} exists but ${c} is not in W5100S_BOARD_CLOUDS (sim/images.ts)`)
+            assert.ok(W5100S_LEFT_OUT[c], `CLOUD=${c}: neither a W5100S board image nor a reason why not (W5100S_LEFT_OUT in sim/images.ts)`)
+        }
+    }
+    for (const e of images.filter(e => /\/board-w5100s-/.test(e))) assert.ok(W5100S_BOARD_CLOUDS.some(c => w5100sBoardEntry(c) === e), `${e} is not one of W5100S_BOARD_CLOUDS`)
+    assert.throws(() => w5100sBoardImage("nope"), /W5100S board image for CLOUD=nope: cannot read its W5500 image src\/images\/board-nope\.ts \(ENOENT\)/)
 })
 
 for (const entry of [...images, "src/main.ts"]) {
