@@ -470,7 +470,7 @@ export async function bundle(o: BundleOptions, log: (s: string) => void = s => c
     try {
         fs.rmSync(out, { force: true })
         const cli = path.join(o.project, "node_modules/@devicescript/cli/built/devicescript-cli.cjs")
-        log(`bundle: compiling ${entry} (the board image of CLOUD=${entry.replace(/^.*board-|\.ts$/g, "")}) and packing it with devs bundle --board ${o.board} (some 10 s)...`)
+        log(`bundle: compiling ${entry} (the board image of CLOUD=${entry.replace(/^.*board-(w5100s-|picow-)?|\.ts$/g, "")}) and packing it with devs bundle --board ${o.board} (some 10 s)...`)
         const r = await runCli(cli, ["bundle", "--board", o.board, "--flash-file", out, entry], stage, o.verbose ? log : undefined, c => (child = c))
         if (r.code !== 0 || !fs.existsSync(out)) {
             if (!o.verbose) for (const l of r.output.split("\n")) log(`  devs| ${l}`)

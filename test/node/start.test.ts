@@ -4,7 +4,7 @@ import { spawn, spawnSync } from "node:child_process"
 import net from "node:net"
 import path from "node:path"
 import { ROOT, type VmRun } from "../../sim/devs.ts"
-import { SIM_DEVICE_ID, USAGE, deviceSettings, exitReason, parseOptions, redactor } from "../../sim/start.ts"
+import { SIM_DEVICE_ID, USAGE, deviceSettings, exitReason, onEmulatedBoard, parseOptions, redactor } from "../../sim/start.ts"
 
 const TSX = path.join(ROOT, "node_modules/tsx/dist/cli.mjs")
 
@@ -75,6 +75,11 @@ test("parseOptions defaults and values", () => {
     assert.throws(() => parseOptions(["--board", "w55rp20_evb_pico", "--env", "a.env"]), /--entry and --env do not apply/)
     assert.throws(() => parseOptions(["--bridge-lost-wakeups"]), /--bridge-lost-wakeups goes with --board/)
     assert.equal(parseOptions(["--board", "w5100s_evb_pico"]).board, "w5100s_evb_pico")
+    // the W5100S-EVB-Pico runs on the emulated board too; the Pico W (no CYW43 model) in the simulator
+    assert.equal(onEmulatedBoard("w5100s_evb_pico"), true)
+    assert.equal(parseOptions(["--board", "w5100s_evb_pico", "--bridge-lost-wakeups"]).bridgeLostWakeups, true)
+    assert.equal(onEmulatedBoard("pico_w"), false)
+    assert.throws(() => parseOptions(["--board", "pico_w", "--bridge-lost-wakeups"]), /--bridge-lost-wakeups goes with a board the emulated RP2040 carries \(the WIZnet boards\), not pico_w/)
     assert.throws(() => parseOptions(["--board", "../boards/x"]), /--board must be a board id/)
 })
 
