@@ -4,7 +4,10 @@
  * TX_FSR/RX_RSR, RTR/RCR timeouts, the PHY link), so that engine is the W5500 model's
  * (sim/w5500/chip.ts) and this file is what differs:
  * - the SPI frame: `OP addr_hi addr_lo data...` with OP 0xF0 (write) or 0x0F (read); the address
- *   auto-increments for as long as SCSn stays low (burst); any other OP-code is ignored;
+ *   auto-increments for as long as SCSn stays low (burst); any other OP-code is ignored; on the
+ *   wire (`select`, `misoNext`/`take` per byte, `deselect`: the emulated board's SPI0) a read byte
+ *   is shifted out while the next MOSI byte comes in and a written byte is stored as its 8th bit
+ *   arrives; MISO is 0 during the header and in a WRITE frame (not checked against silicon);
  * - one flat address map: common registers at 0x0000 (IR carries the socket interrupt bits 3..0,
  *   IMR masks them; RTR 0x17, RCR 0x19, RMSR/TMSR 0x1A/0x1B, PHYSR 0x3C, VERR 0x80 = 0x51), 4
  *   sockets at 0x0400 + 0x100 n (Sn_KPALVTR at 0x30), TX memory 0x4000..0x5FFF and RX memory
