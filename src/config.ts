@@ -7,8 +7,12 @@
  */
 import * as ds from "@devicescript/core"
 import { readSetting } from "@devicescript/settings"
-import { toJson } from "./app/json"
-import { INTERVAL_MAX, INTERVAL_MIN } from "./app/properties"
+import { toJson } from "./util/json"
+
+/** Shortest report interval, ms (REPORT_MS and the interval property). */
+export const INTERVAL_MIN = 1000
+/** Longest report interval, ms (one hour). */
+export const INTERVAL_MAX = 3600000
 
 /** Reads one setting; resolves to `undefined` when it is not set. */
 export type ReadSetting = (key: string) => Promise<any>

@@ -8,12 +8,11 @@
  * CurrentHumidity, led LightSwitch (bool as 0/1), interval ReportInterval, uptime Uptime.
  * Credentials: hmacsha256 without a timestamp (the platform does not check it), so no clock is needed.
  */
-import { Parsed, Reply, commandError } from "../app/commands"
-import { toJson } from "../app/json"
-import { Snapshot } from "../app/properties"
+import { Parsed, Reply, commandError } from "../model/commands"
+import { toJson } from "../util/json"
+import { Snapshot } from "../model/properties"
 import { Config, ReadSetting, isChars, isHost, setting, settings, checkSettings } from "../config"
-import { Platform } from "../image"
-import { CloudProfile, ConnectParams, Message, Subscription } from "./profile"
+import { CloudProfile, ConnectParams, Message, Subscription, Platform } from "./profile"
 import { HOST_TEXT, ID_TEXT, idValue, propNames } from "./settings"
 import { signAlibaba } from "./sign-alibaba"
 import { BOOL_AS_INT, FLOAT_POINT, PropertyMap, nextId, platformCommand, propertyMap, requestWithId, sessionParams, valuesJson } from "./thing-model"

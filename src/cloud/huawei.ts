@@ -14,12 +14,11 @@
  * them. Credentials are keyed by the UTC hour; the platform checks that hour only with
  * HUAWEI_TSCHK=true, so only then does the device need the real time. They do not expire.
  */
-import { Parsed, Reply, commandError, decodeRequest } from "../app/commands"
-import { toJson } from "../app/json"
-import { Snapshot } from "../app/properties"
+import { Parsed, Reply, commandError, decodeRequest } from "../model/commands"
+import { toJson } from "../util/json"
+import { Snapshot } from "../model/properties"
 import { Config, ReadSetting, boolSetting, checkSettings, isChars, isHost, setting, settings } from "../config"
-import { Platform } from "../image"
-import { CloudProfile, ConnectParams, Message, Subscription } from "./profile"
+import { CloudProfile, ConnectParams, Message, Subscription, Platform } from "./profile"
 import { HOST_TEXT, ID_TEXT, idValue, propNames } from "./settings"
 import { signHuawei, utcHourStamp } from "./sign-huawei"
 import { PropertyMap, platformCommand, propertyMap, sessionParams, valuesJson } from "./thing-model"

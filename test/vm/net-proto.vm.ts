@@ -4,7 +4,7 @@
  */
 import * as ds from "@devicescript/core"
 import { readSetting } from "./settings"
-import { loadSimSettings } from "../../src/sim/hostlink"
+import { loadSimSettings } from "../../src/simdev/hostlink"
 import { formatIp, getU16, getU32, isIp, parseIp, setU16, setU32, tryParseIp } from "../../src/net/ip"
 import { buildDhcp, DhcpClient, dhcpGiveBack, DhcpKind, parseDhcp } from "../../src/net/dhcp"
 import { buildQuery, cacheGet, cachePut, dnsCache, DnsResolver, nameError, parseResponse } from "../../src/net/dns"

@@ -8,7 +8,7 @@
  */
 import * as ds from "@devicescript/core"
 import { readSetting } from "./settings"
-import { BridgeSpiBus, BridgeStats, openBridgeBus } from "../../src/hal/bridge-spi"
+import { BridgeSpiBus, BridgeStats, openBridgeBus } from "../../src/simdev/bridge-spi"
 import { SpiBatch, SpiBus } from "../../src/hal/spi"
 import { BoardSpiBus, openBoardBus } from "../../src/hal/w5500-bus"
 import { parseWiring, readWiring } from "../../src/hal/wiring"
@@ -18,7 +18,7 @@ import { Connection } from "../../src/net/stack"
 import { Sn_CR_CONNECT, Sn_MR_TCP, Sn_RX_RD, Sn_TX_WR } from "../../src/net/wiznet/registers"
 import { socketPolls } from "../../src/net/wiznet/socket"
 import { startWiznet, WiznetEvent, WiznetStack } from "../../src/net/wiznet"
-import { loadSimSettings } from "../../src/sim/hostlink"
+import { loadSimSettings } from "../../src/simdev/hostlink"
 import { describe, test } from "./harness"
 import { eq, has, ok } from "./asserts"
 

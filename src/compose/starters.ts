@@ -4,12 +4,12 @@
  * Each is a separate function so an image links only the transports it names.
  */
 import { Config } from "../config"
-import { openBridgeBus } from "../hal/bridge-spi"
+import { openBridgeBus } from "../simdev/bridge-spi"
 import { openBoardBus } from "../hal/w5500-bus"
 import { SpiBus } from "../hal/spi"
-import { HostStack } from "./host"
-import { NetStack } from "./stack"
-import { startWiznet, WiznetOptions } from "./wiznet"
+import { HostStack } from "../net/host"
+import { NetStack } from "../net/stack"
+import { startWiznet, WiznetOptions } from "../net/wiznet"
 
 /** The runtime's own sockets (the desktop simulator; TLS included). */
 export async function hostNetwork(): Promise<NetStack> {

@@ -5,11 +5,11 @@
  */
 import * as ds from "@devicescript/core"
 import { Config } from "../config"
-import { openBridgeBus } from "../hal/bridge-spi"
+import { openBridgeBus } from "../simdev/bridge-spi"
 import { openBoardBus } from "../hal/w5500-bus"
-import { NetStack } from "./stack"
+import { NetStack } from "../net/stack"
 import { wiznet } from "./starters"
-import { w5100s } from "./wiznet/w5100s"
+import { w5100s } from "../net/wiznet/w5100s"
 
 type DsConfig = typeof ds & { _dcfgString(id: string): string }
 

@@ -8,9 +8,9 @@
 import * as ds from "@devicescript/core"
 import { HostStack } from "../net/host"
 import { Connection } from "../net/stack"
-import { simPorts } from "../sim/ports"
+import { simPorts } from "./ports"
 import { Mutex } from "../util/mutex"
-import { BATCH_HEAD, SpiBatch, SpiBus } from "./spi"
+import { BATCH_HEAD, SpiBatch, SpiBus } from "../hal/spi"
 
 const EMPTY = Buffer.alloc(0)
 
@@ -28,7 +28,7 @@ export interface BridgeStats {
 export interface BridgeOptions {
     /** default 127.0.0.1 */
     host?: string
-    /** default `simPorts.bridge` (src/sim/ports.ts: the runner's bridge for this run) */
+    /** default `simPorts.bridge` (src/simdev/ports.ts: the runner's bridge for this run) */
     port?: number
     /** connect and per-request timeout, ms (default 5000) */
     timeoutMs?: number

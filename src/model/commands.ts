@@ -6,7 +6,7 @@
  * Codes (HTTP-like): 200 done, 400 bad JSON or shape, 403 read-only property, 404 unknown command
  * or property, 413 payload too large, 422 wrong type or out of range.
  */
-import { parseJson } from "./json"
+import { parseJson } from "../util/json"
 import { Device, PropValue, checkValue, findProperty, propertyNames } from "./properties"
 
 /** Largest command payload accepted, bytes (checked before parsing). */

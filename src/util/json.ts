@@ -3,7 +3,7 @@
  * non-ASCII character as its own `\u00XX` (so "°C" comes out as mojibake), and `JSON.parse` on
  * deeply nested input runs the VM out of memory or stack (a crash, not an exception).
  */
-import { utf8ErrorAt } from "../util/utf8"
+import { utf8ErrorAt } from "./utf8"
 
 /** Deepest nesting `parseJson` accepts; our payloads need 3, the runtime crashes somewhere past 300. */
 export const MAX_JSON_DEPTH = 8

@@ -3,15 +3,13 @@
  * report payload, command validation and discovery, and `Device`, the current values.
  */
 
+import { INTERVAL_MAX, INTERVAL_MIN } from "../config"
+
 /** Value types of properties. */
 export type PropType = "number" | "int" | "bool"
 /** A property value. */
 export type PropValue = number | boolean
 
-/** Shortest report interval, ms (also the lower bound of REPORT_MS). */
-export const INTERVAL_MIN = 1000
-/** Longest report interval, ms (one hour). */
-export const INTERVAL_MAX = 3600000
 
 /** Declaration of one property. */
 export interface PropertyDesc {
