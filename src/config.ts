@@ -30,13 +30,13 @@ export type NetKind = "auto" | "host" | "w5500"
 export type LogLevel = "error" | "warn" | "info" | "debug"
 
 /** All cloud kinds, in documentation order. */
-export const CLOUD_KINDS: CloudKind[] = ["generic", "alibaba", "onenet", "azure", "thingspeak", "huawei", "tencent"]
+export const CLOUD_KINDS = "generic alibaba onenet azure thingspeak huawei tencent".split(" ") as CloudKind[]
 /** All sensor kinds. */
-export const SENSOR_KINDS: SensorKind[] = ["auto", "sim", "fixed", "aht20", "sht30"]
+export const SENSOR_KINDS = "auto sim fixed aht20 sht30".split(" ") as SensorKind[]
 /** All network kinds. */
-export const NET_KINDS: NetKind[] = ["auto", "host", "w5500"]
+export const NET_KINDS = "auto host w5500".split(" ") as NetKind[]
 /** All log levels, least verbose first. */
-export const LOG_LEVELS: LogLevel[] = ["error", "warn", "info", "debug"]
+export const LOG_LEVELS = "error warn info debug".split(" ") as LogLevel[]
 
 /** The validated common configuration. Strings are trimmed; unset optional strings are "". */
 export interface Config {

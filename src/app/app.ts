@@ -51,7 +51,6 @@ export class App {
     async start() {
         const self = this
         const p = this.freshParams()
-        const will = p.will
         this.client = new MqttClient({
             net: this.net,
             host: p.host,
@@ -60,13 +59,11 @@ export class App {
             clientId: p.clientId,
             keepAlive: p.keepAliveS,
             cleanSession: p.cleanSession,
-            will: will ? { topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain } : undefined,
+            will: p.will,
             // LOG_LEVEL info/debug: the client logs connects, disconnects and retries
             log: this.cfg.logLevel === "info" || this.cfg.logLevel === "debug",
-            credentials: () => {
-                const f = self.freshParams()
-                return { clientId: f.clientId, username: f.username, password: f.password }
-            },
+            // fresh parameters carry the client id, user name and password the client asks for
+            credentials: () => self.freshParams(),
         })
         const t0 = ds.millis()
         let first = true

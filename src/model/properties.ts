@@ -91,29 +91,23 @@ function range(p: PropertyDesc): string {
  * "true"/"false"; numbers accept JSON numbers and numeric strings. 422 when the type or range is wrong.
  */
 export function checkValue(p: PropertyDesc, raw: any): Checked {
+    let why: string
     if (p.type === "bool") {
-        let b: boolean = undefined
-        if (raw === true || raw === 1) b = true
-        else if (raw === false || raw === 0) b = false
-        else if (typeof raw === "string") {
-            const s = (raw as string).trim().toLowerCase()
-            if (s === "on" || s === "true" || s === "1") b = true
-            else if (s === "off" || s === "false" || s === "0") b = false
-        }
-        if (b === undefined)
-            return { error: { code: 422, message: `${p.name} must be a boolean (true/false, 1/0, "on"/"off"), got ${show(raw)}` } }
-        return { value: b }
+        const s = typeof raw === "string" ? (raw as string).trim().toLowerCase() : raw
+        const i = [true, false, 1, 0, "on", "off", "true", "false", "1", "0"].indexOf(s)
+        if (i >= 0) return { value: !(i & 1) }
+        why = ` must be a boolean (true/false, 1/0, "on"/"off"), got ${show(raw)}`
+    } else {
+        let n = NaN
+        if (typeof raw === "number") n = raw
+        else if (typeof raw === "string" && isNumeric((raw as string).trim())) n = parseFloat((raw as string).trim())
+        why = ` must be ${p.type === "int" ? "an integer" : "a number"}${range(p)}${p.unit ? " " + p.unit : ""}, got ${show(raw)}`
+        if (isNaN(n) || n === Infinity || n === -Infinity || (p.type === "int" && n !== Math.floor(n))) {
+            // not a value of the type: `why` as it is
+        } else if ((p.min !== undefined && n < p.min) || (p.max !== undefined && n > p.max)) why += " (out of range)"
+        else return { value: n }
     }
-    let n = NaN
-    if (typeof raw === "number") n = raw
-    else if (typeof raw === "string" && isNumeric((raw as string).trim())) n = parseFloat((raw as string).trim())
-    const what = p.type === "int" ? "an integer" : "a number"
-    const unit = p.unit ? " " + p.unit : ""
-    if (isNaN(n) || n === Infinity || n === -Infinity || (p.type === "int" && n !== Math.floor(n)))
-        return { error: { code: 422, message: `${p.name} must be ${what}${range(p)}${unit}, got ${show(raw)}` } }
-    if ((p.min !== undefined && n < p.min) || (p.max !== undefined && n > p.max))
-        return { error: { code: 422, message: `${p.name} must be ${what}${range(p)}${unit}, got ${show(raw)} (out of range)` } }
-    return { value: n }
+    return { error: { code: 422, message: p.name + why } }
 }
 
 function skipDigits(s: string, i: number): number {

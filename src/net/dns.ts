@@ -94,7 +94,7 @@ export interface DnsResult {
     rcode?: number
 }
 
-const RCODES = ["", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"]
+const RCODES = ",FORMERR,SERVFAIL,NXDOMAIN,NOTIMP,REFUSED".split(",")
 
 function fail(error: DnsErrorKind, message: string, rcode?: number): DnsResult {
     return { ok: false, error, message, rcode }
