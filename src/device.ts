@@ -23,16 +23,6 @@ async function halt(reason: string) {
 
 const log = (msg: string) => console.log(msg)
 
-/**
- * The network NET asks for among those the image carries ("auto": the runtime's sockets when the
- * image has them and runs in the simulator or has no W5500 (Pico W), the W5500 otherwise).
- */
-function chooseNetwork(image: Image, cfg: Config): { kind: string; start?: NetStarter } {
-    let kind: string = cfg.net
-    if (kind === "auto") kind = image.host && (ds.isSimulator() || !image.w5500) ? "host" : "w5500"
-    return { kind, start: kind === "host" ? image.host : image.w5500 }
-}
-
 /** Waits until the wall-clock time is known (tokens and timestamps need it). */
 async function waitForTime(profile: CloudProfile, sntp: boolean) {
     const t0 = ds.millis()
@@ -74,11 +64,15 @@ export async function runDevice(image: Image) {
         return await halt("fix the settings above and restart")
     }
 
-    const net = chooseNetwork(image, cfg)
-    if (!net.start) {
+    // the network NET asks for among those the image carries ("auto": the runtime's sockets when
+    // the image has them and runs in the simulator or has no W5500 (Pico W), the W5500 otherwise)
+    let kind: string = cfg.net
+    if (kind === "auto") kind = image.host && (ds.isSimulator() || !image.w5500) ? "host" : "w5500"
+    const start: NetStarter = kind === "host" ? image.host : image.w5500
+    if (!start) {
         console.log(
-            `config: NET=${cfg.net}: this image (${image.name}) has no ${net.kind} network` +
-                (net.kind === "host" ? " (the runtime's sockets exist only in the simulator)" : " (its platform needs TLS, which the W5500 path lacks)")
+            `config: NET=${cfg.net}: this image (${image.name}) has no ${kind} network` +
+                (kind === "host" ? " (the runtime's sockets exist only in the simulator)" : " (its platform needs TLS, which the W5500 path lacks)")
         )
         return await halt("no network")
     }
@@ -86,7 +80,7 @@ export async function runDevice(image: Image) {
     let stack: NetStack
     for (let attempt = 0; !stack; attempt++) {
         try {
-            stack = await net.start(cfg, log)
+            stack = await start(cfg, log)
         } catch (e) {
             const wait = Math.min(30000, 1000 << Math.min(attempt, 5))
             console.log(`boot: network failed: ${(e as Error).message}; retrying in ${wait} ms`)

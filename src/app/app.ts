@@ -163,10 +163,27 @@ export class App {
             if (this.reportNow || this.sched.due(now)) {
                 const onGrid = this.sched.due(now)
                 this.reportNow = false
-                await this.report()
+                let r
+                try {
+                    r = await this.sensor.read()
+                    this.device.measure(r.temperature, r.humidity)
+                } catch (e) {
+                    console.log(`sensor: read failed: ${(e as Error).message}; reporting the last values`)
+                }
+                // built now, so it carries the sample's own time however late it goes out
+                const msg = this.profile.report(this.device.snapshot(ds.millis()), unixNow())
+                this.reports++
+                if (this.cfg.logLevel === "debug") console.log(`report #${this.reports} to ${msg.topic}: ${msg.payload}`)
+                q.push(msg)
                 if (onGrid) this.sched.done(ds.millis())
             }
-            await this.forward()
+            // hands queued reports, oldest first, to the client while connected, at most 4 waiting there at a time
+            const c = this.client
+            if (c.connected) {
+                const n = q.takeLost()
+                if (n) console.log(`report: ${n} samples dropped during the outage (backlog of ${q.limit} full, oldest first); ${q.dropped} in all`)
+                while (q.items.length && c.connected && c.backlog() < 4) await this.send(q.items.shift(), "report", false)
+            }
             // a "report now" that came in while the report above or the backlog was being queued:
             // go round again (no await between this check and the suspend, or a kick is missed)
             if (this.reportNow) continue
@@ -177,30 +194,5 @@ export class App {
             await ds.suspend(wait > 0 ? wait : 1)
             this.wake = undefined
         }
-    }
-
-    /** Hands queued reports, oldest first, to the client while connected, at most 4 waiting there at a time. */
-    private async forward() {
-        const c = this.client
-        const q = this.backlog
-        if (!c.connected) return
-        const n = q.takeLost()
-        if (n) console.log(`report: ${n} samples dropped during the outage (backlog of ${q.limit} full, oldest first); ${q.dropped} in all`)
-        while (q.items.length && c.connected && c.backlog() < 4) await this.send(q.items.shift(), "report", false)
-    }
-
-    private async report() {
-        let r
-        try {
-            r = await this.sensor.read()
-            this.device.measure(r.temperature, r.humidity)
-        } catch (e) {
-            console.log(`sensor: read failed: ${(e as Error).message}; reporting the last values`)
-        }
-        // built now, so it carries the sample's own time however late it goes out
-        const msg = this.profile.report(this.device.snapshot(ds.millis()), unixNow())
-        this.reports++
-        if (this.cfg.logLevel === "debug") console.log(`report #${this.reports} to ${msg.topic}: ${msg.payload}`)
-        this.backlog.push(msg)
     }
 }

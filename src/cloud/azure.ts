@@ -17,7 +17,7 @@
 import { Parsed, Reply, commandError, decodeRequest } from "../model/commands"
 import { toJson } from "../util/json"
 import { Snapshot } from "../model/properties"
-import { Config, ReadSetting, checkSettings, isHost, setting, settings } from "../config"
+import { Config, ReadSetting, checkSettings, asHost, setting, settings } from "../config"
 import { CloudProfile, ConnectParams, Message, Subscription, Platform } from "./profile"
 import { B64_TEXT, HOST_TEXT, ID_TEXT, base64Value, idValue, propNames, tokenTtl } from "./settings"
 import { signAzure } from "./sign-azure"
@@ -184,7 +184,7 @@ export const platform: Platform = {
         const s = settings(read)
         const m = "CLOUD=azure "
         const id: AzureConfig = {
-            hubHost: await setting(s, "AZURE_HOST", "", HOST_TEXT, t => (isHost(t) && t.indexOf(":") < 0 ? t : undefined), false,
+            hubHost: await setting(s, "AZURE_HOST", "", HOST_TEXT, t => (t.indexOf(":") < 0 ? asHost(t) : undefined), false,
                 m + "(the hub's host name, e.g. myhub.azure-devices.net)"),
             deviceId: await setting(s, "AZURE_DEVICE", "", ID_TEXT, idValue, false, m + "(the device id)"),
             deviceKey: await setting(s, "AZURE_KEY", "", B64_TEXT, base64Value, true, m + "(the device's primary key)"),

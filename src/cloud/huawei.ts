@@ -17,7 +17,7 @@
 import { Parsed, Reply, commandError, decodeRequest } from "../model/commands"
 import { toJson } from "../util/json"
 import { Snapshot } from "../model/properties"
-import { Config, ReadSetting, boolSetting, checkSettings, isChars, isHost, setting, settings } from "../config"
+import { Config, ReadSetting, boolSetting, checkSettings, isChars, asHost, setting, settings } from "../config"
 import { CloudProfile, ConnectParams, Message, Subscription, Platform } from "./profile"
 import { HOST_TEXT, ID_TEXT, idValue, propNames } from "./settings"
 import { signHuawei, utcHourStamp } from "./sign-huawei"
@@ -167,7 +167,7 @@ export const platform: Platform = {
             serviceId: await setting(s, "HUAWEI_SVC", HUAWEI_SVC_DEFAULT, "a service id of the product model", t => (isChars(t, "_-", false, 64) ? t : undefined)),
             checkTimestamp: await boolSetting(s, "HUAWEI_TSCHK", false),
         }
-        const host = await setting(s, "HUAWEI_HOST", "", HOST_TEXT, t => (isHost(t) ? t : undefined), false,
+        const host = await setting(s, "HUAWEI_HOST", "", HOST_TEXT, asHost, false,
             cfg.mqttHost ? undefined : m + "(the MQTT access address from the IoTDA console)")
         const names = await propNames(s)
         checkSettings(s)

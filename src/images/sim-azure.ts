@@ -2,7 +2,7 @@
 import { startSimSensor } from "../app/sensors"
 import { platform as azure } from "../cloud/azure"
 import { runDevice } from "../device"
-import { hostNetwork } from "../compose/starters"
+import { hostNetwork } from "../compose/sim-starters"
 import { simSettings } from "../simdev/settings"
 
 await runDevice({

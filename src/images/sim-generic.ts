@@ -2,7 +2,7 @@
 import { startSimSensor } from "../app/sensors"
 import { platform as generic } from "../cloud/generic"
 import { runDevice } from "../device"
-import { hostNetwork, simW5500 } from "../compose/starters"
+import { hostNetwork, simW5500 } from "../compose/sim-starters"
 import { withHeapProbe } from "../simdev/ballast"
 import { simSettings } from "../simdev/settings"
 

@@ -2,7 +2,7 @@
 import { startSimSensor } from "../app/sensors"
 import { platform as thingspeak } from "../cloud/thingspeak"
 import { runDevice } from "../device"
-import { hostNetwork, simW5500 } from "../compose/starters"
+import { hostNetwork, simW5500 } from "../compose/sim-starters"
 import { simSettings } from "../simdev/settings"
 
 await runDevice({

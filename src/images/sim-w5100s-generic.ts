@@ -2,7 +2,7 @@
 import { startSimSensor } from "../app/sensors"
 import { platform as generic } from "../cloud/generic"
 import { runDevice } from "../device"
-import { simW5100S } from "../compose/starters-w5100s"
+import { simW5100S } from "../compose/sim-starters-w5100s"
 import { simSettings } from "../simdev/settings"
 
 await runDevice({

@@ -80,14 +80,6 @@ function kindOf(v: any): string {
     return (t === "object" ? "an " : "a ") + t
 }
 
-function isBlank(b: Buffer): boolean {
-    for (let i = 0; i < b.length; i++) {
-        const c = b[i]
-        if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return false
-    }
-    return true
-}
-
 /** A request body: its id and the JSON object, or an error. */
 export interface Request {
     id: string
@@ -105,10 +97,13 @@ export function decodeRequest(payload: Buffer, allowEmpty: boolean, ctx?: string
     let body: any = {}
     let error: string
     let code = 400
+    // blank: nothing but spaces, tabs and line ends
+    let blank = true
+    for (let i = 0; i < len && blank && len <= MAX_COMMAND_BYTES; i++) blank = " \t\r\n".indexOf(String.fromCharCode(payload[i])) >= 0
     if (len > MAX_COMMAND_BYTES) {
         code = 413
         error = `payload is ${len} bytes, at most ${MAX_COMMAND_BYTES} allowed`
-    } else if (!len || isBlank(payload)) {
+    } else if (blank) {
         if (!allowEmpty) error = 'payload is empty; expected JSON like {"id":"1","params":{"led":true}}'
     } else {
         try {

@@ -148,12 +148,6 @@ const WANT = hex`00 03 00 04 00 00 05 00 00 00 00 00 00 00 00 00 00 00 00 00 00 
 // The DhcpReply field of each option WANT reads (by option code).
 const FIELDS = ",mask,,gateway,,,dns,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,lease,overload,type,server,,text,,t1,t2".split(",")
 
-// A server's text (option 56) as a string; invalid UTF-8 would crash the VM when logged, so hex.
-function textOf(b: Buffer, from: number, to: number): string {
-    const t = b.slice(from, to)
-    return utf8ErrorAt(t) < 0 ? t.toString() : `(not UTF-8: ${t.toString("hex")})`
-}
-
 // Reads the options in b[from..to) into r; returns an error message, or "" once option 255 ends them.
 function scanOptions(b: Buffer, from: number, to: number, where: string, r: any): string {
     let i = from
@@ -177,7 +171,9 @@ function scanOptions(b: Buffer, from: number, to: number, where: string, r: any)
         const size = want === 1 ? 1 : want < 4 ? 4 : 0
         if (size ? len !== size : want < 6 && (!len || len & 3))
             return `dhcp: option ${code} must be ${size || "a multiple of 4"} bytes, got ${len}`
-        let val: any = want === 1 ? b[v] : want === 2 ? getU32(b, v) : want === 6 ? textOf(b, v, i) : formatIp(b, v)
+        let val: any = want === 1 ? b[v] : want === 2 ? getU32(b, v) : want === 6 ? b.slice(v, i) : formatIp(b, v)
+        // a server's text (option 56): invalid UTF-8 would crash the VM when logged, so hex
+        if (want === 6) val = utf8ErrorAt(val) < 0 ? val.toString() : `(not UTF-8: ${val.toString("hex")})`
         if (want === 5) {
             val = []
             for (let k = 0; k < len && k < 16; k += 4) val.push(formatIp(b, v + k))

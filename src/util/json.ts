@@ -8,10 +8,9 @@ import { utf8ErrorAt } from "./utf8"
 /** Deepest nesting `parseJson` accepts; our payloads need 3, the runtime crashes somewhere past 300. */
 export const MAX_JSON_DEPTH = 8
 
-const HEX = "0123456789abcdef"
-
+// four lower-case hex digits of a UTF-16 code unit
 function hex4(n: number): string {
-    return HEX.charAt((n >> 12) & 15) + HEX.charAt((n >> 8) & 15) + HEX.charAt((n >> 4) & 15) + HEX.charAt(n & 15)
+    return Buffer.from([n >> 8, n & 255]).toString("hex")
 }
 
 /** A JSON string literal for `s`, with every non-ASCII character escaped as `\uXXXX`. */
