@@ -102,30 +102,24 @@ export function checkValue(p: PropertyDesc, raw: any): Checked {
     return { error: { code: 422, message: p.name + why } }
 }
 
-function skipDigits(s: string, i: number): number {
-    while (i < s.length && s.charCodeAt(i) >= 0x30 && s.charCodeAt(i) <= 0x39) i++
-    return i
-}
-
 /** True for decimal number text: optional sign, digits, optional fraction and exponent. */
 export function isNumeric(s: string): boolean {
-    let i = 0
     const n = s.length
-    if (i < n && (s.charAt(i) === "-" || s.charAt(i) === "+")) i++
-    const d0 = i
-    i = skipDigits(s, i)
-    let digits = i - d0
-    if (i < n && s.charAt(i) === ".") {
-        const f0 = i + 1
-        i = skipDigits(s, f0)
-        digits += i - f0
+    let i = "+-".indexOf(s.charAt(0)) >= 0 && n ? 1 : 0
+    // the mantissa: digits with at most one "." among them, at least one digit
+    let digits = 0
+    let dot = false
+    for (; i < n; i++) {
+        const c = s.charCodeAt(i)
+        if (c >= 0x30 && c <= 0x39) digits++
+        else if (c === 0x2e && !dot) dot = true
+        else break
     }
     if (!digits) return false
     if (i < n && (s.charAt(i) === "e" || s.charAt(i) === "E")) {
-        i++
-        if (i < n && (s.charAt(i) === "-" || s.charAt(i) === "+")) i++
+        if ("+-".indexOf(s.charAt(++i)) >= 0 && i < n) i++
         const e0 = i
-        i = skipDigits(s, i)
+        while (i < n && s.charCodeAt(i) >= 0x30 && s.charCodeAt(i) <= 0x39) i++
         if (i === e0) return false
     }
     return i === n
@@ -136,17 +130,14 @@ export type Snapshot = { [name: string]: PropValue }
 
 /** The device's current state: property values with validated writes. */
 export class Device {
-    private values: { [name: string]: PropValue } = {}
+    private values: { [name: string]: PropValue }
 
     /**
      * @param bootMs the `ds.millis()` reading at boot (uptime counts from it)
      * @param intervalMs the initial report interval (from REPORT_MS)
      */
     constructor(readonly bootMs = 0, intervalMs = 5000) {
-        this.values["temperature"] = 0
-        this.values["humidity"] = 0
-        this.values["led"] = false
-        this.values["interval"] = intervalMs
+        this.values = { temperature: 0, humidity: 0, led: false, interval: intervalMs }
     }
 
     /** Current value of property `name` (uptime needs `nowMs`); undefined for unknown names. */
