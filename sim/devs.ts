@@ -67,7 +67,7 @@ const RUNS = path.join(ROOT, ".devicescript/run")
 /**
  * Makes the folder of one run: `devs run` starts there, so its build output and its simulated
  * flash (`.devicescript/flash/sim.bin`, relative to where it starts) belong to this run alone, and
- * `entry.ts` there sets the device's ports (src/sim/ports.ts) before importing `entry`. The ports
+ * `entry.ts` there sets the device's ports (src/simdev/ports.ts) before importing `entry`. The ports
  * are compile-time constants of this run's program: `devs run` has no other way in (the VM sees no
  * environment, arguments or files, and `--device-id` is ignored with `--test`).
  */
@@ -81,7 +81,7 @@ function makeRunDir(entry: string, ports: SimPorts): string {
     fs.copyFileSync(path.join(ROOT, "devsconfig.json"), path.join(dir, "devsconfig.json"))
     fs.writeFileSync(
         path.join(dir, "ports.ts"),
-        `// written by sim/devs.ts for one run\nimport { simPorts } from ${up("src/sim/ports")}\n` +
+        `// written by sim/devs.ts for one run\nimport { simPorts } from ${up("src/simdev/ports")}\n` +
             `simPorts.hostlink = ${ports.hostlink}\nsimPorts.bridge = ${ports.bridge}\n`
     )
     // ES order: ports.ts runs (and sets the ports) before any module of the program

@@ -1,10 +1,10 @@
 /**
- * Node side of the simulator host link (see src/sim/hostlink.ts): hands the simulated device its
+ * Node side of the simulator host link (see src/simdev/hostlink.ts): hands the simulated device its
  * settings, the way a flashed board reads them from its UF2.
  */
 import net from "node:net"
 import { notePort } from "./simports.ts"
-/** Must match MAX_SETTING_BYTES in src/sim/hostlink.ts: larger settings abort the simulator's settings store. */
+/** Must match MAX_SETTING_BYTES in src/simdev/hostlink.ts: larger settings abort the simulator's settings store. */
 export const MAX_SETTING_BYTES = 210
 
 /** Throws an Error naming every setting too large for the simulator's settings store. */

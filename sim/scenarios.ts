@@ -564,7 +564,7 @@ export interface Headroom {
 
 /**
  * The heap left in a device that has been running: grows its ballast 1 KB at a time (the heap
- * probe, `commands/ballast`, src/sim/ballast.ts) and after each step asks what `survives` asks.
+ * probe, `commands/ballast`, src/simdev/ballast.ts) and after each step asks what `survives` asks.
  * Returns the KB added before the first step the device did not get through (it ends dead or
  * unable to work; close the rig afterwards).
  */

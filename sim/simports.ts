@@ -3,11 +3,11 @@
  * servers on 127.0.0.1: the host link (its settings, sim/hostlink.ts) and the W5500 bridge
  * (sim/w5500/bridge.ts). Both listen on a port the OS picks, so any number of simulators run side
  * by side on one machine; `runVm` (sim/devs.ts) compiles those ports into the run's program
- * (src/sim/ports.ts). A run uses the ports given to `runVm`, else the host link and bridge this
+ * (src/simdev/ports.ts). A run uses the ports given to `runVm`, else the host link and bridge this
  * process opened last and has not closed yet, else the device's defaults.
  */
 
-/** The device's defaults (src/sim/ports.ts), used by a program run outside `runVm` (e.g. `devs run` by hand). */
+/** The device's defaults (src/simdev/ports.ts), used by a program run outside `runVm` (e.g. `devs run` by hand). */
 export const DEFAULT_PORTS = { hostlink: 17766, bridge: 17767 } as const
 
 export type PortKind = keyof typeof DEFAULT_PORTS

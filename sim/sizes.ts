@@ -6,7 +6,8 @@
  *   npx tsx sim/sizes.ts [entry.ts ...] [--files] [--functions PATTERN]
  *
  * Without entries: every image in src/images. --files: bytes per source file; --functions:
- * the functions of files whose path contains PATTERN, smallest first.
+ * the functions of files whose path contains PATTERN, smallest first. Exits with 1, naming the
+ * images, when one leaves less than HEADROOM bytes (room for the next feature, issue 16).
  */
 import { execFileSync } from "node:child_process"
 import fs from "node:fs"
@@ -16,6 +17,8 @@ import { DEVS_CLI, ROOT } from "./devs.ts"
 
 /** What the verifier accepts: header + function descriptors + code below 0x10000. */
 export const FUNCTION_LIMIT = 0x10000
+/** What every image must leave free under FUNCTION_LIMIT, bytes. */
+export const HEADROOM = 6 * 1024
 /** The fixed header before the function section (112 bytes in 2.16.4). */
 const HEADER = 112
 
@@ -93,15 +96,24 @@ function main() {
     const fi = args.indexOf("--functions")
     const pattern = fi >= 0 ? args[fi + 1] : undefined
     const entries = args.filter((a, i) => a.endsWith(".ts") && (fi < 0 || i !== fi + 1))
+    const tight: string[] = []
     for (const e of entries.length ? entries : imageEntries()) {
         const m = measureImage(e)
-        const verdict = m.left > 0 ? `${m.left} left` : `${-m.left} OVER THE LIMIT`
+        let verdict = m.left > 0 ? `${m.left} left` : `${-m.left} OVER THE LIMIT`
+        if (m.left < HEADROOM) {
+            tight.push(`${e} (${m.left} left)`)
+            if (m.left > 0) verdict += `, less than the ${HEADROOM} bytes of headroom`
+        }
         console.log(`${e}: ${m.functions} bytes of functions (${verdict}), ${m.data} bytes of data`)
         if (showFiles)
             for (const [f, n] of [...m.files].sort((a, b) => b[1] - a[1])) console.log(`  ${String(n).padStart(6)}  ${f}`)
         if (pattern)
             for (const f of m.fns.filter(f => f.file.includes(pattern)).sort((a, b) => a.size - b.size))
                 console.log(`  ${String(f.size).padStart(6)}  ${f.name}  ${f.file}`)
+    }
+    if (tight.length) {
+        console.error(`sizes: ${tight.length} image(s) leave less than ${HEADROOM} bytes of the ${FUNCTION_LIMIT}-byte function limit: ${tight.join(", ")}`)
+        process.exitCode = 1
     }
 }
 

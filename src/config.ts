@@ -7,8 +7,12 @@
  */
 import * as ds from "@devicescript/core"
 import { readSetting } from "@devicescript/settings"
-import { toJson } from "./app/json"
-import { INTERVAL_MAX, INTERVAL_MIN } from "./app/properties"
+import { toJson } from "./util/json"
+
+/** Shortest report interval, ms (REPORT_MS and the interval property). */
+export const INTERVAL_MIN = 1000
+/** Longest report interval, ms (one hour). */
+export const INTERVAL_MAX = 3600000
 
 /** Reads one setting; resolves to `undefined` when it is not set. */
 export type ReadSetting = (key: string) => Promise<any>
@@ -26,13 +30,13 @@ export type NetKind = "auto" | "host" | "w5500"
 export type LogLevel = "error" | "warn" | "info" | "debug"
 
 /** All cloud kinds, in documentation order. */
-export const CLOUD_KINDS: CloudKind[] = ["generic", "alibaba", "onenet", "azure", "thingspeak", "huawei", "tencent"]
+export const CLOUD_KINDS = "generic alibaba onenet azure thingspeak huawei tencent".split(" ") as CloudKind[]
 /** All sensor kinds. */
-export const SENSOR_KINDS: SensorKind[] = ["auto", "sim", "fixed", "aht20", "sht30"]
+export const SENSOR_KINDS = "auto sim fixed aht20 sht30".split(" ") as SensorKind[]
 /** All network kinds. */
-export const NET_KINDS: NetKind[] = ["auto", "host", "w5500"]
+export const NET_KINDS = "auto host w5500".split(" ") as NetKind[]
 /** All log levels, least verbose first. */
-export const LOG_LEVELS: LogLevel[] = ["error", "warn", "info", "debug"]
+export const LOG_LEVELS = "error warn info debug".split(" ") as LogLevel[]
 
 /** The validated common configuration. Strings are trimmed; unset optional strings are "". */
 export interface Config {
@@ -168,7 +172,7 @@ export async function intSetting(s: Settings, key: string, def: number, min: num
 /** A flag: true/false, 1/0, "on"/"off", "yes"/"no". */
 export async function boolSetting(s: Settings, key: string, def: boolean): Promise<boolean> {
     return await setting(s, key, def, 'true or false (also 1/0, "on"/"off", "yes"/"no")', t => {
-        const i = ["false", "true", "0", "1", "off", "on", "no", "yes"].indexOf(t.toLowerCase())
+        const i = "false true 0 1 off on no yes".split(" ").indexOf(t.toLowerCase())
         return i < 0 ? undefined : (i & 1) === 1
     })
 }
@@ -191,37 +195,37 @@ export function isChars(s: string, extra: string, digitsOnly?: boolean, max?: nu
     return true
 }
 
-/** True for MQTT topic levels without wildcards or empty levels, e.g. `home/devices` (at most 64 characters). */
-export function isTopicPrefix(s: string): boolean {
-    if (s.length > 64 || s.charAt(0) === "$") return false
-    for (const level of s.split("/")) if (!isChars(level, "_-.")) return false
-    return true
+/** `s` when it is MQTT topic levels without wildcards or empty levels, e.g. `home/devices` (at most 64 characters), else undefined. */
+export function asTopicPrefix(s: string): string {
+    if (s.length > 64 || s.charAt(0) === "$") return undefined
+    for (const level of s.split("/")) if (!isChars(level, "_-.")) return undefined
+    return s
 }
 
-/** True for a plausible host name or IP address (no scheme, port or spaces). */
-export function isHost(s: string): boolean {
-    return isChars(s, ".-_:", false, 253)
+/** `s` when it is a plausible host name or IP address (no scheme, port or spaces), else undefined. */
+export function asHost(s: string): string {
+    return isChars(s, ".-_:", false, 253) ? s : undefined
 }
 
-/** True for a dotted IPv4 address. */
-export function isIpv4(s: string): boolean {
+/** `s` when it is a dotted IPv4 address, else undefined. */
+export function asIpv4(s: string): string {
     const parts = s.split(".")
-    if (parts.length !== 4) return false
-    for (const p of parts) if (!isChars(p, "", true, 3) || parseInt(p) > 255) return false
-    return true
+    if (parts.length !== 4) return undefined
+    for (const p of parts) if (!isChars(p, "", true, 3) || parseInt(p) > 255) return undefined
+    return s
 }
 
-/** True for a unicast MAC address written `02:12:34:56:78:9a`. */
-export function isMac(s: string): boolean {
+/** `s` when it is a unicast MAC address written `02:12:34:56:78:9a`, else undefined. */
+export function asMac(s: string): string {
     const parts = s.split(":")
-    if (parts.length !== 6) return false
-    for (const p of parts) if (p.length !== 2 || !isChars(p, "abcdefABCDEF", true)) return false
+    if (parts.length !== 6) return undefined
+    for (const p of parts) if (p.length !== 2 || !isChars(p, "abcdefABCDEF", true)) return undefined
     // the group bit (bit 0 of the first byte) must be clear
-    return "13579bdfBDF".indexOf(parts[0].charAt(1)) < 0
+    return "13579bdfBDF".indexOf(parts[0].charAt(1)) < 0 ? s : undefined
 }
 
-/** A comma-separated list whose every item passes `ok` (trimmed), or undefined. */
-function listOf(text: string, ok: (s: string) => boolean): string[] {
+/** A comma-separated list whose every item passes `ok` (trimmed; `ok` gives it back, else undefined), or undefined. */
+function listOf(text: string, ok: (s: string) => string): string[] {
     const out: string[] = []
     for (const part of text.split(",")) {
         const item = part.trim()
@@ -241,13 +245,11 @@ export async function loadConfig(read?: ReadSetting): Promise<Config> {
     const hostText = "a host name or IP address (no scheme, no port)"
     const prefixText = "topic levels of letters, digits, '_', '-' or '.' separated by '/' (no wildcards)"
     const ipText = "an IPv4 address like 192.168.1.20"
-    const ip = (t: string) => (isIpv4(t) ? t : undefined)
-    const prefix = (t: string) => (isTopicPrefix(t) ? t : undefined)
     const deviceId = await setting(r, "DEVICE_ID", "w55-" + ds.deviceIdentifier("self"), "1..64 letters, digits, '_' or '-'", t =>
         isChars(t, "_-", false, 64) ? t : undefined
     )
     const cloud = await choiceSetting(r, "CLOUD", "generic", CLOUD_KINDS)
-    const mqttHost = await setting(r, "MQTT_HOST", "", hostText, t => (isHost(t) ? t : undefined), false,
+    const mqttHost = await setting(r, "MQTT_HOST", "", hostText, asHost, false,
         cloud === "generic" ? "CLOUD=generic (the broker's host name or IP address)" : undefined)
     // IoT Hub accepts TLS only: TLS by default there (MQTT_TLS=false is for emulated hubs)
     const mqttTls = await boolSetting(r, "MQTT_TLS", cloud === "azure")
@@ -261,21 +263,21 @@ export async function loadConfig(read?: ReadSetting): Promise<Config> {
         mqttPass: await setting(r, "MQTT_PASS", "", "text", undefined, true),
         keepAliveS: await intSetting(r, "MQTT_KEEPALV", 60, 5, 3600),
         reportMs: await intSetting(r, "REPORT_MS", 5000, INTERVAL_MIN, INTERVAL_MAX),
-        topicPrefix: await setting(r, "TOPIC_PREFIX", "devices", prefixText, prefix),
+        topicPrefix: await setting(r, "TOPIC_PREFIX", "devices", prefixText, asTopicPrefix),
         haDiscovery: await boolSetting(r, "HA_DISCOVERY", true),
-        haPrefix: await setting(r, "HA_PREFIX", "homeassistant", prefixText, prefix),
+        haPrefix: await setting(r, "HA_PREFIX", "homeassistant", prefixText, asTopicPrefix),
         sensor: await choiceSetting(r, "SENSOR", "auto", SENSOR_KINDS),
         net: await choiceSetting(r, "NET", "auto", NET_KINDS),
         logLevel: await choiceSetting(r, "LOG_LEVEL", "info", LOG_LEVELS),
-        netIp: await setting(r, "NET_IP", "", ipText + " (unset: DHCP)", ip),
-        netMask: await setting(r, "NET_MASK", "255.255.255.0", "a subnet mask like 255.255.255.0", ip),
-        netGateway: await setting(r, "NET_GATEWAY", "", ipText, ip),
-        netDns: await setting(r, "NET_DNS", [], "IPv4 addresses separated by commas, like 1.1.1.1,8.8.8.8", t => listOf(t, isIpv4)),
+        netIp: await setting(r, "NET_IP", "", ipText + " (unset: DHCP)", asIpv4),
+        netMask: await setting(r, "NET_MASK", "255.255.255.0", "a subnet mask like 255.255.255.0", asIpv4),
+        netGateway: await setting(r, "NET_GATEWAY", "", ipText, asIpv4),
+        netDns: await setting(r, "NET_DNS", [], "IPv4 addresses separated by commas, like 1.1.1.1,8.8.8.8", t => listOf(t, asIpv4)),
         ntpServers: await setting(r, "NTP_SERVERS", ["pool.ntp.org"], 'host names or addresses separated by commas, or "none"', t =>
-            t.toLowerCase() === "none" ? [] : listOf(t, isHost)
+            t.toLowerCase() === "none" ? [] : listOf(t, asHost)
         ),
         dhcpWaitMs: await intSetting(r, "DHCP_WAIT_MS", 0, 0, 600000),
-        netMac: await setting(r, "NET_MAC", "", "a unicast MAC address like 02:12:34:56:78:9a", t => (isMac(t) ? t : undefined)),
+        netMac: await setting(r, "NET_MAC", "", "a unicast MAC address like 02:12:34:56:78:9a", asMac),
     }
     const wait = cfg.dhcpWaitMs
     if (wait && !cfg.netIp) r.problems.push(`DHCP_WAIT_MS (${wait}) needs NET_IP, the static address to fall back to; got no NET_IP (without it the device uses DHCP only)`)

@@ -5,20 +5,9 @@
  * Only what an image names is compiled into it.
  */
 import { Sensor } from "./app/sensors"
-import { CloudProfile } from "./cloud/profile"
-import { CloudKind, Config, ReadSetting, SensorKind } from "./config"
+import { Platform } from "./cloud/profile"
+import { Config, ReadSetting, SensorKind } from "./config"
 import { NetStack } from "./net/stack"
-
-/** One cloud platform: reads its own settings and makes its profile. */
-export interface Platform {
-    kind: CloudKind
-    /**
-     * Reads and checks this platform's settings (throws a ConfigError naming every bad key),
-     * fills in what the common configuration leaves to the platform (e.g. the default MQTT host),
-     * logs what the user should know about the platform, and returns the profile.
-     */
-    create(cfg: Config, log: (msg: string) => void, read?: ReadSetting): Promise<CloudProfile>
-}
 
 /** Brings up one network stack (throws an Error with the reason when it cannot). */
 export type NetStarter = (cfg: Config, log: (msg: string) => void) => Promise<NetStack>

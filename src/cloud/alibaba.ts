@@ -8,12 +8,11 @@
  * CurrentHumidity, led LightSwitch (bool as 0/1), interval ReportInterval, uptime Uptime.
  * Credentials: hmacsha256 without a timestamp (the platform does not check it), so no clock is needed.
  */
-import { Parsed, Reply, commandError } from "../app/commands"
-import { toJson } from "../app/json"
-import { Snapshot } from "../app/properties"
-import { Config, ReadSetting, isChars, isHost, setting, settings, checkSettings } from "../config"
-import { Platform } from "../image"
-import { CloudProfile, ConnectParams, Message, Subscription } from "./profile"
+import { Parsed, Reply, commandError } from "../model/commands"
+import { toJson } from "../util/json"
+import { Snapshot } from "../model/properties"
+import { Config, ReadSetting, isChars, asHost, setting, settings, checkSettings } from "../config"
+import { CloudProfile, ConnectParams, Message, Subscription, Platform } from "./profile"
 import { HOST_TEXT, ID_TEXT, idValue, propNames } from "./settings"
 import { signAlibaba } from "./sign-alibaba"
 import { BOOL_AS_INT, FLOAT_POINT, PropertyMap, nextId, platformCommand, propertyMap, requestWithId, sessionParams, valuesJson } from "./thing-model"
@@ -136,7 +135,7 @@ export const platform: Platform = {
         }
         const region = await setting(s, "ALI_REGION", ALI_REGION_DEFAULT, "a region id like cn-shanghai", t => (isChars(t, "-") ? t : undefined))
         const instance = await setting(s, "ALI_INSTANCE", "", "an instance id like iot-06z00ax1o4qyvz9", t => (isChars(t, "-_") ? t : undefined))
-        const host = await setting(s, "ALI_HOST", "", HOST_TEXT, t => (isHost(t) ? t : undefined))
+        const host = await setting(s, "ALI_HOST", "", HOST_TEXT, asHost)
         const names = await propNames(s)
         checkSettings(s)
         // MQTT_HOST, else ALI_HOST, else the instance's or the region's endpoint

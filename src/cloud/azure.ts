@@ -14,12 +14,11 @@
  * Property names are the model's unless CLOUD_PROPS maps them. The SAS token expires TOKEN_TTL
  * after now; the hub drops the connection then, so the device reconnects with a fresh one before.
  */
-import { Parsed, Reply, commandError, decodeRequest } from "../app/commands"
-import { toJson } from "../app/json"
-import { Snapshot } from "../app/properties"
-import { Config, ReadSetting, checkSettings, isHost, setting, settings } from "../config"
-import { Platform } from "../image"
-import { CloudProfile, ConnectParams, Message, Subscription } from "./profile"
+import { Parsed, Reply, commandError, decodeRequest } from "../model/commands"
+import { toJson } from "../util/json"
+import { Snapshot } from "../model/properties"
+import { Config, ReadSetting, checkSettings, asHost, setting, settings } from "../config"
+import { CloudProfile, ConnectParams, Message, Subscription, Platform } from "./profile"
 import { B64_TEXT, HOST_TEXT, ID_TEXT, base64Value, idValue, propNames, tokenTtl } from "./settings"
 import { signAzure } from "./sign-azure"
 import { utf8ErrorAt } from "../util/utf8"
@@ -185,7 +184,7 @@ export const platform: Platform = {
         const s = settings(read)
         const m = "CLOUD=azure "
         const id: AzureConfig = {
-            hubHost: await setting(s, "AZURE_HOST", "", HOST_TEXT, t => (isHost(t) && t.indexOf(":") < 0 ? t : undefined), false,
+            hubHost: await setting(s, "AZURE_HOST", "", HOST_TEXT, t => (t.indexOf(":") < 0 ? asHost(t) : undefined), false,
                 m + "(the hub's host name, e.g. myhub.azure-devices.net)"),
             deviceId: await setting(s, "AZURE_DEVICE", "", ID_TEXT, idValue, false, m + "(the device id)"),
             deviceKey: await setting(s, "AZURE_KEY", "", B64_TEXT, base64Value, true, m + "(the device's primary key)"),

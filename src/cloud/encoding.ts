@@ -13,29 +13,20 @@ const HEX_UPPER = "0123456789ABCDEF"
  */
 export function base64Encode(data: Buffer, url?: boolean): string {
     const n = data.length
-    const rest = n % 3
-    const whole = n - rest
     const abc = url ? B64URL : B64
-    let outLen = (whole / 3) * 4
-    if (rest) outLen += url ? rest + 1 : 4
-    const out = Buffer.alloc(outLen)
+    const out = Buffer.alloc(Math.ceil(n / 3) * 4)
     let o = 0
-    for (let i = 0; i < whole; i += 3) {
-        const v = (data[i] << 16) | (data[i + 1] << 8) | data[i + 2]
-        out[o++] = abc.charCodeAt(v >> 18)
-        out[o++] = abc.charCodeAt((v >> 12) & 63)
-        out[o++] = abc.charCodeAt((v >> 6) & 63)
-        out[o++] = abc.charCodeAt(v & 63)
+    for (let i = 0; i < n; i += 3) {
+        // past the end counts as 0 bits
+        const v = (data[i] << 16) | (i + 1 < n ? data[i + 1] << 8 : 0) | (i + 2 < n ? data[i + 2] : 0)
+        for (let sh = 18; sh >= 0; sh -= 6) out[o++] = abc.charCodeAt((v >> sh) & 63)
     }
-    if (rest) {
-        const v = (data[whole] << 16) | (rest === 2 ? data[whole + 1] << 8 : 0)
-        out[o++] = abc.charCodeAt(v >> 18)
-        out[o++] = abc.charCodeAt((v >> 12) & 63)
-        if (rest === 2) out[o++] = abc.charCodeAt((v >> 6) & 63)
-        // "=" is 0x3d
-        else if (!url) out[o++] = 0x3d
-        if (!url) out[o++] = 0x3d
-    }
+    // a last group of 1 or 2 bytes needs 2 or 3 characters; the rest is "=" (0x3d) padding, none in base64url
+    const rest = n % 3
+    if (!rest) return out.toString()
+    const used = o - 3 + rest
+    if (url) return out.slice(0, used).toString()
+    out.fillAt(used, o - used, 0x3d)
     return out.toString()
 }
 
@@ -111,29 +102,13 @@ export function hexDecode(s: string): Buffer {
 
 /** RFC 3986 unreserved: ALPHA / DIGIT / "-" / "." / "_" / "~". */
 function isUnreserved(c: number): boolean {
-    return (
-        (c >= 0x41 && c <= 0x5a) ||
-        (c >= 0x61 && c <= 0x7a) ||
-        (c >= 0x30 && c <= 0x39) ||
-        c === 0x2d ||
-        c === 0x2e ||
-        c === 0x5f ||
-        c === 0x7e
-    )
+    const l = c | 0x20 // folds A-Z onto a-z
+    return (l >= 0x61 && l <= 0x7a) || (c >= 0x30 && c <= 0x39) || "-._~".indexOf(String.fromCharCode(c)) >= 0
 }
 
 /** The characters OneNET's token format escapes: + space / ? % # & = */
 function isOneNetPlain(c: number): boolean {
-    return !(
-        c === 0x2b ||
-        c === 0x20 ||
-        c === 0x2f ||
-        c === 0x3f ||
-        c === 0x25 ||
-        c === 0x23 ||
-        c === 0x26 ||
-        c === 0x3d
-    )
+    return "+ /?%#&=".indexOf(String.fromCharCode(c)) < 0
 }
 
 /** Percent-encodes (upper-case %XX) every UTF-8 byte of `s` for which `keep` is false. */

@@ -7,12 +7,11 @@
  *   replies          `{"id":"1","code":200,"data":{...}}` or `{"id":"1","code":422,"message":"..."}`
  * plus Home Assistant MQTT discovery (retained config messages under `{HA_PREFIX}/`).
  */
-import { Parsed, Reply, commandError, parseCommand } from "../app/commands"
-import { toJson } from "../app/json"
-import { PROPERTIES, PropertyDesc, Snapshot } from "../app/properties"
+import { Parsed, Reply, commandError, parseCommand } from "../model/commands"
+import { toJson } from "../util/json"
+import { PROPERTIES, PropertyDesc, Snapshot } from "../model/properties"
 import { Config } from "../config"
-import { Platform } from "../image"
-import { CloudProfile, ConnectParams, Message, Subscription } from "./profile"
+import { CloudProfile, ConnectParams, Message, Subscription, Platform } from "./profile"
 
 /** Payloads of the status topic. */
 export const ONLINE = "online"

@@ -14,12 +14,11 @@
  * them. Credentials are keyed by the UTC hour; the platform checks that hour only with
  * HUAWEI_TSCHK=true, so only then does the device need the real time. They do not expire.
  */
-import { Parsed, Reply, commandError, decodeRequest } from "../app/commands"
-import { toJson } from "../app/json"
-import { Snapshot } from "../app/properties"
-import { Config, ReadSetting, boolSetting, checkSettings, isChars, isHost, setting, settings } from "../config"
-import { Platform } from "../image"
-import { CloudProfile, ConnectParams, Message, Subscription } from "./profile"
+import { Parsed, Reply, commandError, decodeRequest } from "../model/commands"
+import { toJson } from "../util/json"
+import { Snapshot } from "../model/properties"
+import { Config, ReadSetting, boolSetting, checkSettings, isChars, asHost, setting, settings } from "../config"
+import { CloudProfile, ConnectParams, Message, Subscription, Platform } from "./profile"
 import { HOST_TEXT, ID_TEXT, idValue, propNames } from "./settings"
 import { signHuawei, utcHourStamp } from "./sign-huawei"
 import { PropertyMap, platformCommand, propertyMap, sessionParams, valuesJson } from "./thing-model"
@@ -168,7 +167,7 @@ export const platform: Platform = {
             serviceId: await setting(s, "HUAWEI_SVC", HUAWEI_SVC_DEFAULT, "a service id of the product model", t => (isChars(t, "_-", false, 64) ? t : undefined)),
             checkTimestamp: await boolSetting(s, "HUAWEI_TSCHK", false),
         }
-        const host = await setting(s, "HUAWEI_HOST", "", HOST_TEXT, t => (isHost(t) ? t : undefined), false,
+        const host = await setting(s, "HUAWEI_HOST", "", HOST_TEXT, asHost, false,
             cfg.mqttHost ? undefined : m + "(the MQTT access address from the IoTDA console)")
         const names = await propNames(s)
         checkSettings(s)

@@ -3,13 +3,12 @@
  * links this file: each imports only its own platform module (`platform` of src/cloud/<kind>.ts).
  */
 import { Config, ReadSetting } from "../config"
-import { Platform } from "../image"
 import { platform as alibaba } from "./alibaba"
 import { platform as azure } from "./azure"
 import { platform as generic } from "./generic"
 import { platform as huawei } from "./huawei"
 import { platform as onenet } from "./onenet"
-import { CloudProfile } from "./profile"
+import { CloudProfile, Platform } from "./profile"
 import { platform as tencent } from "./tencent"
 import { platform as thingspeak } from "./thingspeak"
 

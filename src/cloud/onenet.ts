@@ -8,12 +8,11 @@
  * interval interval, uptime uptime. The token carries an expiry (`et`, TOKEN_TTL after now), so
  * the device needs the real time and reconnects with a fresh token before it expires.
  */
-import { Parsed, Reply } from "../app/commands"
-import { toJson } from "../app/json"
-import { Snapshot } from "../app/properties"
+import { Parsed, Reply } from "../model/commands"
+import { toJson } from "../util/json"
+import { Snapshot } from "../model/properties"
 import { Config, ReadSetting, checkSettings, choiceSetting, setting, settings } from "../config"
-import { Platform } from "../image"
-import { CloudProfile, ConnectParams, Message, Subscription } from "./profile"
+import { CloudProfile, ConnectParams, Message, Subscription, Platform } from "./profile"
 import { B64_TEXT, ID_TEXT, base64Value, idValue, propNames, tokenTtl } from "./settings"
 import { signOneNet } from "./sign-onenet"
 import { PropertyMap, nextId, platformCommand, propertyMap, requestWithId, sessionParams, valuesJson } from "./thing-model"

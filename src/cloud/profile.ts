@@ -4,8 +4,9 @@
  * the application and the MQTT client never know which one they talk to.
  * Profiles are pure: they build topics, payloads and credentials and parse commands; no I/O.
  */
-import { Parsed, Reply } from "../app/commands"
-import { Snapshot } from "../app/properties"
+import { CloudKind, Config, ReadSetting } from "../config"
+import { Parsed, Reply } from "../model/commands"
+import { Snapshot } from "../model/properties"
 
 /** One MQTT message to publish. */
 export interface Message {
@@ -74,4 +75,15 @@ export interface CloudProfile {
     parseCommand(topic: string, payload: Buffer): Parsed
     /** The reply message for a command's outcome; undefined when the platform has no replies. */
     reply(cmd: Parsed, reply: Reply): Message
+}
+
+/** One cloud platform: reads its own settings and makes its profile. */
+export interface Platform {
+    kind: CloudKind
+    /**
+     * Reads and checks this platform's settings (throws a ConfigError naming every bad key),
+     * fills in what the common configuration leaves to the platform (e.g. the default MQTT host),
+     * logs what the user should know about the platform, and returns the profile.
+     */
+    create(cfg: Config, log: (msg: string) => void, read?: ReadSetting): Promise<CloudProfile>
 }

@@ -2,7 +2,7 @@
  * Settings the cloud platforms share (each platform's `create` reads only what it uses):
  * TOKEN_TTL, CLOUD_PROPS, and the checks of identity values.
  */
-import { findProperty } from "../app/properties"
+import { findProperty } from "../model/properties"
 import { Settings, intSetting, isChars, setting } from "../config"
 import { base64Decode } from "./encoding"
 

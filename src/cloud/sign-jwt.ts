@@ -2,7 +2,7 @@
  * JSON Web Tokens (HS256) as MQTT passwords, for brokers with JWT authentication such as EMQX.
  */
 import { hmac } from "@devicescript/crypto"
-import { jsonString } from "../app/json"
+import { jsonString } from "../util/json"
 import { MqttCredentials, decodeKey, expiry, requireText } from "./credentials"
 import { base64Encode } from "./encoding"
 

@@ -10,12 +10,11 @@
  * template's bool type); identifiers are the model's unless CLOUD_PROPS maps them. The user name
  * carries an expiry (TOKEN_TTL after now), so the device needs the real time.
  */
-import { Parsed, Reply, commandError, decodeRequest } from "../app/commands"
-import { toJson } from "../app/json"
-import { Snapshot } from "../app/properties"
+import { Parsed, Reply, commandError, decodeRequest } from "../model/commands"
+import { toJson } from "../util/json"
+import { Snapshot } from "../model/properties"
 import { Config, ReadSetting, checkSettings, isChars, setting, settings } from "../config"
-import { Platform } from "../image"
-import { CloudProfile, ConnectParams, Message, Subscription } from "./profile"
+import { CloudProfile, ConnectParams, Message, Subscription, Platform } from "./profile"
 import { B64_TEXT, ID_TEXT, base64Value, propNames, tokenTtl } from "./settings"
 import { signTencent, tencentConnId } from "./sign-tencent"
 import { BOOL_AS_INT, PropertyMap, nextId, platformCommand, propertyMap, requestWithId, sessionParams, valuesJson } from "./thing-model"

@@ -3,11 +3,11 @@
  * names and a platform's identifiers (defaults per platform, CLOUD_PROPS overrides), value
  * encoding in reports and replies (booleans as 0/1 where the platform's bool type is an integer,
  * floats that keep a decimal point), message ids, and turning a platform request into the app's
- * command model with the app's own validation (src/app/commands.ts).
+ * command model with the app's own validation (src/model/commands.ts).
  */
-import { Parsed, Request, checkParams, commandError, commandOf, decodeRequest } from "../app/commands"
-import { jsonString, toJson } from "../app/json"
-import { PROPERTIES } from "../app/properties"
+import { Parsed, Request, checkParams, commandError, commandOf, decodeRequest } from "../model/commands"
+import { jsonString, toJson } from "../util/json"
+import { PROPERTIES } from "../model/properties"
 import { Config } from "../config"
 import { MqttCredentials } from "./credentials"
 import { ConnectParams } from "./profile"

@@ -6,12 +6,11 @@
  * command channel, so this profile subscribes to nothing and never replies: the device only reports.
  * Credentials are the channel's "MQTT device" (TS_CLIENT, TS_USER, TS_PASS); nothing to sign.
  */
-import { Parsed, Reply } from "../app/commands"
-import { toJson } from "../app/json"
-import { Snapshot, findProperty } from "../app/properties"
+import { Parsed, Reply } from "../model/commands"
+import { toJson } from "../util/json"
+import { Snapshot, findProperty } from "../model/properties"
 import { Config, ReadSetting, checkSettings, isChars, setting, settings } from "../config"
-import { Platform } from "../image"
-import { CloudProfile, ConnectParams, Message, Subscription } from "./profile"
+import { CloudProfile, ConnectParams, Message, Subscription, Platform } from "./profile"
 import { ID_TEXT } from "./settings"
 import { sessionParams } from "./thing-model"
 

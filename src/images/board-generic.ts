@@ -2,7 +2,7 @@
 import { startBoardSensor } from "../app/i2c-sensors"
 import { platform as generic } from "../cloud/generic"
 import { runDevice } from "../device"
-import { boardW5500 } from "../net/starters"
+import { boardW5500 } from "../compose/starters"
 
 await runDevice({
     name: "board-generic",

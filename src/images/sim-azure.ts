@@ -2,8 +2,8 @@
 import { startSimSensor } from "../app/sensors"
 import { platform as azure } from "../cloud/azure"
 import { runDevice } from "../device"
-import { hostNetwork } from "../net/starters"
-import { simSettings } from "../sim/ballast"
+import { hostNetwork } from "../compose/sim-starters"
+import { simSettings } from "../simdev/settings"
 
 await runDevice({
     name: "sim-azure",

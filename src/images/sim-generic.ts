@@ -2,8 +2,9 @@
 import { startSimSensor } from "../app/sensors"
 import { platform as generic } from "../cloud/generic"
 import { runDevice } from "../device"
-import { hostNetwork, simW5500 } from "../net/starters"
-import { simSettings, withHeapProbe } from "../sim/ballast"
+import { hostNetwork, simW5500 } from "../compose/sim-starters"
+import { withHeapProbe } from "../simdev/ballast"
+import { simSettings } from "../simdev/settings"
 
 await runDevice({
     name: "sim-generic",

@@ -2,8 +2,8 @@
 import { startSimSensor } from "../app/sensors"
 import { platform as generic } from "../cloud/generic"
 import { runDevice } from "../device"
-import { simPicoW } from "../sim/picow"
-import { simSettings } from "../sim/ballast"
+import { simPicoW } from "../simdev/picow"
+import { simSettings } from "../simdev/settings"
 
 await runDevice({
     name: "sim-picow-generic",

@@ -2,8 +2,8 @@
 import { startSimSensor } from "../app/sensors"
 import { platform as thingspeak } from "../cloud/thingspeak"
 import { runDevice } from "../device"
-import { hostNetwork, simW5500 } from "../net/starters"
-import { simSettings } from "../sim/ballast"
+import { hostNetwork, simW5500 } from "../compose/sim-starters"
+import { simSettings } from "../simdev/settings"
 
 await runDevice({
     name: "sim-thingspeak",

@@ -2,8 +2,8 @@
 import { startSimSensor } from "../app/sensors"
 import { platform as generic } from "../cloud/generic"
 import { runDevice } from "../device"
-import { simW5100S } from "../net/starters-w5100s"
-import { simSettings } from "../sim/ballast"
+import { simW5100S } from "../compose/sim-starters-w5100s"
+import { simSettings } from "../simdev/settings"
 
 await runDevice({
     name: "sim-w5100s-generic",

@@ -33,7 +33,7 @@ const PARAMS = hex`01 03 06 0f 33 3a 3b`
 export type DhcpKind = "discover" | "select" | "renew" | "rebind" | "reboot" | "decline" | "release"
 
 // The first five are what the client sends in the states of STATES.
-const KINDS = ["discover", "select", "renew", "rebind", "reboot", "decline", "release"]
+const KINDS = "discover select renew rebind reboot decline release".split(" ")
 // Per kind: the message type (option 53), then what the packet carries: 1 ciaddr, 2 option 50
 // (requested address), 4 option 54 (server), 8 hostname and parameter list, 16 broadcast flag.
 const SHAPES = hex`01 18 03 1e 03 09 03 09 03 1a 04 06 07 05`
@@ -145,24 +145,8 @@ function fail(foreign: boolean, message: string): DhcpReply {
 // How to read each option code below 60 (0: skip it): 1 one byte, 2 a 4-byte number, 3 an
 // address, 4 addresses (keep the first), 5 addresses (keep up to 4), 6 text.
 const WANT = hex`00 03 00 04 00 00 05 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 02 01 01 03 00 06 00 02 02`
-// The DhcpReply field of each option WANT reads.
-const FIELDS: string[] = []
-FIELDS[1] = "mask"
-FIELDS[3] = "gateway"
-FIELDS[6] = "dns"
-FIELDS[51] = "lease"
-FIELDS[52] = "overload"
-FIELDS[53] = "type"
-FIELDS[54] = "server"
-FIELDS[56] = "text"
-FIELDS[58] = "t1"
-FIELDS[59] = "t2"
-
-// A server's text (option 56) as a string; invalid UTF-8 would crash the VM when logged, so hex.
-function textOf(b: Buffer, from: number, to: number): string {
-    const t = b.slice(from, to)
-    return utf8ErrorAt(t) < 0 ? t.toString() : `(not UTF-8: ${t.toString("hex")})`
-}
+// The DhcpReply field of each option WANT reads (by option code).
+const FIELDS = ",mask,,gateway,,,dns,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,lease,overload,type,server,,text,,t1,t2".split(",")
 
 // Reads the options in b[from..to) into r; returns an error message, or "" once option 255 ends them.
 function scanOptions(b: Buffer, from: number, to: number, where: string, r: any): string {
@@ -187,7 +171,9 @@ function scanOptions(b: Buffer, from: number, to: number, where: string, r: any)
         const size = want === 1 ? 1 : want < 4 ? 4 : 0
         if (size ? len !== size : want < 6 && (!len || len & 3))
             return `dhcp: option ${code} must be ${size || "a multiple of 4"} bytes, got ${len}`
-        let val: any = want === 1 ? b[v] : want === 2 ? getU32(b, v) : want === 6 ? textOf(b, v, i) : formatIp(b, v)
+        let val: any = want === 1 ? b[v] : want === 2 ? getU32(b, v) : want === 6 ? b.slice(v, i) : formatIp(b, v)
+        // a server's text (option 56): invalid UTF-8 would crash the VM when logged, so hex
+        if (want === 6) val = utf8ErrorAt(val) < 0 ? val.toString() : `(not UTF-8: ${val.toString("hex")})`
         if (want === 5) {
             val = []
             for (let k = 0; k < len && k < 16; k += 4) val.push(formatIp(b, v + k))
@@ -233,7 +219,7 @@ export function parseDhcp(b: Buffer, xid: number, mac: Buffer): DhcpReply {
 export type DhcpState = "init" | "selecting" | "requesting" | "bound" | "renewing" | "rebinding" | "rebooting"
 
 // The states that send (KINDS in the same order).
-const STATES = ["selecting", "requesting", "renewing", "rebinding", "rebooting"]
+const STATES = "selecting requesting renewing rebinding rebooting".split(" ")
 
 /**
  * `bound`: a new address is ready to configure; `renewed`: the same address, lease extended;

@@ -94,7 +94,7 @@ export interface DnsResult {
     rcode?: number
 }
 
-const RCODES = ["", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"]
+const RCODES = ",FORMERR,SERVFAIL,NXDOMAIN,NOTIMP,REFUSED".split(",")
 
 function fail(error: DnsErrorKind, message: string, rcode?: number): DnsResult {
     return { ok: false, error, message, rcode }
@@ -302,6 +302,10 @@ export interface DnsCounters {
 }
 
 const IDLE = 3600000
+// errors of a datagram that is not the answer to our query (another id, not a response, another question)
+const STRAY = "id notResponse question".split(" ")
+// answers that end the lookup whatever the other servers would say
+const FINAL = "nxdomain noAddress".split(" ")
 
 /**
  * Looks up one name at a time: `lookup(name, now)` starts, then `poll(now)` at `wakeAt` and
@@ -327,11 +331,6 @@ export class DnsResolver {
         this.cache = dnsCache(opts.cacheSize)
     }
 
-    /** True while a lookup is under way. */
-    busy() {
-        return this.id >= 0
-    }
-
     /**
      * Starts looking up the A records of `name` (ends any lookup under way); drive it with `poll`.
      * Answers at once for an IPv4 address, a cached name or an invalid one.
@@ -340,12 +339,14 @@ export class DnsResolver {
         this.name = name
         this.attempt = 0
         this.lastFail = undefined
-        if (isIp(name)) return this.end(now, { ok: true, addresses: [name], ttl: 0 })
-        const err = nameError(name)
-        if (err) return this.end(now, fail("name", err))
-        const hit = cacheGet(this.cache, name, now)
-        if (!hit) return this.next(now)
-        this.counters.cacheHits++
+        let hit = isIp(name) ? [name] : undefined
+        if (!hit) {
+            const err = nameError(name)
+            if (err) return this.end(now, fail("name", err))
+            hit = cacheGet(this.cache, name, now)
+            if (!hit) return this.next(now)
+            this.counters.cacheHits++
+        }
         return this.end(now, { ok: true, addresses: hit, ttl: 0 })
     }
 
@@ -360,8 +361,8 @@ export class DnsResolver {
                 return this.end(now, r)
             }
             // a stray datagram (another query's id, not a response, another question): keep waiting
-            if (e === "id" || e === "notResponse" || e === "question") this.counters.foreign++
-            else if (e === "nxdomain" || e === "noAddress") return this.end(now, r)
+            if (STRAY.indexOf(e) >= 0) this.counters.foreign++
+            else if (FINAL.indexOf(e) >= 0) return this.end(now, r)
             else {
                 this.lastFail = r
                 return this.next(now)

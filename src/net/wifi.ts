@@ -5,7 +5,7 @@
  * configures Wi-Fi: its CLI does not store them as program settings but hands them to the
  * runtime's Wi-Fi service (AddNetwork), which keeps them and connects. So on the board the
  * firmware checks the Wi-Fi service (configured network, address) and in the simulator the
- * settings themselves (src/sim/picow.ts; Wi-Fi itself is not emulated there).
+ * settings themselves (src/simdev/picow.ts; Wi-Fi itself is not emulated there).
  * NOT VERIFIED ON HARDWARE: no Pico W runtime is vendored in this kit (see docs/hardware.md, "The other RP2040 boards").
  */
 import * as ds from "@devicescript/core"

@@ -8,7 +8,7 @@ import { startMQTTClient } from "@devicescript/net"
 import { readSetting } from "../vm/settings"
 import { MqttClient } from "../../src/mqtt"
 import { HostStack } from "../../src/net/host"
-import { loadSimSettings } from "../../src/sim/hostlink"
+import { loadSimSettings } from "../../src/simdev/hostlink"
 
 await loadSimSettings()
 const PORT: number = await readSetting("B_PORT", 1883)

@@ -52,11 +52,11 @@ for (const entry of [...images, "src/main.ts"]) {
         // the W5100S driver only in W5100S images; the Pico W carries no WIZnet code at all
         assert.equal(has("src/net/wiznet/w5100s.ts"), chip === "w5100s", `${entry}: W5100S driver linked: ${has("src/net/wiznet/w5100s.ts")}`)
         if (chip === "picow") {
-            for (const f of ["src/net/wiznet/stack.ts", "src/net/wiznet/chip.ts", "src/hal/w5500-bus.ts", "src/hal/bridge-spi.ts", "src/hal/spi.ts"]) assert.ok(!has(f), `${entry} links ${f}`)
+            for (const f of ["src/net/wiznet/stack.ts", "src/net/wiznet/chip.ts", "src/hal/w5500-bus.ts", "src/simdev/bridge-spi.ts", "src/hal/spi.ts"]) assert.ok(!has(f), `${entry} links ${f}`)
             assert.ok(has("src/net/host.ts"), `${entry} lacks the runtime's sockets`)
-            assert.equal(has("src/sim/hostlink.ts"), !board, `${entry}: host link linked: ${has("src/sim/hostlink.ts")}`)
+            assert.equal(has("src/simdev/hostlink.ts"), !board, `${entry}: host link linked: ${has("src/simdev/hostlink.ts")}`)
         } else if (board) {
-            for (const f of ["src/hal/bridge-spi.ts", "src/sim/hostlink.ts", "src/net/host.ts"]) assert.ok(!has(f), `${entry} links ${f}`)
+            for (const f of ["src/simdev/bridge-spi.ts", "src/simdev/hostlink.ts", "src/net/host.ts"]) assert.ok(!has(f), `${entry} links ${f}`)
             for (const f of ["src/hal/w5500-bus.ts", "src/hal/wiring.ts", "src/net/wiznet/stack.ts", "src/app/i2c-sensors.ts"]) assert.ok(has(f), `${entry} lacks ${f}`)
         } else {
             for (const f of ["src/hal/w5500-bus.ts", "src/hal/wiring.ts", "src/app/i2c-sensors.ts"]) assert.ok(!has(f), `${entry} links ${f}`)

@@ -1,5 +1,5 @@
 /** Small assertion helpers for VM suites (the runtime's `expect` has only `toBe`); messages show values as JSON. */
-import { toJson } from "../../src/app/json"
+import { toJson } from "../../src/util/json"
 
 /** Throws unless `actual === expected`. */
 export function eq(actual: any, expected: any, what = "value") {

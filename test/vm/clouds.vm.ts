@@ -6,9 +6,9 @@
  * only) for test/node/clouds.test.ts to verify with the independent Node verifiers.
  */
 import * as ds from "@devicescript/core"
-import { Parsed, applyCommand } from "../../src/app/commands"
-import { parseJson, toJson } from "../../src/app/json"
-import { Device, Snapshot } from "../../src/app/properties"
+import { Parsed, applyCommand } from "../../src/model/commands"
+import { parseJson, toJson } from "../../src/util/json"
+import { Device, Snapshot } from "../../src/model/properties"
 import { AlibabaProfile } from "../../src/cloud/alibaba"
 import { AzureProfile } from "../../src/cloud/azure"
 import { GenericProfile } from "../../src/cloud/generic"

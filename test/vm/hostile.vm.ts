@@ -8,7 +8,7 @@ import * as ds from "@devicescript/core"
 import { readSetting } from "./settings"
 import { MqttClient, MqttMessage } from "../../src/mqtt"
 import { HostStack } from "../../src/net/host"
-import { loadSimSettings } from "../../src/sim/hostlink"
+import { loadSimSettings } from "../../src/simdev/hostlink"
 
 await loadSimSettings()
 const PORT: number = await readSetting("H_PORT", 0)

@@ -1,4 +1,4 @@
-import { loadSimSettings, runnerSetting } from "../../src/sim/hostlink"
+import { loadSimSettings, runnerSetting } from "../../src/simdev/hostlink"
 import { describe, expect, test } from "./harness"
 
 describe("hostlink", () => {

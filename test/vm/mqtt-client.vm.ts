@@ -7,7 +7,7 @@ import * as ds from "@devicescript/core"
 import { readSetting } from "./settings"
 import { MqttClient, MqttMessage, MqttOptions } from "../../src/mqtt"
 import { HostStack } from "../../src/net/host"
-import { loadSimSettings } from "../../src/sim/hostlink"
+import { loadSimSettings } from "../../src/simdev/hostlink"
 import { afterEach } from "@devicescript/test"
 import { describe, expect, test } from "./harness"
 

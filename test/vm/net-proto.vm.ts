@@ -4,7 +4,7 @@
  */
 import * as ds from "@devicescript/core"
 import { readSetting } from "./settings"
-import { loadSimSettings } from "../../src/sim/hostlink"
+import { loadSimSettings } from "../../src/simdev/hostlink"
 import { formatIp, getU16, getU32, isIp, parseIp, setU16, setU32, tryParseIp } from "../../src/net/ip"
 import { buildDhcp, DhcpClient, dhcpGiveBack, DhcpKind, parseDhcp } from "../../src/net/dhcp"
 import { buildQuery, cacheGet, cachePut, dnsCache, DnsResolver, nameError, parseResponse } from "../../src/net/dns"
@@ -635,7 +635,7 @@ describe("dns", () => {
         eq(a.send.to, "10.0.0.1", "first server")
         eq(a.send.port, 53, "port 53")
         eq(a.wakeAt, 2000, "timeout")
-        check(r.busy(), "busy")
+        check((r as any).id >= 0, "busy (a query id while a lookup is under way)")
         const id1 = getU16(a.send.data, 0)
         a = r.poll(1000)
         check(!a.send && !a.result, "waiting")
@@ -655,7 +655,7 @@ describe("dns", () => {
         a = r.poll(2200, good)
         check(a.result && a.result.ok, "answer")
         eq(a.result.addresses.join(","), "93.184.216.34,93.184.216.35", "addresses")
-        check(!r.busy(), "idle")
+        check((r as any).id < 0, "idle")
         a = r.lookup("EXAMPLE.com", 3000)
         check(!a.send && a.result.ok && a.result.addresses.length === 2, "second lookup from the cache")
         eq(r.counters.cacheHits, 1, "cache hit")

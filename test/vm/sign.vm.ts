@@ -6,7 +6,7 @@
 import * as ds from "@devicescript/core"
 import { digest } from "@devicescript/crypto"
 import { readSetting } from "./settings"
-import { loadSimSettings } from "../../src/sim/hostlink"
+import { loadSimSettings } from "../../src/simdev/hostlink"
 import { MqttCredentials } from "../../src/cloud/credentials"
 import { base64Decode, base64Encode, hexDecode, hexEncode, oneNetEncode, urlEncode } from "../../src/cloud/encoding"
 import { signAlibaba } from "../../src/cloud/sign-alibaba"

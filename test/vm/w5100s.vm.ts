@@ -8,13 +8,13 @@
  */
 import * as ds from "@devicescript/core"
 import { readSetting } from "./settings"
-import { openBridgeBus } from "../../src/hal/bridge-spi"
+import { openBridgeBus } from "../../src/simdev/bridge-spi"
 import { SpiBatch, SpiBus } from "../../src/hal/spi"
 import { Connection } from "../../src/net/stack"
 import { startWiznet, WiznetStack } from "../../src/net/wiznet"
 import { WizSocket } from "../../src/net/wiznet/socket"
 import { W5100sBatch, w5100s } from "../../src/net/wiznet/w5100s"
-import { loadSimSettings } from "../../src/sim/hostlink"
+import { loadSimSettings } from "../../src/simdev/hostlink"
 import { describe, test } from "./harness"
 
 function eq(actual: any, expected: any, what: string) {

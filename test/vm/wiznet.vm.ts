@@ -8,7 +8,7 @@
  */
 import * as ds from "@devicescript/core"
 import { readSetting } from "./settings"
-import { BridgeSpiBus, BridgeStats, openBridgeBus } from "../../src/hal/bridge-spi"
+import { BridgeSpiBus, BridgeStats, bridgeStats, openBridgeBus } from "../../src/simdev/bridge-spi"
 import { SpiBatch, SpiBus } from "../../src/hal/spi"
 import { BoardSpiBus, openBoardBus } from "../../src/hal/w5500-bus"
 import { parseWiring, readWiring } from "../../src/hal/wiring"
@@ -18,7 +18,7 @@ import { Connection } from "../../src/net/stack"
 import { Sn_CR_CONNECT, Sn_MR_TCP, Sn_RX_RD, Sn_TX_WR } from "../../src/net/wiznet/registers"
 import { socketPolls } from "../../src/net/wiznet/socket"
 import { startWiznet, WiznetEvent, WiznetStack } from "../../src/net/wiznet"
-import { loadSimSettings } from "../../src/sim/hostlink"
+import { loadSimSettings } from "../../src/simdev/hostlink"
 import { describe, test } from "./harness"
 import { eq, has, ok } from "./asserts"
 
@@ -391,13 +391,13 @@ describe("wiznet", () => {
             for (let attempt = 0; attempt < 4 && !line; attempt++) {
                 if (attempt) for (let i = 0; i < n; i++) await client.publish("wiz/test/warmup", pattern(120, i))
                 const dhcp0 = stack.dhcp.counters.sent + stack.sntp.counters.sent
-                const s0: BridgeStats = await bus.stats()
+                const s0: BridgeStats = await bridgeStats(bus)
                 const d0 = bus.bytes
                 const t0 = ds.millis()
                 for (let i = 0; i < n; i++) await client.publish(attempt ? "wiz/test/again" : topic, pattern(120, i))
                 // the last SEND_OK and its interrupt belong to the reports too
                 await ds.sleep(100)
-                const s1: BridgeStats = await bus.stats()
+                const s1: BridgeStats = await bridgeStats(bus)
                 const ms = ds.millis() - t0
                 eq(bus.bytes - d0, s1.spiBytes - s0.spiBytes, "driver and emulator count the same SPI bytes")
                 if (stack.dhcp.counters.sent + stack.sntp.counters.sent !== dhcp0) continue
@@ -412,9 +412,9 @@ describe("wiznet", () => {
             let idle = ""
             for (let attempt = 0; attempt < 4 && !idle; attempt++) {
                 const dhcp0 = stack.dhcp.counters.sent + stack.sntp.counters.sent
-                const i0: BridgeStats = await bus.stats()
+                const i0: BridgeStats = await bridgeStats(bus)
                 await ds.sleep(2000)
-                const i1: BridgeStats = await bus.stats()
+                const i1: BridgeStats = await bridgeStats(bus)
                 if (stack.dhcp.counters.sent + stack.sntp.counters.sent !== dhcp0) continue
                 idle = `idle_spi_bytes_per_s=${Math.round((i1.spiBytes - i0.spiBytes) / 2)} idle_round_trips_per_s=${Math.round((i1.requests - i0.requests) / 2)}`
             }

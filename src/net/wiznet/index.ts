@@ -1,7 +1,7 @@
 /**
  * The W5500 network stack, ready to use: `startWiznet(bus, opts)` brings the chip on an opened bus
  * up and returns the `WiznetStack` (a `NetStack`) while DHCP, SNTP and the link watch carry on in
- * the background. Open the bus with the image's transport: `openBridgeBus()` (src/hal/bridge-spi.ts)
+ * the background. Open the bus with the image's transport: `openBridgeBus()` (src/simdev/bridge-spi.ts)
  * in the simulator, `openBoardBus()` (src/hal/w5500-bus.ts) on a board; an image links only the
  * transport it names.
  */

@@ -12,7 +12,6 @@ import { SpiBatch } from "../../hal/spi"
 import { Mutex } from "../../util/mutex"
 import { Signal } from "../../util/signal"
 import { formatIp, parseIp } from "../ip"
-import type { W5500 } from "./chip"
 import {
     hex2,
     SOCK_CLOSED,
@@ -54,6 +53,22 @@ export const socketPolls = { command: 0, open: 0 }
 /** how long a command may keep Sn_CR non-zero (it never clears with the PHY powered down) */
 const COMMAND_TIMEOUT_MS = 500
 
+/** What a socket needs of its chip (the W5500 in chip.ts, or a chip built on it): the bus and its frames. */
+export interface SocketChip {
+    /** the bus lock `begin` takes */
+    readonly mutex: Mutex
+    /** Takes the bus and returns the (cleared) shared batch; `commit` (or `mutex.unlock()`) must follow. */
+    begin(): Promise<SpiBatch>
+    /** Runs the shared batch and releases the bus; returns what it read. */
+    commit(): Promise<Buffer>
+    /** Reads `n` bytes of block `bsb` at `addr`. */
+    read(bsb: number, addr: number, n: number): Promise<Buffer>
+    /** Reads a 16-bit register until two reads agree. */
+    readStable16(bsb: number, addr: number): Promise<number>
+    /** Notes traffic (the chip then polls faster for a while). */
+    activity(): void
+}
+
 /** One of the chip's 8 sockets. */
 export class WizSocket {
     /** block select of the socket's registers, TX buffer and RX buffer */
@@ -80,7 +95,7 @@ export class WizSocket {
     private sending = false
     private lock = new Mutex()
 
-    constructor(private readonly chip: W5500, readonly n: number) {
+    constructor(private readonly chip: SocketChip, readonly n: number) {
         this.sreg = (n << 2) | 1
         this.txb = (n << 2) | 2
         this.rxb = (n << 2) | 3

@@ -1,7 +1,7 @@
 /**
  * The simulator host link: in the desktop simulator the firmware's settings come from the runner
  * (`sim/hostlink.ts`) instead of flash, and the wall-clock time from the desktop. Protocol:
- * connect to 127.0.0.1:`simPorts.hostlink` (src/sim/ports.ts: the runner's port for this run), send one line `{"hello":1}`, read one line
+ * connect to 127.0.0.1:`simPorts.hostlink` (src/simdev/ports.ts: the runner's port for this run), send one line `{"hello":1}`, read one line
  * `{"settings":{...},"time":<unix ms>}`, close.
  */
 import * as ds from "@devicescript/core"

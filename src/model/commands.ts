@@ -6,13 +6,13 @@
  * Codes (HTTP-like): 200 done, 400 bad JSON or shape, 403 read-only property, 404 unknown command
  * or property, 413 payload too large, 422 wrong type or out of range.
  */
-import { parseJson } from "./json"
+import { parseJson } from "../util/json"
 import { Device, PropValue, checkValue, findProperty, propertyNames } from "./properties"
 
 /** Largest command payload accepted, bytes (checked before parsing). */
 export const MAX_COMMAND_BYTES = 2048
 /** Names of the commands, as used in `commands/{name}` topics. */
-export const COMMAND_NAMES = ["set", "toggle", "report"]
+export const COMMAND_NAMES = "set toggle report".split(" ")
 
 /** A parameter of a set command: a converted value, or "toggle" for a boolean property. */
 export type ParamValue = PropValue | string
@@ -80,14 +80,6 @@ function kindOf(v: any): string {
     return (t === "object" ? "an " : "a ") + t
 }
 
-function isBlank(b: Buffer): boolean {
-    for (let i = 0; i < b.length; i++) {
-        const c = b[i]
-        if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return false
-    }
-    return true
-}
-
 /** A request body: its id and the JSON object, or an error. */
 export interface Request {
     id: string
@@ -105,10 +97,13 @@ export function decodeRequest(payload: Buffer, allowEmpty: boolean, ctx?: string
     let body: any = {}
     let error: string
     let code = 400
+    // blank: nothing but spaces, tabs and line ends
+    let blank = true
+    for (let i = 0; i < len && blank && len <= MAX_COMMAND_BYTES; i++) blank = " \t\r\n".indexOf(String.fromCharCode(payload[i])) >= 0
     if (len > MAX_COMMAND_BYTES) {
         code = 413
         error = `payload is ${len} bytes, at most ${MAX_COMMAND_BYTES} allowed`
-    } else if (!len || isBlank(payload)) {
+    } else if (blank) {
         if (!allowEmpty) error = 'payload is empty; expected JSON like {"id":"1","params":{"led":true}}'
     } else {
         try {
@@ -208,10 +203,13 @@ export function commandOf(name: string, req: Request, ctx?: string): Parsed {
         }
     }
     const p = findProperty(target)
-    if (!p) return commandError(req.id, 404, `unknown property ${JSON.stringify(target)} (writable: ${propertyNames(true)})`, ctx)
-    if (!p.writable) return commandError(req.id, 403, `${target} is read-only (writable: ${propertyNames(true)})`, ctx)
-    if (p.type !== "bool") return commandError(req.id, 422, `toggle needs a boolean property; ${target} is ${p.type === "int" ? "an integer" : "a number"}`, ctx)
-    return { kind: "toggle", id: req.id, name: target, ctx }
+    if (p && p.writable && p.type !== "bool")
+        return commandError(req.id, 422, `toggle needs a boolean property; ${target} is ${p.type === "int" ? "an integer" : "a number"}`, ctx)
+    // an unknown or read-only property: the errors of a set
+    const one: { [name: string]: ParamValue } = {}
+    one[target] = "toggle"
+    const c = checkParams(req.id, one, ctx)
+    return c.kind === "error" ? c : { kind: "toggle", id: req.id, name: target, ctx }
 }
 
 /**
@@ -221,27 +219,33 @@ export function commandOf(name: string, req: Request, ctx?: string): Parsed {
  */
 export function applyCommand(device: Device, cmd: Parsed): Outcome {
     const changed: string[] = []
-    if (!cmd) return { reply: { id: "", code: 400, message: "no command" }, changed, report: false }
-    if (cmd.kind === "error") return { reply: { id: cmd.id, code: cmd.code, message: cmd.message }, changed, report: false }
-    if (cmd.kind === "report") return { reply: { id: cmd.id, code: 200 }, changed, report: true }
-    let params: { [name: string]: ParamValue }
-    if (cmd.kind === "toggle") {
-        params = {}
-        params[cmd.name] = "toggle"
-    } else params = cmd.params
-    // validate again: the command may come from a platform parser that did not
-    const checked = checkParams(cmd.id, params)
-    if (checked.kind === "error") return { reply: { id: cmd.id, code: checked.code, message: checked.message }, changed, report: false }
-    const ok = (checked as SetCommand).params
-    const data: { [name: string]: PropValue } = {}
-    for (const name of Object.keys(ok)) {
-        const before = device.get(name)
-        const v = ok[name] === "toggle" ? !before : ok[name]
-        const err = device.set(name, v)
-        if (err) return { reply: { id: cmd.id, code: err.code, message: err.message }, changed, report: changed.length > 0 }
-        const after = device.get(name)
-        data[name] = after
-        if (after !== before) changed.push(name)
+    const reply: Reply = { id: cmd ? cmd.id : "", code: 200 }
+    let err: { code: number; message: string } = cmd ? undefined : { code: 400, message: "no command" }
+    if (cmd && cmd.kind === "error") err = cmd
+    else if (cmd && cmd.kind !== "report") {
+        let params: { [name: string]: ParamValue } = {}
+        if (cmd.kind === "toggle") params[(cmd as ToggleCommand).name] = "toggle"
+        else params = (cmd as SetCommand).params
+        // validate again: the command may come from a platform parser that did not
+        const checked = checkParams(cmd.id, params)
+        if (checked.kind === "error") err = checked
+        else {
+            const ok = (checked as SetCommand).params
+            const data: { [name: string]: PropValue } = {}
+            for (const name of Object.keys(ok)) {
+                const before = device.get(name)
+                err = device.set(name, ok[name] === "toggle" ? !before : ok[name])
+                if (err) break
+                const after = device.get(name)
+                data[name] = after
+                if (after !== before) changed.push(name)
+            }
+            if (!err) reply.data = data
+        }
     }
-    return { reply: { id: cmd.id, code: 200, data }, changed, report: changed.length > 0 }
+    if (err) {
+        reply.code = err.code
+        reply.message = err.message
+    }
+    return { reply, changed, report: (cmd && cmd.kind === "report") || changed.length > 0 }
 }

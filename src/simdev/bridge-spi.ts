@@ -8,9 +8,9 @@
 import * as ds from "@devicescript/core"
 import { HostStack } from "../net/host"
 import { Connection } from "../net/stack"
-import { simPorts } from "../sim/ports"
+import { simPorts } from "./ports"
 import { Mutex } from "../util/mutex"
-import { BATCH_HEAD, SpiBatch, SpiBus } from "./spi"
+import { BATCH_HEAD, SpiBatch, SpiBus } from "../hal/spi"
 
 const EMPTY = Buffer.alloc(0)
 
@@ -28,7 +28,7 @@ export interface BridgeStats {
 export interface BridgeOptions {
     /** default 127.0.0.1 */
     host?: string
-    /** default `simPorts.bridge` (src/sim/ports.ts: the runner's bridge for this run) */
+    /** default `simPorts.bridge` (src/simdev/ports.ts: the runner's bridge for this run) */
     port?: number
     /** connect and per-request timeout, ms (default 5000) */
     timeoutMs?: number
@@ -66,7 +66,7 @@ export class BridgeSpiBus implements SpiBus {
     private acc = EMPTY
     private mutex = new Mutex()
 
-    constructor(private conn: Connection, private readonly where: string, private readonly timeoutMs: number) {}
+    constructor(private conn: Connection, readonly where: string, private readonly timeoutMs: number) {}
 
     async run(batch: SpiBatch): Promise<Buffer> {
         const len = batch.len - BATCH_HEAD
@@ -89,14 +89,6 @@ export class BridgeSpiBus implements SpiBus {
     async interrupt(): Promise<number> {
         // INT answers the INTn level: 0 = asserted
         return (await this.request(hex`07 00 00`))[0] === 0 ? 1 : 0
-    }
-
-    /** The emulated chip's SPI counters (STATS request; costs no SPI bytes). */
-    async stats(): Promise<BridgeStats> {
-        const r = await this.request(hex`09 00 00`)
-        if (r.length !== 12) throw new Error(`${this.where}: STATS answered ${r.length} bytes, expected 12`)
-        const u32 = (off: number) => r[off] * 0x1000000 + ((r[off + 1] << 16) | (r[off + 2] << 8) | r[off + 3])
-        return { spiFrames: u32(0), spiBytes: u32(4), requests: u32(8) }
     }
 
     async close() {
@@ -133,4 +125,15 @@ export class BridgeSpiBus implements SpiBus {
             this.mutex.unlock()
         }
     }
+}
+
+/**
+ * The emulated chip's SPI counters (STATS request; costs no SPI bytes). A function, not a method,
+ * so that images, which never ask, do not carry it.
+ */
+export async function bridgeStats(bus: BridgeSpiBus): Promise<BridgeStats> {
+    const r = await bus.request(hex`09 00 00`)
+    if (r.length !== 12) throw new Error(`${bus.where}: STATS answered ${r.length} bytes, expected 12`)
+    const u32 = (off: number) => r[off] * 0x1000000 + ((r[off + 1] << 16) | (r[off + 2] << 8) | r[off + 3])
+    return { spiFrames: u32(0), spiBytes: u32(4), requests: u32(8) }
 }

@@ -1,22 +1,16 @@
 /**
- * The W5100S network stacks an image can carry (the W5100S-EVB-Pico): through the emulator bridge
- * in the simulator, or through the board file's "wiz" section (chip "w5100s"). A separate file so
- * that W5500 images do not link the W5100S driver.
+ * The W5100S network stack of the W5100S-EVB-Pico image: through the board file's "wiz" section
+ * (chip "w5100s"); the simulator's is in sim-starters-w5100s.ts. Separate files so that W5500
+ * images do not link the W5100S driver.
  */
 import * as ds from "@devicescript/core"
 import { Config } from "../config"
-import { openBridgeBus } from "../hal/bridge-spi"
 import { openBoardBus } from "../hal/w5500-bus"
-import { NetStack } from "./stack"
-import { wiznet } from "./starters"
-import { w5100s } from "./wiznet/w5100s"
+import { NetStack } from "../net/stack"
+import { wiznet } from "./wiznet"
+import { w5100s } from "../net/wiznet/w5100s"
 
 type DsConfig = typeof ds & { _dcfgString(id: string): string }
-
-/** The W5100S emulator behind the simulator bridge (`npm start -- --chip w5100s`). */
-export async function simW5100S(cfg: Config, log: (msg: string) => void): Promise<NetStack> {
-    return await wiznet(await openBridgeBus(), cfg, log, w5100s)
-}
 
 /** The board's W5100S, wired as its board file's "wiz" section says (SPI0 on the W5100S-EVB-Pico); throws when the board declares another chip. */
 export async function boardW5100S(cfg: Config, log: (msg: string) => void): Promise<NetStack> {

@@ -7,10 +7,9 @@
  * `.../commands/ballast` (`withHeapProbe`, in the generic simulator image only), to
  * measure the headroom left in a device that has been running. Not linked into board images.
  */
-import { Parsed } from "../app/commands"
+import { Parsed } from "../model/commands"
 import { ReadSetting } from "../config"
-import { Platform } from "../image"
-import { loadSimSettings, runnerSetting } from "./hostlink"
+import { Platform } from "../cloud/profile"
 
 /** The ballast, kept alive for the device's whole run. */
 const held: Buffer[] = []
@@ -27,18 +26,13 @@ function hold(kb: number, piece: number) {
 }
 
 /**
- * The simulator images' boot hook: the settings (and time) from the runner, then the ballast.
- * Returns the reader of the runner's settings, or undefined without a runner (VS Code's simulator:
- * the settings store then holds the .env files).
+ * Starts the heap probe when the runner set BALLAST_KB (even 0), holding that many KB from boot
+ * (called by the simulator images' settings hook, src/simdev/settings.ts).
  */
-export async function simSettings(): Promise<ReadSetting> {
-    const n = await loadSimSettings()
-    if (n < 0) return undefined
-    console.log(`boot: simulator: ${n} settings from the host link`)
-    const kb = await runnerSetting("BALLAST_KB")
+export async function startBallast(read: ReadSetting) {
+    const kb = await read("BALLAST_KB")
     probe = typeof kb === "number"
     if (probe && kb > 0) hold(kb, 1024)
-    return runnerSetting
 }
 
 /**

@@ -3,49 +3,35 @@
  * non-ASCII character as its own `\u00XX` (so "°C" comes out as mojibake), and `JSON.parse` on
  * deeply nested input runs the VM out of memory or stack (a crash, not an exception).
  */
-import { utf8ErrorAt } from "../util/utf8"
+import { utf8ErrorAt } from "./utf8"
 
 /** Deepest nesting `parseJson` accepts; our payloads need 3, the runtime crashes somewhere past 300. */
 export const MAX_JSON_DEPTH = 8
 
-const HEX = "0123456789abcdef"
-
+// four lower-case hex digits of a UTF-16 code unit
 function hex4(n: number): string {
-    return HEX.charAt((n >> 12) & 15) + HEX.charAt((n >> 8) & 15) + HEX.charAt((n >> 4) & 15) + HEX.charAt(n & 15)
+    return Buffer.from([n >> 8, n & 255]).toString("hex")
 }
 
 /** A JSON string literal for `s`, with every non-ASCII character escaped as `\uXXXX`. */
 export function jsonString(s: string): string {
-    let plain = true
-    for (let i = 0; i < s.length; i++) {
-        const c = s.charCodeAt(i)
-        if (c < 0x20 || c > 0x7e) {
-            plain = false
-            break
-        }
-    }
-    // the runtime's own escaping is right for ASCII (quotes, backslashes)
-    if (plain) return JSON.stringify(s)
-    const parts: string[] = ['"']
+    // the runtime's own escaping is right for ASCII (quotes, backslashes, control characters):
+    // it takes each run of ASCII, and the characters past 0x7e are escaped here
+    let out = '"'
     let start = 0
-    for (let i = 0; i < s.length; i++) {
-        const c = s.charCodeAt(i)
-        if (c >= 0x20 && c <= 0x7e && c !== 0x22 && c !== 0x5c) continue
-        if (i > start) parts.push(s.slice(start, i))
+    const n = s.length
+    for (let i = 0; i <= n; i++) {
+        const c = i < n ? s.charCodeAt(i) : 0
+        if (c < 0x7f && i < n) continue
+        const run = JSON.stringify(s.slice(start, i))
+        out += run.slice(1, run.length - 1)
         start = i + 1
-        if (c === 0x22) parts.push('\\"')
-        else if (c === 0x5c) parts.push("\\\\")
-        else if (c === 0x0a) parts.push("\\n")
-        else if (c === 0x0d) parts.push("\\r")
-        else if (c === 0x09) parts.push("\\t")
-        else if (c > 0xffff) {
+        if (c > 0xffff) {
             const v = c - 0x10000
-            parts.push("\\u" + hex4(0xd800 + (v >> 10)) + "\\u" + hex4(0xdc00 + (v & 0x3ff)))
-        } else parts.push("\\u" + hex4(c))
+            out += "\\u" + hex4(0xd800 + (v >> 10)) + "\\u" + hex4(0xdc00 + (v & 0x3ff))
+        } else if (c) out += "\\u" + hex4(c)
     }
-    if (start < s.length) parts.push(s.slice(start))
-    parts.push('"')
-    return parts.join("")
+    return out + '"'
 }
 
 /**
