@@ -84,7 +84,7 @@ export function w5100sBoardEntry(cloud: string): string {
 
 /**
  * The source of the W5100S board image of `cloud`, made from its W5500 board image: the starter
- * `boardW5500` (src/net/starters) becomes `boardW5100S` (src/net/starters-w5100s) and the image
+ * `boardW5500` (src/compose/starters) becomes `boardW5100S` (src/compose/starters-w5100s) and the image
  * name gains "w5100s-". Throws naming the file and what it lacks when the W5500 image is not of
  * that shape.
  */
@@ -98,7 +98,7 @@ export function w5100sBoardImage(cloud: string, project = ROOT): string {
     }
     const swaps: [RegExp, string, string][] = [
         [/^\/\*\*[^\n]*\*\/\n/, `/** Board image (W5100S-EVB-Pico), ${cloud} platform: ${from} with the W5100S as the board file's "wiz" section wires it. Written by \`npx tsx sim/images.ts --write-w5100s\`: edit ${from}, then rerun. */\n`, "a one-line /** ... */ doc comment first"],
-        [/import \{ boardW5500 \} from "\.\.\/net\/starters"/, `import { boardW5100S } from "../net/starters-w5100s"`, `import { boardW5500 } from "../net/starters"`],
+        [/import \{ boardW5500 \} from "\.\.\/compose\/starters"/, `import { boardW5100S } from "../compose/starters-w5100s"`, `import { boardW5500 } from "../compose/starters"`],
         [/w5500: boardW5500\b/, "w5500: boardW5100S", "w5500: boardW5500"],
         [new RegExp(`name: "board-${cloud}"`), `name: "board-w5100s-${cloud}"`, `name: "board-${cloud}"`],
     ]

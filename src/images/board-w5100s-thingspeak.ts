@@ -2,7 +2,7 @@
 import { startBoardSensor } from "../app/i2c-sensors"
 import { platform as thingspeak } from "../cloud/thingspeak"
 import { runDevice } from "../device"
-import { boardW5100S } from "../net/starters-w5100s"
+import { boardW5100S } from "../compose/starters-w5100s"
 
 await runDevice({
     name: "board-w5100s-thingspeak",
