@@ -5,7 +5,7 @@
  */
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { imageEntries, measureImage } from "../../sim/sizes.ts"
+import { HEADROOM, imageEntries, measureImage, tightImages } from "../../sim/sizes.ts"
 import { CLOUDS } from "../../sim/images.ts"
 
 const images = imageEntries()
@@ -20,6 +20,15 @@ test("there is a simulator image for every platform and a board image for every 
         assert.ok(images.includes(`src/images/sim-${c}.ts`), `no simulator image for ${c}`)
         if (c !== "azure") assert.ok(images.includes(`src/images/board-${c}.ts`), `no board image for ${c}`)
     }
+})
+
+test("npm run sizes names every image with less than 6 KB left (and only those)", () => {
+    assert.equal(HEADROOM, 6144)
+    assert.deepEqual(tightImages([{ entry: "a.ts", left: 6144 }, { entry: "b.ts", left: 6143 }, { entry: "c.ts", left: -8 }, { entry: "d.ts", left: 30000 }]), [
+        "b.ts (6143 left)",
+        "c.ts (-8 left)",
+    ])
+    assert.deepEqual(tightImages([{ entry: "a.ts", left: 7000 }]), [])
 })
 
 for (const entry of [...images, "src/main.ts"]) {
