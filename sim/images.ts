@@ -69,11 +69,10 @@ export function imageFor(target: Target, cloud: unknown = "generic", chip: NetCh
  * starter instead of the W5500 one, written by `npx tsx sim/images.ts --write-w5100s`
  * (test/node/firmware-size.test.ts checks that they exist, fit, and match their W5500 image).
  */
-export const W5100S_BOARD_CLOUDS: readonly string[] = ["generic", "alibaba", "huawei", "tencent", "thingspeak"]
+export const W5100S_BOARD_CLOUDS: readonly string[] = ["generic", "alibaba", "huawei", "onenet", "tencent", "thingspeak"]
 
 /** Plain-TCP platforms without a W5100S board image, and why. */
 export const W5100S_LEFT_OUT: Readonly<Record<string, string>> = {
-    onenet: "the OneNET image with the W5100S driver is over the VM's 64 KB of bytecode (its W5500 image has less left than the W5100S driver costs, about 630 bytes)",
     azure: "Azure IoT Hub accepts TLS only, and the WIZnet chips on the stock runtime are plain TCP",
 }
 

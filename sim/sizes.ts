@@ -81,6 +81,11 @@ export function measureImage(entry: string): ImageSize {
     return { entry, functions, data: s.strings + s.floats, files, fns, left: FUNCTION_LIMIT - HEADER - functions }
 }
 
+/** The images of `ms` that leave less than HEADROOM, each as "entry (N left)"; empty when every one has room. */
+export function tightImages(ms: { entry: string; left: number }[]): string[] {
+    return ms.filter(m => m.left < HEADROOM).map(m => `${m.entry} (${m.left} left)`)
+}
+
 /** The committed firmware images. */
 export function imageEntries(): string[] {
     return fs
@@ -96,14 +101,12 @@ function main() {
     const fi = args.indexOf("--functions")
     const pattern = fi >= 0 ? args[fi + 1] : undefined
     const entries = args.filter((a, i) => a.endsWith(".ts") && (fi < 0 || i !== fi + 1))
-    const tight: string[] = []
+    const measured: ImageSize[] = []
     for (const e of entries.length ? entries : imageEntries()) {
         const m = measureImage(e)
+        measured.push(m)
         let verdict = m.left > 0 ? `${m.left} left` : `${-m.left} OVER THE LIMIT`
-        if (m.left < HEADROOM) {
-            tight.push(`${e} (${m.left} left)`)
-            if (m.left > 0) verdict += `, less than the ${HEADROOM} bytes of headroom`
-        }
+        if (m.left > 0 && m.left < HEADROOM) verdict += `, less than the ${HEADROOM} bytes of headroom`
         console.log(`${e}: ${m.functions} bytes of functions (${verdict}), ${m.data} bytes of data`)
         if (showFiles)
             for (const [f, n] of [...m.files].sort((a, b) => b[1] - a[1])) console.log(`  ${String(n).padStart(6)}  ${f}`)
@@ -111,6 +114,7 @@ function main() {
             for (const f of m.fns.filter(f => f.file.includes(pattern)).sort((a, b) => a.size - b.size))
                 console.log(`  ${String(f.size).padStart(6)}  ${f.name}  ${f.file}`)
     }
+    const tight = tightImages(measured)
     if (tight.length) {
         console.error(`sizes: ${tight.length} image(s) leave less than ${HEADROOM} bytes of the ${FUNCTION_LIMIT}-byte function limit: ${tight.join(", ")}`)
         process.exitCode = 1

@@ -48,7 +48,7 @@ Options:
                       platform the settings choose)
   --board ID          run the UF2 bundled from the settings (.env.defaults, .env.local) on the
                       emulated board instead of the simulator: w55rp20_evb_pico, w5500_evb_pico
-                      or w5100s_evb_pico (every plain-TCP CLOUD but onenet)
+                      or w5100s_evb_pico (every plain-TCP CLOUD)
                       (rp2040js running the DeviceScript RP2040 runtime; the embedded broker only)
   --bridge-lost-wakeups  --board: wake the core after the stock runtime's lost timer wake-ups
                       (10 ms) instead of reporting the board frozen; the banner says so

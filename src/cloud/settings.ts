@@ -38,37 +38,34 @@ export async function tokenTtl(s: Settings): Promise<number> {
 
 /**
  * Parses CLOUD_PROPS, `name:identifier` pairs separated by commas (`temperature:temp,uptime:-`);
- * returns the map, or a description of the first problem.
+ * returns the map, or throws an Error describing the first problem.
  */
-export function parsePropNames(text: string): { names?: { [name: string]: string }; error?: string } {
+export function parsePropNames(text: string): { [name: string]: string } {
     const names: { [name: string]: string } = {}
     const used: string[] = []
     for (const part of text.split(",")) {
         const item = part.trim()
         if (!item.length) continue
         const colon = item.indexOf(":")
-        if (colon < 0) return { error: `${JSON.stringify(item)} is not name:identifier` }
+        let why = colon < 0 ? `${JSON.stringify(item)} is not name:identifier` : ""
         const name = item.slice(0, colon).trim()
         const id = item.slice(colon + 1).trim()
-        if (!findProperty(name)) return { error: `${JSON.stringify(name)} is not a property of the device` }
-        if (names[name] !== undefined) return { error: `${name} is mapped twice` }
-        if (id !== "-") {
-            const c = id.charCodeAt(0)
-            if (!isChars(id, "_", false, 50) || (c >= 0x30 && c <= 0x39))
-                return { error: `${JSON.stringify(id)} is not an identifier (letters, digits, '_', at most 50)` }
-            if (used.indexOf(id) >= 0) return { error: `identifier ${id} is used twice` }
-            used.push(id)
-        }
+        const c = id.charCodeAt(0)
+        if (why) {
+            // (no colon)
+        } else if (!findProperty(name)) why = `${JSON.stringify(name)} is not a property of the device`
+        else if (names[name] !== undefined) why = `${name} is mapped twice`
+        else if (id !== "-" && (!isChars(id, "_", false, 50) || (c >= 0x30 && c <= 0x39)))
+            why = `${JSON.stringify(id)} is not an identifier (letters, digits, '_', at most 50)`
+        else if (id !== "-" && used.indexOf(id) >= 0) why = `identifier ${id} is used twice`
+        if (why) throw new Error(why)
+        used.push(id)
         names[name] = id
     }
-    return { names }
+    return names
 }
 
 /** CLOUD_PROPS: platform identifiers that replace the profile's defaults (undefined when unset). */
 export async function propNames(s: Settings): Promise<{ [name: string]: string }> {
-    return await setting(s, "CLOUD_PROPS", undefined, "name:identifier pairs separated by commas", t => {
-        const p = parsePropNames(t)
-        if (p.error) throw new Error(p.error)
-        return p.names
-    })
+    return await setting(s, "CLOUD_PROPS", undefined, "name:identifier pairs separated by commas", parsePropNames)
 }

@@ -8,7 +8,7 @@ import assert from "node:assert/strict"
 import fs from "node:fs"
 import path from "node:path"
 import { ROOT } from "../../sim/devs.ts"
-import { imageEntries, measureImage } from "../../sim/sizes.ts"
+import { HEADROOM, imageEntries, measureImage, tightImages } from "../../sim/sizes.ts"
 import { CLOUDS, W5100S_BOARD_CLOUDS, W5100S_LEFT_OUT, w5100sBoardEntry, w5100sBoardImage } from "../../sim/images.ts"
 
 const images = imageEntries()
@@ -38,6 +38,15 @@ test("the W5100S-EVB-Pico has a board image for each plain-TCP platform that fit
     }
     for (const e of images.filter(e => /\/board-w5100s-/.test(e))) assert.ok(W5100S_BOARD_CLOUDS.some(c => w5100sBoardEntry(c) === e), `${e} is not one of W5100S_BOARD_CLOUDS`)
     assert.throws(() => w5100sBoardImage("nope"), /W5100S board image for CLOUD=nope: cannot read its W5500 image src\/images\/board-nope\.ts \(ENOENT\)/)
+})
+
+test("npm run sizes names every image with less than 6 KB left (and only those)", () => {
+    assert.equal(HEADROOM, 6144)
+    assert.deepEqual(tightImages([{ entry: "a.ts", left: 6144 }, { entry: "b.ts", left: 6143 }, { entry: "c.ts", left: -8 }, { entry: "d.ts", left: 30000 }]), [
+        "b.ts (6143 left)",
+        "c.ts (-8 left)",
+    ])
+    assert.deepEqual(tightImages([{ entry: "a.ts", left: 7000 }]), [])
 })
 
 for (const entry of [...images, "src/main.ts"]) {

@@ -349,6 +349,8 @@ describe("json", () => {
         eq(toJson("\u00b0C"), '"\\u00b0C"', "degree sign")
         eq(JSON.parse(toJson({ u: "\u00b0C", q: 'a"b\\c\n' })).u, "\u00b0C", "round trip")
         eq(JSON.parse(toJson({ q: 'a"b\\c\n' })).q, 'a"b\\c\n', "quotes and escapes")
+        eq(toJson("a\u0001\u001fb\t\u007f"), '"a\\u0001\\u001fb\\t\\u007f"', "control characters and DEL escaped")
+        eq(JSON.parse(toJson({ c: "\u0001\r\u00e9\ud83d\ude00" })).c, "\u0001\r\u00e9\ud83d\ude00", "control, non-ASCII and astral round trip")
         eq(toJson({ a: 1, b: undefined, c: [true, null, "x"], d: NaN }), '{"a":1,"c":[true,null,"x"],"d":null}', "shapes")
     })
 

@@ -308,7 +308,7 @@ describe("cloud settings", () => {
         has(await configError(merge(ALI, { CLOUD_PROPS: "led" })), '"led" is not name:identifier')
         has(await configError(merge(ALI, { CLOUD_PROPS: "led:a,interval:a" })), "identifier a is used twice")
         has(await configError(merge(ALI, { CLOUD_PROPS: "led:9x" })), '"9x" is not an identifier')
-        eq(parsePropNames("").names !== undefined, true, "empty map")
+        eq(parsePropNames("") !== undefined, true, "empty map")
         eq(((await profOf(TS, { TS_FIELDS: "humidity,,temperature" })) as any).id.fields.join(","), "humidity,,temperature", "gap")
         has(await configError(merge(TS, { TS_FIELDS: "a,b" })), 'config: TS_FIELDS must be property names separated by commas, position n = field n ("a" is not a property of the device)')
         has(parseTsFields("temperature,temperature").error, "listed twice")
