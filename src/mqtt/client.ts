@@ -148,6 +148,8 @@ const PINGREQ = hex`c000`
 const DISCONNECT = hex`e000`
 const INBOX_LIMIT = 16
 const QOS2_IN_LIMIT = 64
+/** ids of messages sent beyond the outbox bound whose acks are still expected (numbers: 8 bytes each) */
+const LOOSE_LIMIT = 256
 
 async function closeConn(c: Connection) {
     await c.close()
@@ -190,6 +192,8 @@ export class MqttClient {
     private inbox: Packet[] = []
     /** ids of QoS 2 messages delivered, until their PUBREL */
     private qos2In: number[] = []
+    /** ids of QoS 1/2 messages sent beyond the outbox bound, not kept: their acks are expected, nothing else */
+    private loose: number[] = []
     /** the broker's session: counts CONNACKs without session-present; inbox entries carry it in `s` */
     private session = 0
     private lastId = 0
@@ -350,12 +354,17 @@ export class MqttClient {
         }
         const box = this.outbox
         if (box.length >= o.outboxLimit) {
-            this.count("dropped")
             // the queued messages follow the ones in flight: the first of them is the oldest waiting
             const v = box[this.inflight]
-            if (o.dropPolicy === "newest" || !v)
+            if (o.dropPolicy === "newest" || !v) {
+                this.count("dropped")
                 throw new Error(`mqtt: outbox full (${o.outboxLimit} messages, ${this.inflight} in flight), message dropped`)
-            this.finish(v, `outbox full (${o.outboxLimit}), dropped as the oldest waiting message`)
+            }
+            if (this.connected) await this.sendLoose(v)
+            else {
+                this.count("dropped")
+                this.finish(v, `outbox full (${o.outboxLimit}), dropped as the oldest waiting message`)
+            }
         }
         const m: OutMsg = { id: 0, state: St.Queued, qos, pkt, tail, idOff: size - body.length - 2 }
         box.push(m)
@@ -436,7 +445,44 @@ export class MqttClient {
     private nextId(): number {
         for (;;) {
             const id = (this.lastId = this.lastId >= 65535 ? 1 : this.lastId + 1)
+            // ids of `loose` messages are not checked: ids go up one at a time, and their acks come
+            // long before the id comes round again (65,535 packets later)
             if (!find(this.outbox, "id", id) && !find(this.pending, "id", id)) return id
+        }
+    }
+
+    /** Forgets a loose message's id once its ack came (in order as a rule: the first is tried first); true when it was one. */
+    private unloose(id: number) {
+        const l = this.loose
+        const i = l[0] === id ? 0 : l.indexOf(id)
+        if (i >= 0) l.insert(i, -1)
+        return i >= 0
+    }
+
+    /**
+     * The outbox is full while connected: its oldest waiting message is written now, in its turn
+     * (every older one is in flight already), and no longer kept for a resend after a reconnect.
+     * A burst of commands needs it: the PUBACKs of their replies come back behind the commands the
+     * broker has already sent, so the device must answer them all before it can see one ack.
+     */
+    private async sendLoose(m: OutMsg) {
+        this.outbox.insert(this.inflight, -1)
+        const id = this.nextId()
+        const pkt = m.pkt
+        pkt[m.idOff] = id >> 8
+        pkt[m.idOff + 1] = id & 0xff
+        const l = this.loose
+        l.push(id)
+        if (l.length > LOOSE_LIMIT) l.shift()
+        m.done = true
+        const w = m.waiter
+        if (w && w.suspended) w.resume(true)
+        try {
+            await this.write(pkt, m.tail)
+            this.count("sent")
+        } catch (e) {
+            // connection gone: the message is lost with it (the caller was told the outbox was full)
+            this.count("dropped")
         }
     }
 
@@ -599,6 +645,7 @@ export class MqttClient {
         this.pingSentAt = 0
         this.good = false
         this.pending = []
+        this.loose = []
         if (!sp) {
             // the broker forgot our subscriptions, and the QoS 2 messages it answered with PUBREC:
             // it has those, so they count as delivered
@@ -626,8 +673,9 @@ export class MqttClient {
                     this.lastRecv = ds.millis()
                     if (!(await this.handle(p))) this.count("malformed")
                     // a chunk full of packets must not run past the VM's step budget (InfiniteLoop):
-                    // about 300 steps a packet plus 10 a topic byte (the UTF-8 check); yield at 60K
-                    steps += 300 + (p.topic ? p.topic.length * 10 : 0)
+                    // about 300 steps a packet plus 10 a topic byte (the UTF-8 check), and an ack
+                    // may send the next message (pump) without yielding: count 2,000; yield at 60K
+                    steps += (p.topic ? 300 + p.topic.length * 10 : 2000)
                     if (steps > 60000) {
                         steps = 0
                         await ds.sleep(0)
@@ -741,12 +789,17 @@ export class MqttClient {
             this.good = true
             this.finish(m)
             await this.pump()
+        } else if (!m && this.unloose(id)) {
+            // the ack of a message sent beyond the outbox bound (PUBACK, or PUBREC then PUBCOMP)
+            if (t === PacketType.Pubcomp || t === PacketType.Puback) this.count("acked")
+            return true
         }
         return ok
     }
 
     /** Runs message handlers one at a time, then acknowledges (at least once for QoS 1). */
     private async dispatch() {
+        let n = 0
         try {
             while (this.running) {
                 // a received PUBLISH is the message itself
@@ -755,6 +808,8 @@ export class MqttClient {
                     await this.wake.wait()
                     continue
                 }
+                // handlers whose writes do not yield: a full inbox must not run past the VM's step budget
+                if (!(++n & 3)) await ds.sleep(0)
                 // the session loop may be waiting for room in the inbox
                 this.wake.notify()
                 for (const s of this.subs.slice(0)) {
