@@ -96,11 +96,21 @@ for (const [board, name, sensor, freezeFirst, chip, reboot] of [
         try {
             if (freezeFirst)
                 await step("without bridging, the stock runtime's lost timer wake-up is detected and the board reported frozen", async () => {
-                    // it froze at 11.9 to 20 virtual s in our runs (the broker answers in wall time, so the moment varies)
-                    const stop = await b.run({ seconds: 40, wallMs: 150_000 })
-                    assert.equal(stop, "frozen", `the run ended with ${stop} at ${b.seconds.toFixed(2)} virtual s`)
+                    // it froze at 1.5 to 20 virtual s in our runs, and once not within 40 s (the broker
+                    // answers in wall time, so the moment varies): up to four boots of 15 virtual s each
+                    let stop = ""
+                    for (let boot = 1; boot <= 4; boot++) {
+                        if (boot > 1) {
+                            b.close()
+                            b = await EmulatedBoard.create({ board, uf2, sensors: [sensor], climate, lan: lanFor(), bridgeLostWakeups: false })
+                        }
+                        stop = await b.run({ seconds: 15, wallMs: 60_000 })
+                        if (stop === "frozen") break
+                        console.log(`# ${board}: boot ${boot} ran ${b.seconds.toFixed(2)} virtual s without a lost wake-up (${stop})`)
+                    }
+                    assert.equal(stop, "frozen", `four boots ended with ${stop}, none frozen`)
                     assert.ok(b.frozen, "a frozen report")
-                    assert.ok(b.frozen.atSeconds > 1 && b.frozen.atSeconds < 40, `froze at ${b.frozen.atSeconds} virtual s`)
+                    assert.ok(b.frozen.atSeconds > 1 && b.frozen.atSeconds < 15, `froze at ${b.frozen.atSeconds} virtual s`)
                     assert.equal(b.frozen.lostWakeups, 1)
                     assert.ok(b.frozen.lastLines.length > 0, "the last console lines")
                     // from here on, bridge the lost wake-ups to get through the other steps
