@@ -34,7 +34,6 @@ import {
     Sn_PORT,
     Sn_RX_RD,
     Sn_RX_RSR,
-    Sn_RX_WR,
     Sn_SR,
     Sn_TX_FSR,
     Sn_TX_WR,
@@ -359,7 +358,6 @@ export class WizSocket {
                         b.add(this.sreg, Sn_RX_RSR, 2)
                         b.add(this.sreg, Sn_RX_RSR, 2)
                         b.add(this.rxb, this.rxRd, 8)
-                        b.add(this.sreg, Sn_RX_WR, 2)
                         h = await this.chip.commit()
                         const c = (h[2] << 8) | h[3]
                         if (c === ((h[0] << 8) | h[1]) || tries >= 4) rsr = c
@@ -367,12 +365,12 @@ export class WizSocket {
                     this.rxMore = false
                     if (rsr >= 8) {
                         const len = (h[10] << 8) | h[11]
-                        // not a whole datagram: cannot happen on a sane chip; drop everything to resync
+                        // not a whole datagram: cannot happen on a sane chip; drop the rsr bytes there to resync
                         const bad = 8 + len > rsr
                         await this.settle()
                         const b = await this.batch(gen)
                         if (!bad && len) b.add(this.rxb, this.rxRd + 8, len)
-                        this.rxRd = bad ? (h[12] << 8) | h[13] : (this.rxRd + 8 + len) & 0xffff
+                        this.rxRd = (this.rxRd + (bad ? rsr : 8 + len)) & 0xffff
                         b.reg(this.sreg, Sn_RX_RD, this.rxRd, 2)
                         const r = await this.command(b, Sn_CR_RECV)
                         if (bad) throw new Error(`UDP header claims ${len} bytes but only ${rsr - 8} are there: receive buffer dropped`)
