@@ -178,10 +178,9 @@ export class W5500 {
                 if (!failures++) this.log(`${this.name}: interrupt service failed: ${e.message}`)
                 await ds.sleep(Math.min(1000, 50 * failures))
             }
-            // every 2 ms while an interrupt is expected (a command's answer), else 10 ms for 5 s after
-            // activity and 50 ms when idle: each wake costs VM work, and without INTn an SPI frame
+            // poll fast right after activity, slowly when idle
             const quiet = ds.millis() - this.lastActivity
-            if (this.running) await this.kick.wait(this.expectSince ? 2 : quiet < 5000 ? 10 : 50)
+            if (this.running) await this.kick.wait(quiet < 500 ? 2 : quiet < 5000 ? 10 : 50)
         }
         this.poller = false
     }
