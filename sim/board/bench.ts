@@ -36,15 +36,20 @@ function median(xs: number[]): number {
     return s.length ? s[Math.floor(s.length / 2)] : NaN
 }
 
-async function figures(board: string, broker: AedesBroker, log: (s: string) => void): Promise<BoardFigures> {
+/** Measures one board; `freeze: false` skips the run without bridging (its figure is then undefined). */
+export async function figures(board: string, broker: AedesBroker, log: (s: string) => void, opts: { freeze?: boolean } = {}): Promise<BoardFigures> {
     const { file } = await bundleForEmulatedBoard(board, { local: false, extra: { REPORT_MS: 1000 } })
     const lan = () => ({ ...emulatedLanOptions(), tcpMap: { [`${BROKER_LAN_IP}:${LAN_BROKER_PORT}`]: `127.0.0.1:${broker.port}` } })
     // 1. without bridging: when does the stock runtime freeze?
-    let b = await EmulatedBoard.create({ board, uf2: file, lan: lan() })
-    const stop = await b.run({ seconds: 60, wallMs: 300_000 })
-    const freezeAtS = stop === "frozen" ? b.frozen?.atSeconds : undefined
-    log(`${board}: without bridging: ${stop} at ${b.seconds.toFixed(2)} virtual s`)
-    b.close()
+    let b: EmulatedBoard
+    let freezeAtS: number | undefined
+    if (opts.freeze !== false) {
+        b = await EmulatedBoard.create({ board, uf2: file, lan: lan() })
+        const stop = await b.run({ seconds: 60, wallMs: 300_000 })
+        freezeAtS = stop === "frozen" ? b.frozen?.atSeconds : undefined
+        log(`${board}: without bridging: ${stop} at ${b.seconds.toFixed(2)} virtual s`)
+        b.close()
+    }
 
     // 2. bridged, REPORT_MS=1000: boot to first report, CPU per report, SPI rates, speed
     b = await EmulatedBoard.create({ board, uf2: file, lan: lan(), bridgeLostWakeups: true })

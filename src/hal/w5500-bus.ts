@@ -102,18 +102,23 @@ export class BoardSpiBus implements SpiBus {
         if (!w) out.blitAt(o, rx, 3, n)
     }
 
-    /** Bit-banged SPI: the header, then the data in chunks with a yield now and then (CS stays low; the W5500 does not mind a pause). */
+    /**
+     * Bit-banged SPI: the header, then the data in chunks with a yield every 64 bytes clocked, headers
+     * included (CS stays low; the W5500 does not mind a pause). The VM ends a fiber with InfiniteLoop
+     * after ~128K steps without a yield: a byte is ~150 steps here, and the caller may have spent
+     * most of its budget before (256 bytes between yields ended the Home Assistant discovery).
+     */
     private async bang(b: Buffer, hdr: number, n: number, w: boolean, out: Buffer, o: number) {
         this.shift(b, hdr, 3, undefined, 0)
-        for (let d = 0; d < n; d += 256) {
-            const k = Math.min(n - d, 256)
-            this.shift(w ? b : undefined, hdr + 3 + d, k, w ? undefined : out, o + d)
-            // the VM ends a fiber after ~128K steps without a yield
-            this.sinceYield += k
-            if (this.sinceYield >= 256) {
+        this.sinceYield += 3
+        for (let d = 0; d < n; d += 64) {
+            const k = Math.min(n - d, 64)
+            if (this.sinceYield >= 64) {
                 this.sinceYield = 0
                 await ds.sleep(0)
             }
+            this.shift(w ? b : undefined, hdr + 3 + d, k, w ? undefined : out, o + d)
+            this.sinceYield += k
         }
     }
 

@@ -187,6 +187,10 @@ for (const [board, name, sensor, freezeFirst, chip, reboot] of [
                 await b.run({ until: () => telemetry(id, from).length >= 1, seconds: 5, wallMs: 60_000 })
                 assert.equal(telemetry(id, from)[0]?.v.led, true, "the next report says led: true")
             })
+            await step("no exception in the firmware's output (the Home Assistant discovery after the first report included)", async () => {
+                await b.run({ seconds: 2, wallMs: 60_000 })
+                assert.deepEqual(b.lines.filter(l => /^! Exception/.test(l.text)).map(l => l.text), [])
+            })
             if (chip === "w5100s")
                 await step("INTn: the W5100S pulled its interrupt pin low (socket interrupts unmasked in IMR)", () => {
                     assert.ok(b.counters.spi.intLow >= 1, `INTn went low ${b.counters.spi.intLow} times`)

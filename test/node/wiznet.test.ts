@@ -124,6 +124,11 @@ async function runSuite(t: TestContext, suite: "full" | "delays", chip: W5500Opt
         })
         for (const s of stats) t.diagnostic(s)
         assert.ok(stats.some(s => s.startsWith("spi_bytes_per_report=")), "the VM printed its SPI figure")
+        await t.test("a QoS 0 report takes at most 6.5 SPI frames (SEND goes without a read-back of Sn_CR; a count, not a timing)", () => {
+            const m = /spi_frames_per_report=([0-9.]+)/.exec(stats.join(" "))
+            assert.ok(m, "the VM printed its frame count")
+            assert.ok(Number(m[1]) <= 6.5, `${m[1]} SPI frames per report`)
+        })
     }
 }
 

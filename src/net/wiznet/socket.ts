@@ -34,7 +34,6 @@ import {
     Sn_PORT,
     Sn_RX_RD,
     Sn_RX_RSR,
-    Sn_RX_WR,
     Sn_SR,
     Sn_TX_FSR,
     Sn_TX_WR,
@@ -155,6 +154,20 @@ export class WizSocket {
         return r
     }
 
+    /**
+     * A SEND goes without a read-back of Sn_CR (its SEND_OK tells it was taken); before any other
+     * command, while that SEND_OK has not come, waits until Sn_CR reads 0 (datasheet: a command
+     * must not overwrite one the chip has not taken).
+     */
+    private async settle() {
+        const deadline = ds.millis() + COMMAND_TIMEOUT_MS
+        while (this.sending && !(this.irq & (Sn_IR_SEND_OK | Sn_IR_TIMEOUT)) && (await this.chip.read(this.sreg, Sn_CR, 1))[0]) {
+            if (ds.millis() > deadline) throw new Error(`socket ${this.n}: SEND not accepted within ${COMMAND_TIMEOUT_MS} ms (Sn_CR not 0; PHY powered down?)`)
+            socketPolls.command++
+            await ds.sleep(1)
+        }
+    }
+
     /** Opens the socket (marks it in use at once): `mode` is Sn_MR (TCP or UDP plus flags), `port` the source port. */
     async open(mode: number, port: number) {
         this.forget()
@@ -196,6 +209,7 @@ export class WizSocket {
         this.gen++
         await this.lock.lock()
         try {
+            await this.settle()
             const b = await this.chip.begin()
             b.reg(this.sreg, Sn_IR, 0xff)
             await this.command(b, Sn_CR_CLOSE)
@@ -215,6 +229,7 @@ export class WizSocket {
         const gen = this.gen
         await this.lock.lock()
         try {
+            await this.settle()
             const b = await this.batch(gen)
             if (ip) {
                 b.add(this.sreg, Sn_DIPR, 4, ip, 0)
@@ -277,9 +292,11 @@ export class WizSocket {
             this.txWr = (this.txWr + k) & 0xffff
             b.reg(this.sreg, Sn_TX_WR, this.txWr, 2)
             this.txFree -= k
+            // no read-back of Sn_CR: SEND_OK (or TIMEOUT) says the chip took it (settle)
+            b.reg(this.sreg, Sn_CR, Sn_CR_SEND)
             this.sending = true
             this.chip.activity()
-            await this.command(b, Sn_CR_SEND)
+            await this.chip.commit()
             return k
         } finally {
             this.lock.unlock()
@@ -294,6 +311,7 @@ export class WizSocket {
             const rsr = await this.chip.readStable16(this.sreg, Sn_RX_RSR)
             this.rxMore = rsr > max
             if (rsr === 0) return undefined
+            await this.settle()
             const k = Math.min(rsr, max)
             const b = await this.batch(gen)
             b.add(this.rxb, this.rxRd, k)
@@ -340,7 +358,6 @@ export class WizSocket {
                         b.add(this.sreg, Sn_RX_RSR, 2)
                         b.add(this.sreg, Sn_RX_RSR, 2)
                         b.add(this.rxb, this.rxRd, 8)
-                        b.add(this.sreg, Sn_RX_WR, 2)
                         h = await this.chip.commit()
                         const c = (h[2] << 8) | h[3]
                         if (c === ((h[0] << 8) | h[1]) || tries >= 4) rsr = c
@@ -348,11 +365,12 @@ export class WizSocket {
                     this.rxMore = false
                     if (rsr >= 8) {
                         const len = (h[10] << 8) | h[11]
-                        // not a whole datagram: cannot happen on a sane chip; drop everything to resync
+                        // not a whole datagram: cannot happen on a sane chip; drop the rsr bytes there to resync
                         const bad = 8 + len > rsr
+                        await this.settle()
                         const b = await this.batch(gen)
                         if (!bad && len) b.add(this.rxb, this.rxRd + 8, len)
-                        this.rxRd = bad ? (h[12] << 8) | h[13] : (this.rxRd + 8 + len) & 0xffff
+                        this.rxRd = (this.rxRd + (bad ? rsr : 8 + len)) & 0xffff
                         b.reg(this.sreg, Sn_RX_RD, this.rxRd, 2)
                         const r = await this.command(b, Sn_CR_RECV)
                         if (bad) throw new Error(`UDP header claims ${len} bytes but only ${rsr - 8} are there: receive buffer dropped`)
