@@ -451,6 +451,15 @@ export class MqttClient {
         }
     }
 
+    /** Gives `m` the next free packet id, written into its PUBLISH; returns the id. */
+    private stamp(m: OutMsg) {
+        const id = (m.id = this.nextId())
+        const pkt = m.pkt
+        pkt[m.idOff] = id >> 8
+        pkt[m.idOff + 1] = id & 0xff
+        return id
+    }
+
     /** Forgets a loose message's id once its ack came (in order as a rule: the first is tried first); true when it was one. */
     private unloose(id: number) {
         const l = this.loose
@@ -467,18 +476,14 @@ export class MqttClient {
      */
     private async sendLoose(m: OutMsg) {
         this.outbox.insert(this.inflight, -1)
-        const id = this.nextId()
-        const pkt = m.pkt
-        pkt[m.idOff] = id >> 8
-        pkt[m.idOff + 1] = id & 0xff
         const l = this.loose
-        l.push(id)
+        l.push(this.stamp(m))
         if (l.length > LOOSE_LIMIT) l.shift()
         m.done = true
         const w = m.waiter
         if (w && w.suspended) w.resume(true)
         try {
-            await this.write(pkt, m.tail)
+            await this.write(m.pkt, m.tail)
             this.count("sent")
         } catch (e) {
             // connection gone: the message is lost with it (the caller was told the outbox was full)
@@ -542,14 +547,10 @@ export class MqttClient {
         // in-flight messages come first in the outbox, the queued ones after them
         while (this.connected && this.inflight < box.length && this.inflight < this.o.inflightWindow) {
             const m = box[this.inflight++]
-            const id = this.nextId()
-            const pkt = m.pkt
-            m.id = id
-            pkt[m.idOff] = id >> 8
-            pkt[m.idOff + 1] = id & 0xff
+            this.stamp(m)
             m.state = St.Sent
             try {
-                await this.write(pkt, m.tail)
+                await this.write(m.pkt, m.tail)
             } catch (e) {
                 return // stays Sent: retransmitted with DUP after the reconnect
             }
@@ -785,13 +786,15 @@ export class MqttClient {
             }
             // answer even an unknown id, so the broker can finish its side
             await this.ack(0x62, id)
+            // a loose QoS 2 message: its PUBCOMP is still to come
+            if (!m && this.loose.indexOf(id) >= 0) return true
         } else if (ok) {
             this.good = true
             this.finish(m)
             await this.pump()
         } else if (!m && this.unloose(id)) {
-            // the ack of a message sent beyond the outbox bound (PUBACK, or PUBREC then PUBCOMP)
-            if (t === PacketType.Pubcomp || t === PacketType.Puback) this.count("acked")
+            // the last ack (PUBACK, PUBCOMP) of a message sent beyond the outbox bound
+            this.count("acked")
             return true
         }
         return ok
