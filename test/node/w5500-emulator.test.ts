@@ -7,7 +7,7 @@
 import { describe, test } from "node:test"
 import assert from "node:assert/strict"
 import net from "node:net"
-import { W5500, type W5500Options } from "../../sim/w5500/chip.ts"
+import { W5500, type ChipNetwork, type UdpDatagram, type W5500Options } from "../../sim/w5500/chip.ts"
 import { Lan, type LanOptions } from "../../sim/w5500/lan.ts"
 import { compressNames } from "../../sim/w5500/dns-server.ts"
 import dnsPacket from "dns-packet"
@@ -512,6 +512,47 @@ describe("buffers and pointers", () => {
             parts.push(...(await tcpRead(chip, 0)))
         }
         assert.deepEqual(Buffer.from(parts), big)
+    })
+
+    test("a SEND of more than the TX buffer sends one buffer's worth, logged, and Sn_TX_RD moves to Sn_TX_WR (TCP and UDP)", async t => {
+        const srv = await server()
+        const logs: string[] = []
+        const sent: UdpDatagram[] = []
+        const network: ChipNetwork = { arp: () => true, transmitUdp: d => sent.push(d), routeTcp: (_ip, port) => ({ host: "127.0.0.1", port }) }
+        const chip = new W5500({ log: (level, msg) => logs.push(`${level}: ${msg}`), network })
+        t.after(async () => { chip.close(); await srv.close() })
+        configure(chip)
+        const pattern = Buffer.alloc(1024)
+        for (let i = 0; i < pattern.length; i++) pattern[i] = (i * 7 + 3) & 0xff
+        /** 1 KB TX buffer holding `pattern`, then Sn_TX_WR moved 1500 bytes on */
+        const overfill = (n: number) => {
+            const wr = r16(chip, S(n), SN.TX_WR)
+            chip.write(BSB.stx(n), wr, pattern)
+            w16(chip, S(n), SN.TX_WR, (wr + 1500) & 0xffff)
+            return (wr + 1500) & 0xffff
+        }
+        w8(chip, S(0), SN.TXBUF_SIZE, 1)
+        assert.equal(await tcpConnect(chip, 0, "127.0.0.1", srv.port), SOCK.ESTABLISHED)
+        const tcpWr = overfill(0)
+        await cmd(chip, 0, CMD.SEND)
+        await waitIr(chip, 0, SN_IR.SEND_OK)
+        await until(() => srv.data().length === 1024, "the server to get 1024 bytes")
+        assert.deepEqual(Buffer.from(srv.data(), "latin1"), pattern)
+        assert.equal(r16(chip, S(0), SN.TX_RD), tcpWr)
+        w8(chip, S(1), SN.TXBUF_SIZE, 1)
+        await openSocket(chip, 1, SN_MR.UDP, 7000)
+        chip.write(S(1), SN.DIPR, ipb("192.168.50.7"))
+        w16(chip, S(1), SN.DPORT, 9)
+        const udpWr = overfill(1)
+        await cmd(chip, 1, CMD.SEND)
+        await waitIr(chip, 1, SN_IR.SEND_OK)
+        assert.equal(sent.length, 1)
+        assert.deepEqual(Buffer.from(sent[0].data), pattern)
+        assert.equal(r16(chip, S(1), SN.TX_RD), udpWr)
+        assert.deepEqual(logs.filter(l => l.includes("exceeds")), [
+            "warn: socket 0: SEND of 1500 bytes exceeds the 1024-byte TX buffer: sending 1024",
+            "warn: socket 1: SEND of 1500 bytes exceeds the 1024-byte TX buffer: sending 1024",
+        ])
     })
 })
 
