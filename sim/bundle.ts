@@ -21,13 +21,13 @@ import os from "node:os"
 import path from "node:path"
 import { spawn, type ChildProcess } from "node:child_process"
 import { createInterface } from "node:readline"
-import { parseArgs } from "node:util"
 import { fileURLToPath } from "node:url"
 import { ROOT } from "./devs.ts"
 import { isSecretKey, loadEnvFiles } from "./envfile.ts"
 import { chipOfBoard, imageFor, PICO_W } from "./images.ts"
 import { DCFG_ADDR, FSTOR_ADDR, readBundle, type BundleContents } from "./bundle-image.ts"
 import { parseUf2, RP2040_FAMILY_ID } from "./uf2.ts"
+import { parseToolArgs, toolMain } from "./toolargs.ts"
 import { readRuntimeUf2, runtimeDir, runtimeUf2Path, RUNTIME_SHA256, RUNTIME_UF2, RuntimeMissingError } from "./board/runtime.ts"
 import type { SettingValue } from "./envfile.ts"
 
@@ -110,29 +110,18 @@ export class BundleError extends Error {}
 
 /** Parses the command line; throws a BundleError naming a bad option. */
 export function parseBundleArgs(argv: string[]): BundleOptions {
-    let v
-    try {
-        v = parseArgs({
-            args: argv,
-            options: {
-                help: { type: "boolean", short: "h" },
-                board: { type: "string", short: "b" },
-                "no-local": { type: "boolean" },
-                "runtime-url": { type: "string" },
-                project: { type: "string" },
-                verbose: { type: "boolean", short: "v" },
-            },
-            strict: true,
-            allowPositionals: false,
-        }).values
-    } catch (e) {
-        throw new BundleError(`bundle: ${(e as Error).message}\n\n${USAGE}`)
-    }
-    const board = v.board ?? DEFAULT_BOARD
-    if (!/^[a-z0-9_]+$/.test(board)) throw new BundleError(`bundle: --board must be a board id such as ${DEFAULT_BOARD} (letters, digits, _), got ${JSON.stringify(board)}`)
+    const a = parseToolArgs(
+        "bundle",
+        USAGE,
+        argv,
+        { "no-local": { type: "boolean" }, "runtime-url": { type: "string" }, verbose: { type: "boolean", short: "v" } },
+        DEFAULT_BOARD,
+        m => new BundleError(m)
+    )
+    const v = a.values
     const runtimeUrl = v["runtime-url"] ?? RUNTIME_URL
     if (!/^https?:\/\//.test(runtimeUrl)) throw new BundleError(`bundle: --runtime-url must be an http:// or https:// URL, got ${JSON.stringify(runtimeUrl)}`)
-    return { help: !!v.help, board, local: !v["no-local"], runtimeUrl, runtimeUrlGiven: v["runtime-url"] !== undefined, project: path.resolve(v.project ?? ROOT), verbose: !!v.verbose }
+    return { help: a.help, board: a.board, local: !v["no-local"], runtimeUrl, runtimeUrlGiven: v["runtime-url"] !== undefined, project: a.project, verbose: !!v.verbose }
 }
 
 /** Name of the bundle the CLI writes for `board` (with the stock RP2040 runtime). */
@@ -504,19 +493,17 @@ export async function bundle(o: BundleOptions, log: (s: string) => void = s => c
 }
 
 /** Entry point of `npm run bundle`; resolves to the exit code. */
-export async function main(argv: string[]): Promise<number> {
-    try {
-        const o = parseBundleArgs(argv)
-        if (o.help) {
-            console.log(USAGE)
+export function main(argv: string[]): Promise<number> {
+    return toolMain(
+        argv,
+        USAGE,
+        parseBundleArgs,
+        async o => {
+            await bundle(o)
             return 0
-        }
-        await bundle(o)
-        return 0
-    } catch (e) {
-        console.error(e instanceof BundleError ? e.message : `bundle: ${(e as Error).stack || e}`)
-        return 1
-    }
+        },
+        e => (e instanceof BundleError ? e.message : `bundle: ${(e as Error).stack || e}`)
+    )
 }
 
 const isMain = process.argv[1] && path.resolve(process.argv[1]) === path.resolve(fileURLToPath(import.meta.url))

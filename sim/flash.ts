@@ -10,11 +10,10 @@
 import fs from "node:fs"
 import os from "node:os"
 import path from "node:path"
-import { parseArgs } from "node:util"
 import { fileURLToPath } from "node:url"
-import { ROOT } from "./devs.ts"
 import { bundlePath, DEFAULT_BOARD, W5500_MARKER } from "./bundle.ts"
 import { readBundle } from "./bundle-image.ts"
+import { parseToolArgs, toolMain } from "./toolargs.ts"
 
 /** The `--help` text. */
 export const USAGE = `Usage: npm run flash -- [options]
@@ -45,34 +44,16 @@ export interface FlashOptions {
 
 /** Parses the command line; throws an Error naming a bad option. */
 export function parseFlashArgs(argv: string[], interactive = !!process.stdout.isTTY): FlashOptions {
-    let v
-    try {
-        v = parseArgs({
-            args: argv,
-            options: {
-                help: { type: "boolean", short: "h" },
-                board: { type: "string", short: "b" },
-                file: { type: "string" },
-                drive: { type: "string" },
-                wait: { type: "string" },
-                project: { type: "string" },
-            },
-            strict: true,
-            allowPositionals: false,
-        }).values
-    } catch (e) {
-        throw new Error(`flash: ${(e as Error).message}\n\n${USAGE}`)
-    }
-    const board = v.board ?? DEFAULT_BOARD
-    if (!/^[a-z0-9_]+$/.test(board)) throw new Error(`flash: --board must be a board id such as ${DEFAULT_BOARD}, got ${JSON.stringify(board)}`)
-    const project = path.resolve(v.project ?? ROOT)
+    const a = parseToolArgs("flash", USAGE, argv, { file: { type: "string" }, drive: { type: "string" }, wait: { type: "string" } }, DEFAULT_BOARD)
+    const { board, project } = a
+    const v = a.values
     let waitS = interactive ? 60 : 0
     if (v.wait !== undefined) {
         waitS = Number(v.wait)
         if (!/^\d+$/.test(v.wait) || waitS > 3600) throw new Error(`flash: --wait must be a whole number of seconds 0..3600, got ${JSON.stringify(v.wait)}`)
     }
     return {
-        help: !!v.help,
+        help: a.help,
         board,
         file: v.file ? path.resolve(v.file) : bundlePath(project, board),
         drive: v.drive ? path.resolve(v.drive) : undefined,
@@ -241,18 +222,8 @@ export async function flash(o: FlashOptions, log: (s: string) => void = s => con
 }
 
 /** Entry point of `npm run flash`; resolves to the exit code. */
-export async function main(argv: string[]): Promise<number> {
-    try {
-        const o = parseFlashArgs(argv)
-        if (o.help) {
-            console.log(USAGE)
-            return 0
-        }
-        return await flash(o)
-    } catch (e) {
-        console.error((e as Error).message)
-        return 1
-    }
+export function main(argv: string[]): Promise<number> {
+    return toolMain(argv, USAGE, parseFlashArgs, flash)
 }
 
 const isMain = process.argv[1] && path.resolve(process.argv[1]) === path.resolve(fileURLToPath(import.meta.url))

@@ -4,7 +4,7 @@
  * table of cases per kind, crashes (must be 0), malformed packets counted and reconnects.
  * Options: --cases N --batch N --seed N --minutes N --mode device|test
  */
-import { CASE_KINDS, runHostileVm, type CaseKind } from "./hostile-broker.ts"
+import { CASE_KINDS, runHostileVm, tallyCases, type CaseKind, type CaseTally } from "./hostile-broker.ts"
 
 function arg(name: string, dflt: string): string {
     const i = process.argv.indexOf(`--${name}`)
@@ -18,7 +18,7 @@ const minutes = Number(arg("minutes", "30"))
 const mode = arg("mode", "device") as "device" | "test"
 const deadline = Date.now() + minutes * 60000
 
-type Row = { cases: number; clientClosedFirst: number; reconnected: number; bytes: number; crashes: number }
+type Row = CaseTally & { crashes: number }
 const rows = new Map<CaseKind, Row>()
 for (const k of CASE_KINDS) rows.set(k, { cases: 0, clientClosedFirst: 0, reconnected: 0, bytes: 0, crashes: 0 })
 let done = 0, crashes = 0, malformed = 0, reconnects = 0, received = 0, runs = 0
@@ -29,14 +29,7 @@ while (done < total && Date.now() < deadline) {
     const n = Math.min(batch, total - done)
     const r = await runHostileVm({ seed, cases: n, firstIndex: done, mode, timeoutMs: Math.max(60000, n * 1000) })
     runs++
-    for (const x of r.records) {
-        if (!x) continue
-        const row = rows.get(x.kind)!
-        row.cases++
-        row.bytes += x.bytes
-        if (x.clientClosedFirst) row.clientClosedFirst++
-        if (x.reconnected) row.reconnected++
-    }
+    tallyCases(r.records, rows)
     const failed = r.panics.length > 0 || !r.stats || r.timedOut
     if (failed) {
         crashes++

@@ -65,6 +65,28 @@ export interface CaseRecord {
     reconnected: boolean
 }
 
+/** Counts of cases of one kind. */
+export interface CaseTally {
+    cases: number
+    clientClosedFirst: number
+    reconnected: number
+    /** bytes of hostile input written */
+    bytes: number
+}
+
+/** Adds `records` (holes skipped) to the counts by kind in `into` (which has every kind); returns it. */
+export function tallyCases<T extends CaseTally>(records: (CaseRecord | undefined)[], into: Map<CaseKind, T>): Map<CaseKind, T> {
+    for (const r of records) {
+        if (!r) continue
+        const s = into.get(r.kind)!
+        s.cases++
+        s.bytes += r.bytes
+        if (r.clientClosedFirst) s.clientClosedFirst++
+        if (r.reconnected) s.reconnected++
+    }
+    return into
+}
+
 /** A small deterministic PRNG (mulberry32). */
 export function prng(seed: number): () => number {
     let a = seed >>> 0
@@ -418,18 +440,10 @@ export class HostileBroker {
     }
 
     /** Counts of the recorded cases by kind. */
-    summary(): Map<CaseKind, { cases: number; clientClosedFirst: number; reconnected: number; bytes: number }> {
-        const m = new Map<CaseKind, { cases: number; clientClosedFirst: number; reconnected: number; bytes: number }>()
+    summary(): Map<CaseKind, CaseTally> {
+        const m = new Map<CaseKind, CaseTally>()
         for (const k of CASE_KINDS) m.set(k, { cases: 0, clientClosedFirst: 0, reconnected: 0, bytes: 0 })
-        for (const r of this.records) {
-            if (!r) continue
-            const s = m.get(r.kind)!
-            s.cases++
-            s.bytes += r.bytes
-            if (r.clientClosedFirst) s.clientClosedFirst++
-            if (r.reconnected) s.reconnected++
-        }
-        return m
+        return tallyCases(this.records, m)
     }
 
     /** Stops listening and drops every open connection. */

@@ -7,15 +7,15 @@
  * write-1-to-clear IR/Sn_IR, SIR and the INTn pin, TX_FSR/RX_RSR derived from free-running 16-bit
  * pointers, the PHY link, the TCP client and UDP state machines, ARP and TCP retransmission
  * timeouts computed from RTR/RCR. TCP connections become real host connections (node:net) where
- * the attached network (see lan.ts) routes them; UDP datagrams go to that network.
+ * the attached network (see lan.ts) routes them; UDP datagrams go to that network: that host side
+ * is host-sockets.ts, which this model extends.
  * Not modelled: LISTEN (the socket shows SOCK_LISTEN but nothing ever connects), MACRAW, PPPoE,
  * WOL, ping, IP conflict detection, multicast/IGMP, keep-alive probes, INTLEVEL timing.
  */
-import net from "node:net"
-import { EventEmitter } from "node:events"
 import {
-    BUFFER_MEMORY, CMD, COMMON, COMMON_SIZE, IR, MR, PHYCFGR, SN, SN_IR, SN_MR, SN_SIZE, SOCK, SOCKETS, VERSION,
+    BUFFER_MEMORY, CMD, COMMON, COMMON_SIZE, get16, IR, MR, PHYCFGR, set16, SN, SN_IR, SN_MR, SN_SIZE, SOCK, SOCKETS, VERSION,
 } from "./registers.ts"
+import { HostSockets, RX_QUEUE_HIGH, SocketState } from "./host-sockets.ts"
 import { bytesToIp, ipToBytes, ipToU32, u32ToIp } from "./ip.ts"
 import { wallClock, type TimerClock, type TimerHandle } from "./clock.ts"
 
@@ -93,85 +93,32 @@ export interface W5500Counters {
 }
 
 const VALID_BUF_KB = [0, 1, 2, 4, 8, 16]
-/** RX bytes queued from a host connection beyond which reading from it pauses */
-const RX_QUEUE_HIGH = 64 * 1024
-/** default MSS the emulated peer offers */
-const TCP_MSS = 1460
-const UDP_MSS = 1472
 const BROADCAST = 0xffffffff
 
-interface PendingCommand {
-    cmd: number
-    /** value of the frame counter once the frame that wrote Sn_CR has ended */
-    frame: number
-    cleared: boolean
-}
-
-interface OutItem {
-    data?: Buffer
-    /** TX pointer value once this chunk is acknowledged */
-    ack?: number
-    fin?: boolean
-}
-
-class SocketState {
-    regs = new Uint8Array(SN_SIZE)
-    pending: PendingCommand | null = null
-    conn: net.Socket | null = null
-    /** bumped whenever the host connection is dropped: stale callbacks compare it */
-    gen = 0
-    /** TCP: internal ACK pointer (TX_FSR is measured from it) */
-    txAck = 0
-    /** RX read pointer as last notified by RECV */
-    rxRd = 0
-    rxQueue: Buffer[] = []
-    rxQueued = 0
-    paused = false
-    afterDrain: (() => void) | null = null
-    /** host socket events held while the link is down */
-    deferred: (() => void)[] = []
-    /** TCP output waiting for the link */
-    out: OutItem[] = []
-    /** connect/FIN timeout */
-    rto: TimerHandle | null = null
-    /** retransmission timeout while output is held by a down link */
-    holdRto: TimerHandle | null = null
-    timers = new Set<TimerHandle>()
-}
-
-function get16(b: Uint8Array, off: number): number {
-    return (b[off] << 8) | b[off + 1]
-}
-
-function set16(b: Uint8Array, off: number, v: number): void {
-    b[off] = (v >> 8) & 0xff
-    b[off + 1] = v & 0xff
-}
-
 /** The emulated W5500. Drive it with `transfer()`; observe it with `intAsserted()` and the "int" event. */
-export class W5500 extends EventEmitter {
+export class W5500 extends HostSockets {
     /** activity counters, reset by `resetCounters()` only */
     readonly counters: W5500Counters = {
         frames: 0, bytes: 0, dataBytesRead: 0, dataBytesWritten: 0, commands: 0,
         udpSent: 0, udpReceived: 0, udpDropped: 0, tcpConnects: 0,
     }
     network: ChipNetwork | null
-    private readonly opts: Required<Omit<W5500Options, "network" | "log" | "clock">>
-    private readonly log: Logger
-    private readonly clock: TimerClock
+    protected readonly opts: Required<Omit<W5500Options, "network" | "log" | "clock">>
+    protected readonly log: Logger
+    protected readonly clock: TimerClock
     private common = new Uint8Array(COMMON_SIZE)
     private phyCfg = 0xb8
-    private readonly sockets: SocketState[] = []
+    protected readonly sockets: SocketState[] = []
     private readonly txMem = new Uint8Array(BUFFER_MEMORY)
     private readonly rxMem = new Uint8Array(BUFFER_MEMORY)
     private frameCount = 0
     private cable: boolean
-    private linkUp = false
+    protected linkUp = false
     private linkTimer: TimerHandle | null = null
     private resetHeld = false
     private readyAt = 0
     private intState = false
-    private closed = false
+    protected closed = false
 
     constructor(opts: W5500Options = {}) {
         super()
@@ -553,7 +500,7 @@ export class W5500 extends EventEmitter {
     }
 
     /** Sets Sn_IR bits; per the datasheet a bit is set only where Sn_IMR enables it. */
-    private raise(n: number, bits: number): void {
+    protected raise(n: number, bits: number): void {
         const r = this.sockets[n].regs
         r[SN.IR] |= bits & r[SN.IMR]
         this.updateInt()
@@ -606,7 +553,7 @@ export class W5500 extends EventEmitter {
         return this.sockets[n].regs[SN.TXBUF_SIZE] * 1024
     }
 
-    private rxSize(n: number): number {
+    protected rxSize(n: number): number {
         return this.sockets[n].regs[SN.RXBUF_SIZE] * 1024
     }
 
@@ -631,7 +578,7 @@ export class W5500 extends EventEmitter {
         return used >= size ? 0 : size - used
     }
 
-    private rsr(n: number): number {
+    protected rsr(n: number): number {
         const s = this.sockets[n]
         return Math.min((get16(s.regs, SN.RX_WR) - s.rxRd) & 0xffff, this.rxSize(n))
     }
@@ -642,8 +589,23 @@ export class W5500 extends EventEmitter {
         return b
     }
 
-    private writeRx(n: number, at: number, data: Uint8Array): void {
+    protected writeRx(n: number, at: number, data: Uint8Array): void {
         for (let k = 0; k < data.length; k++) this.rxMem[this.bufAddr(false, n, (at + k) & 0xffff)] = data[k]
+    }
+
+    protected takeTx(n: number): { data: Buffer; wr: number } {
+        const s = this.sockets[n]
+        const rd = get16(s.regs, SN.TX_RD)
+        const wr = get16(s.regs, SN.TX_WR)
+        let len = (wr - rd) & 0xffff
+        const size = this.txSize(n)
+        if (len > size) {
+            this.log("warn", `socket ${n}: SEND of ${len} bytes exceeds the ${size}-byte TX buffer: sending ${size}`)
+            len = size
+        }
+        const data = this.readTx(n, rd, len)
+        set16(s.regs, SN.TX_RD, wr)
+        return { data, wr }
     }
 
     // ---------------------------------------------------------------- commands
@@ -734,7 +696,7 @@ export class W5500 extends EventEmitter {
         return ipToU32(bytesToIp(this.common, off))
     }
 
-    private isBroadcast(ip: number): boolean {
+    protected isBroadcast(ip: number): boolean {
         if (ip === BROADCAST) return true
         const mask = this.ipReg(COMMON.SUBR)
         if (mask === 0 || mask === BROADCAST) return false
@@ -742,7 +704,7 @@ export class W5500 extends EventEmitter {
     }
 
     /** ARP for the next hop of `ip` (itself on our subnet, else the gateway). */
-    private arpNextHop(ip: number): { ok: boolean; hop: string } {
+    protected arpNextHop(ip: number): { ok: boolean; hop: string } {
         const mask = this.ipReg(COMMON.SUBR)
         const onSubnet = ((ip & mask) >>> 0) === ((this.ipReg(COMMON.SIPR) & mask) >>> 0)
         const hop = onSubnet ? ip : this.ipReg(COMMON.GAR)
@@ -768,7 +730,7 @@ export class W5500 extends EventEmitter {
         return total / 10
     }
 
-    private later(s: SocketState, ms: number, fn: () => void): void {
+    protected later(s: SocketState, ms: number, fn: () => void): void {
         const gen = s.gen
         const t = this.clock.setTimeout(() => {
             s.timers.delete(t)
@@ -777,7 +739,7 @@ export class W5500 extends EventEmitter {
         s.timers.add(t)
     }
 
-    private setRto(s: SocketState, ms: number, fn: () => void): void {
+    protected setRto(s: SocketState, ms: number, fn: () => void): void {
         this.clearRto(s)
         const gen = s.gen
         s.rto = this.clock.setTimeout(() => {
@@ -786,13 +748,13 @@ export class W5500 extends EventEmitter {
         }, ms)
     }
 
-    private clearRto(s: SocketState): void {
+    protected clearRto(s: SocketState): void {
         if (s.rto) this.clock.clearTimeout(s.rto)
         s.rto = null
     }
 
     /** Drops the host connection and all pending work of a socket (registers and buffers stay). */
-    private dropConn(s: SocketState): void {
+    protected dropConn(s: SocketState): void {
         s.gen++
         this.clearRto(s)
         if (s.holdRto) this.clock.clearTimeout(s.holdRto)
@@ -814,255 +776,12 @@ export class W5500 extends EventEmitter {
     }
 
     /** Socket goes CLOSED and raises `bits`. */
-    private fail(n: number, bits: number, why: string): void {
+    protected fail(n: number, bits: number, why: string): void {
         const s = this.sockets[n]
         this.log("info", `socket ${n}: ${why}`)
         this.dropConn(s)
         s.regs[SN.SR] = SOCK.CLOSED
         this.raise(n, bits)
-    }
-
-    // ---------------------------------------------------------------- TCP
-
-    private tcpConnect(n: number): void {
-        const s = this.sockets[n]
-        const ip = bytesToIp(s.regs, SN.DIPR)
-        const port = get16(s.regs, SN.DPORT)
-        s.regs[SN.SR] = SOCK.SYNSENT
-        const arp = this.arpNextHop(ipToU32(ip))
-        if (!arp.ok) {
-            this.log("info", `socket ${n}: CONNECT ${ip}:${port}: no ARP reply from ${arp.hop}`)
-            this.later(s, this.arpTimeoutMs(), () => this.fail(n, SN_IR.TIMEOUT, `ARP timeout for ${arp.hop}`))
-            return
-        }
-        const route = this.network?.routeTcp(ip, port) ?? null
-        if (!route) {
-            this.log("warn", `socket ${n}: CONNECT ${ip}:${port} blocked (not loopback or mapped; allowExternal is off): the SYN goes unanswered`)
-            this.setRto(s, this.tcpTimeoutMs(), () => this.fail(n, SN_IR.TIMEOUT, `TCP timeout connecting to ${ip}:${port}`))
-            return
-        }
-        this.log("info", `socket ${n}: CONNECT ${ip}:${port} -> host ${route.host}:${route.port}`)
-        const gen = s.gen
-        const conn = net.connect({ host: route.host, port: route.port, allowHalfOpen: true })
-        s.conn = conn
-        this.counters.tcpConnects++
-        conn.setNoDelay(true)
-        this.setRto(s, this.tcpTimeoutMs(), () => this.fail(n, SN_IR.TIMEOUT, `TCP timeout connecting to ${ip}:${port}`))
-        const ev = (fn: () => void) => () => this.hostEvent(s, gen, fn)
-        conn.on("connect", ev(() => this.tcpConnected(n)))
-        conn.on("data", (d: Buffer) => this.hostEvent(s, gen, () => this.tcpData(n, d)))
-        conn.on("end", ev(() => this.tcpPeerFin(n)))
-        conn.on("error", (e: NodeJS.ErrnoException) => this.hostEvent(s, gen, () => this.tcpError(n, e)))
-        conn.on("close", ev(() => this.tcpClosed(n)))
-        if (!this.linkUp) this.pauseConn(s)
-    }
-
-    /** Runs a host socket event now, or after the link comes back; ignores stale connections. */
-    private hostEvent(s: SocketState, gen: number, fn: () => void): void {
-        if (s.gen !== gen || this.closed) return
-        if (this.linkUp) fn()
-        else s.deferred.push(() => { if (s.gen === gen) fn() })
-    }
-
-    private tcpConnected(n: number): void {
-        const s = this.sockets[n]
-        if (s.regs[SN.SR] !== SOCK.SYNSENT) return
-        this.clearRto(s)
-        s.regs[SN.SR] = SOCK.ESTABLISHED
-        const mss = get16(s.regs, SN.MSSR)
-        if (mss === 0 || mss > TCP_MSS) set16(s.regs, SN.MSSR, TCP_MSS)
-        this.raise(n, SN_IR.CON)
-    }
-
-    private tcpData(n: number, d: Buffer): void {
-        const s = this.sockets[n]
-        s.rxQueue.push(d)
-        s.rxQueued += d.length
-        if (s.rxQueued > RX_QUEUE_HIGH) this.pauseConn(s)
-        this.pump(n)
-    }
-
-    /** Moves queued host bytes into the RX buffer as space allows. */
-    private pump(n: number): void {
-        const s = this.sockets[n]
-        const size = this.rxSize(n)
-        let free = size - this.rsr(n)
-        let moved = 0
-        while (free > 0 && s.rxQueue.length > 0) {
-            const chunk = s.rxQueue[0]
-            const k = Math.min(free, chunk.length)
-            const wr = get16(s.regs, SN.RX_WR)
-            this.writeRx(n, wr, chunk.subarray(0, k))
-            set16(s.regs, SN.RX_WR, (wr + k) & 0xffff)
-            if (k === chunk.length) s.rxQueue.shift()
-            else s.rxQueue[0] = chunk.subarray(k)
-            s.rxQueued -= k
-            free -= k
-            moved += k
-        }
-        if (moved > 0) this.raise(n, SN_IR.RECV)
-        if (s.paused && s.rxQueued < RX_QUEUE_HIGH / 4 && this.linkUp) {
-            s.paused = false
-            s.conn?.resume()
-        }
-        if (s.rxQueue.length === 0 && s.afterDrain) {
-            const f = s.afterDrain
-            s.afterDrain = null
-            f()
-        }
-    }
-
-    /** Runs `fn` once every byte the peer sent before it is in the RX buffer. */
-    private whenDrained(s: SocketState, fn: () => void): void {
-        if (s.rxQueue.length === 0) return fn()
-        const prev = s.afterDrain
-        s.afterDrain = prev ? () => { prev(); fn() } : fn
-    }
-
-    private tcpPeerFin(n: number): void {
-        const s = this.sockets[n]
-        this.whenDrained(s, () => {
-            const sr = s.regs[SN.SR]
-            if (sr === SOCK.ESTABLISHED) {
-                s.regs[SN.SR] = SOCK.CLOSE_WAIT
-                this.raise(n, SN_IR.DISCON)
-            } else if (sr === SOCK.FIN_WAIT) {
-                s.regs[SN.SR] = SOCK.TIME_WAIT
-                this.raise(n, SN_IR.DISCON)
-            }
-        })
-    }
-
-    private tcpError(n: number, e: NodeJS.ErrnoException): void {
-        const s = this.sockets[n]
-        const sr = s.regs[SN.SR]
-        if (sr === SOCK.SYNSENT) this.fail(n, SN_IR.TIMEOUT, `connect failed: ${e.code ?? e.message}`)
-        else this.fail(n, SN_IR.DISCON, `connection reset: ${e.code ?? e.message}`)
-    }
-
-    private tcpClosed(n: number): void {
-        const s = this.sockets[n]
-        this.whenDrained(s, () => {
-            const sr = s.regs[SN.SR]
-            if (sr === SOCK.SYNSENT) return this.fail(n, SN_IR.TIMEOUT, "connection closed before it was established")
-            if (sr === SOCK.ESTABLISHED || sr === SOCK.CLOSE_WAIT) return this.fail(n, SN_IR.DISCON, "connection closed by peer")
-            // FIN_WAIT / TIME_WAIT / LAST_ACK: the disconnect-process completed
-            this.dropConn(s)
-            s.regs[SN.SR] = SOCK.CLOSED
-            if (sr === SOCK.FIN_WAIT) this.raise(n, SN_IR.DISCON)
-        })
-    }
-
-    private tcpDiscon(n: number): void {
-        const s = this.sockets[n]
-        const sr = s.regs[SN.SR]
-        if (sr === SOCK.ESTABLISHED || sr === SOCK.CLOSE_WAIT) {
-            s.regs[SN.SR] = sr === SOCK.ESTABLISHED ? SOCK.FIN_WAIT : SOCK.LAST_ACK
-            this.output(n, { fin: true })
-            this.setRto(s, this.tcpTimeoutMs(), () => this.fail(n, SN_IR.TIMEOUT, "TCP timeout waiting for the peer's FIN/ACK"))
-        } else if (sr === SOCK.SYNSENT || sr === SOCK.INIT || sr === SOCK.LISTEN) {
-            this.dropConn(s)
-            s.regs[SN.SR] = SOCK.CLOSED
-        }
-    }
-
-    private tcpSend(n: number): void {
-        const s = this.sockets[n]
-        const rd = get16(s.regs, SN.TX_RD)
-        const wr = get16(s.regs, SN.TX_WR)
-        let len = (wr - rd) & 0xffff
-        const size = this.txSize(n)
-        if (len > size) {
-            this.log("warn", `socket ${n}: SEND of ${len} bytes exceeds the ${size}-byte TX buffer: sending ${size}`)
-            len = size
-        }
-        const data = this.readTx(n, rd, len)
-        set16(s.regs, SN.TX_RD, wr)
-        this.output(n, { data, ack: wr })
-    }
-
-    private output(n: number, item: OutItem): void {
-        const s = this.sockets[n]
-        s.out.push(item)
-        if (this.linkUp) this.flushOut(n)
-        else if (!s.holdRto) {
-            const gen = s.gen
-            s.holdRto = this.clock.setTimeout(() => {
-                s.holdRto = null
-                if (s.gen === gen && !this.closed) this.fail(n, SN_IR.TIMEOUT, "TCP timeout: link down while sending")
-            }, this.tcpTimeoutMs())
-        }
-    }
-
-    private flushOut(n: number): void {
-        const s = this.sockets[n]
-        const gen = s.gen
-        const conn = s.conn
-        for (const item of s.out.splice(0)) {
-            if (item.data) {
-                const ack = item.ack ?? 0
-                const done = () => {
-                    if (s.gen !== gen || this.closed) return
-                    s.txAck = ack
-                    this.raise(n, SN_IR.SEND_OK)
-                }
-                if (!conn || item.data.length === 0) setImmediate(done)
-                else conn.write(item.data, err => { if (!err) done() })
-            }
-            if (item.fin) conn?.end()
-        }
-    }
-
-    private pauseConn(s: SocketState): void {
-        if (!s.paused && s.conn) {
-            s.paused = true
-            s.conn.pause()
-        }
-    }
-
-    // ---------------------------------------------------------------- UDP
-
-    private udpSend(n: number, sendMac: boolean): void {
-        const s = this.sockets[n]
-        const rd = get16(s.regs, SN.TX_RD)
-        const wr = get16(s.regs, SN.TX_WR)
-        let len = (wr - rd) & 0xffff
-        const size = this.txSize(n)
-        if (len > size) {
-            this.log("warn", `socket ${n}: SEND of ${len} bytes exceeds the ${size}-byte TX buffer: sending ${size}`)
-            len = size
-        }
-        const data = this.readTx(n, rd, len)
-        set16(s.regs, SN.TX_RD, wr)
-        const dstIp = bytesToIp(s.regs, SN.DIPR)
-        const dst = ipToU32(dstIp)
-        const dstPort = get16(s.regs, SN.DPORT)
-        const bcast = this.isBroadcast(dst)
-        if (!bcast && !sendMac) {
-            const arp = this.arpNextHop(dst)
-            if (!arp.ok) {
-                this.log("info", `socket ${n}: UDP to ${dstIp}:${dstPort}: no ARP reply from ${arp.hop}`)
-                this.later(s, this.arpTimeoutMs(), () => this.raise(n, SN_IR.TIMEOUT))
-                return
-            }
-        }
-        const srcIp = this.sourceIp
-        const srcPort = get16(s.regs, SN.PORT)
-        const mssReg = get16(s.regs, SN.MSSR)
-        const mss = mssReg === 0 || mssReg > UDP_MSS ? UDP_MSS : mssReg
-        this.later(s, this.opts.udpSendDelayMs, () => {
-            if (this.linkUp && this.network) {
-                let off = 0
-                do {
-                    const part = data.subarray(off, off + mss)
-                    this.counters.udpSent++
-                    this.network.transmitUdp({ srcIp, srcPort, dstIp, dstPort, data: Uint8Array.from(part) })
-                    off += mss
-                } while (off < data.length)
-                if (data.length > mss) this.log("warn", `socket ${n}: UDP SEND of ${data.length} bytes split into ${mss}-byte datagrams`)
-            }
-            this.raise(n, SN_IR.SEND_OK)
-        })
     }
 
     private drop(d: UdpDatagram, why: string): void {

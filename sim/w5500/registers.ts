@@ -139,3 +139,14 @@ export const BUFFER_MEMORY = 16 * 1024
 
 /** Value of VERSIONR. */
 export const VERSION = 0x04
+
+/** Reads the 16-bit big-endian register pair at `off`. */
+export function get16(b: Uint8Array, off: number): number {
+    return (b[off] << 8) | b[off + 1]
+}
+
+/** Writes `v` to the 16-bit big-endian register pair at `off`. */
+export function set16(b: Uint8Array, off: number, v: number): void {
+    b[off] = (v >> 8) & 0xff
+    b[off + 1] = v & 0xff
+}

@@ -394,6 +394,8 @@ test("flash: finds the RPI-RP2 drive by its INFO_UF2.TXT and copies the bundle; 
     assert.equal(parseFlashArgs(["--board", "w5500_evb_pico"], false).file, bundlePath(ROOT, "w5500_evb_pico"))
     assert.equal(parseFlashArgs([], true).waitS, 60)
     assert.throws(() => parseFlashArgs(["--wait", "soon"], false), /--wait must be a whole number/)
+    assert.throws(() => parseFlashArgs(["--bord", "x"], false), /flash: Unknown option '--bord'[^]*Usage: npm run flash/)
+    assert.throws(() => parseFlashArgs(["--board", "../x"], false), /flash: --board must be a board id/)
 
     const logs: string[] = []
     const log = (s: string) => logs.push(s)

@@ -6,7 +6,10 @@
  */
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { Rig, SCENARIOS, SOAK_MARGIN_KB, ballastSearch, describe, soak } from "../../sim/scenarios.ts"
+import { ballastSearch } from "../../sim/reliability/heap.ts"
+import { Rig, describe } from "../../sim/reliability/rig.ts"
+import { SCENARIOS } from "../../sim/reliability/scenarios.ts"
+import { SOAK_MARGIN_KB, soak } from "../../sim/reliability/soak.ts"
 
 // the rest (half-open-idle, link-flap, dhcp-gone, ntp-gone) run in `npm run soak`; the W5500 link
 // and lease paths are also covered by test/node/w5500-e2e.test.ts. CI time is the limit here.

@@ -4,10 +4,10 @@
  * DHCP/DNS/NTP servers (probed with packets built here, independently of the servers' code), the
  * PHY link, the pins, and the bridge protocol over a real TCP connection.
  */
-import { describe, test } from "node:test"
+import { describe, test, type TestContext } from "node:test"
 import assert from "node:assert/strict"
 import net from "node:net"
-import { W5500, type W5500Options } from "../../sim/w5500/chip.ts"
+import { W5500, type ChipNetwork, type UdpDatagram, type W5500Options } from "../../sim/w5500/chip.ts"
 import { Lan, type LanOptions } from "../../sim/w5500/lan.ts"
 import { compressNames } from "../../sim/w5500/dns-server.ts"
 import dnsPacket from "dns-packet"
@@ -147,6 +147,16 @@ async function server(onConn?: (s: net.Socket) => void): Promise<{ port: number;
         ended: () => ended,
         close: () => new Promise<void>(r => { for (const s of conns) s.destroy(); srv.close(() => r()) }),
     }
+}
+
+/** A loopback server, a chip on a LAN with its addresses set, and its socket `n` connected to the server; all closed after the test. */
+async function connected(t: TestContext, onConn?: (s: net.Socket) => void, opts: { chip?: W5500Options; lan?: LanOptions } = {}, n = 0) {
+    const srv = await server(onConn)
+    const env = setup(opts)
+    t.after(async () => { env.close(); await srv.close() })
+    configure(env.chip)
+    assert.equal(await tcpConnect(env.chip, n, "127.0.0.1", srv.port), SOCK.ESTABLISHED)
+    return { ...env, srv }
 }
 
 async function freePort(): Promise<number> {
@@ -470,11 +480,7 @@ describe("buffers and pointers", () => {
     })
 
     test("pointerStart 0xFFF0: TX/RX pointers wrap at 16 bits, FSR/RSR derived from them (TCP echo)", async t => {
-        const srv = await server(s => s.on("data", d => s.write(d)))
-        const { chip, close } = setup({ chip: { pointerStart: 0xfff0 } })
-        t.after(async () => { close(); await srv.close() })
-        configure(chip)
-        assert.equal(await tcpConnect(chip, 0, "127.0.0.1", srv.port), SOCK.ESTABLISHED)
+        const { chip, srv } = await connected(t, s => s.on("data", d => s.write(d)), { chip: { pointerStart: 0xfff0 } })
         assert.equal(r16(chip, S(0), SN.TX_WR), 0xfff0)
         assert.equal(r16(chip, S(0), SN.RX_RD), 0xfff0)
         const msg = Array.from({ length: 100 }, (_, i) => (i * 7) & 0xff)
@@ -496,11 +502,7 @@ describe("buffers and pointers", () => {
     test("RX_RSR only drops on RECV, and a fast peer is paced by the 2 KB RX buffer", async t => {
         const big = Buffer.alloc(10_000)
         for (let i = 0; i < big.length; i++) big[i] = (i * 31 + 7) & 0xff
-        const srv = await server(s => s.write(big))
-        const { chip, close } = setup()
-        t.after(async () => { close(); await srv.close() })
-        configure(chip)
-        assert.equal(await tcpConnect(chip, 0, "127.0.0.1", srv.port), SOCK.ESTABLISHED)
+        const { chip } = await connected(t, s => s.write(big))
         await until(() => r16(chip, S(0), SN.RX_RSR) === 2048, "a full RX buffer")
         w16(chip, S(0), SN.RX_RD, (r16(chip, S(0), SN.RX_RD) + 100) & 0xffff)
         assert.equal(r16(chip, S(0), SN.RX_RSR), 2048, "RX_RD alone does not free space")
@@ -512,6 +514,47 @@ describe("buffers and pointers", () => {
             parts.push(...(await tcpRead(chip, 0)))
         }
         assert.deepEqual(Buffer.from(parts), big)
+    })
+
+    test("a SEND of more than the TX buffer sends one buffer's worth, logged, and Sn_TX_RD moves to Sn_TX_WR (TCP and UDP)", async t => {
+        const srv = await server()
+        const logs: string[] = []
+        const sent: UdpDatagram[] = []
+        const network: ChipNetwork = { arp: () => true, transmitUdp: d => sent.push(d), routeTcp: (_ip, port) => ({ host: "127.0.0.1", port }) }
+        const chip = new W5500({ log: (level, msg) => logs.push(`${level}: ${msg}`), network })
+        t.after(async () => { chip.close(); await srv.close() })
+        configure(chip)
+        const pattern = Buffer.alloc(1024)
+        for (let i = 0; i < pattern.length; i++) pattern[i] = (i * 7 + 3) & 0xff
+        /** 1 KB TX buffer holding `pattern`, then Sn_TX_WR moved 1500 bytes on */
+        const overfill = (n: number) => {
+            const wr = r16(chip, S(n), SN.TX_WR)
+            chip.write(BSB.stx(n), wr, pattern)
+            w16(chip, S(n), SN.TX_WR, (wr + 1500) & 0xffff)
+            return (wr + 1500) & 0xffff
+        }
+        w8(chip, S(0), SN.TXBUF_SIZE, 1)
+        assert.equal(await tcpConnect(chip, 0, "127.0.0.1", srv.port), SOCK.ESTABLISHED)
+        const tcpWr = overfill(0)
+        await cmd(chip, 0, CMD.SEND)
+        await waitIr(chip, 0, SN_IR.SEND_OK)
+        await until(() => srv.data().length === 1024, "the server to get 1024 bytes")
+        assert.deepEqual(Buffer.from(srv.data(), "latin1"), pattern)
+        assert.equal(r16(chip, S(0), SN.TX_RD), tcpWr)
+        w8(chip, S(1), SN.TXBUF_SIZE, 1)
+        await openSocket(chip, 1, SN_MR.UDP, 7000)
+        chip.write(S(1), SN.DIPR, ipb("192.168.50.7"))
+        w16(chip, S(1), SN.DPORT, 9)
+        const udpWr = overfill(1)
+        await cmd(chip, 1, CMD.SEND)
+        await waitIr(chip, 1, SN_IR.SEND_OK)
+        assert.equal(sent.length, 1)
+        assert.deepEqual(Buffer.from(sent[0].data), pattern)
+        assert.equal(r16(chip, S(1), SN.TX_RD), udpWr)
+        assert.deepEqual(logs.filter(l => l.includes("exceeds")), [
+            "warn: socket 0: SEND of 1500 bytes exceeds the 1024-byte TX buffer: sending 1024",
+            "warn: socket 1: SEND of 1500 bytes exceeds the 1024-byte TX buffer: sending 1024",
+        ])
     })
 })
 
@@ -551,11 +594,7 @@ describe("TCP client state machine", () => {
     })
 
     test("active close: DISCON -> FIN_WAIT, peer's FIN -> CLOSED with DISCON", async t => {
-        const srv = await server(s => s.on("end", () => s.end()))
-        const { chip, close } = setup()
-        t.after(async () => { close(); await srv.close() })
-        configure(chip)
-        assert.equal(await tcpConnect(chip, 3, "127.0.0.1", srv.port), SOCK.ESTABLISHED)
+        const { chip } = await connected(t, s => s.on("end", () => s.end()), {}, 3)
         w8(chip, S(3), SN.IR, 0xff)
         w8(chip, S(3), SN.CR, CMD.DISCON)
         assert.equal(r8(chip, S(3), SN.SR), SOCK.FIN_WAIT)
@@ -564,11 +603,7 @@ describe("TCP client state machine", () => {
     })
 
     test("DISCON with a peer that never sends its FIN -> CLOSED + TIMEOUT", async t => {
-        const srv = await server()
-        const { chip, close } = setup()
-        t.after(async () => { close(); await srv.close() })
-        configure(chip)
-        assert.equal(await tcpConnect(chip, 0, "127.0.0.1", srv.port), SOCK.ESTABLISHED)
+        const { chip, srv } = await connected(t)
         w16(chip, 0, COMMON.RTR, 10)
         w8(chip, 0, COMMON.RCR, 1)
         await cmd(chip, 0, CMD.DISCON)
@@ -579,11 +614,7 @@ describe("TCP client state machine", () => {
     })
 
     test("a peer reset -> CLOSED + DISCON", async t => {
-        const srv = await server()
-        const { chip, close } = setup()
-        t.after(async () => { close(); await srv.close() })
-        configure(chip)
-        assert.equal(await tcpConnect(chip, 0, "127.0.0.1", srv.port), SOCK.ESTABLISHED)
+        const { chip, srv } = await connected(t)
         await until(() => srv.conns.length === 1, "the server side")
         srv.conns[0].resetAndDestroy()
         await until(() => r8(chip, S(0), SN.SR) === SOCK.CLOSED, "CLOSED")
@@ -591,11 +622,7 @@ describe("TCP client state machine", () => {
     })
 
     test("CLOSE drops the connection at once", async t => {
-        const srv = await server()
-        const { chip, close } = setup()
-        t.after(async () => { close(); await srv.close() })
-        configure(chip)
-        assert.equal(await tcpConnect(chip, 0, "127.0.0.1", srv.port), SOCK.ESTABLISHED)
+        const { chip, srv } = await connected(t)
         await cmd(chip, 0, CMD.CLOSE)
         assert.equal(r8(chip, S(0), SN.SR), SOCK.CLOSED)
         await until(() => srv.conns[0]?.destroyed || srv.ended() || srv.conns[0]?.readableEnded === true, "the server to see the close")
@@ -930,12 +957,7 @@ describe("PHY link", () => {
     })
 
     test("TCP across a short link outage: data held while down, delivered after", async t => {
-        const srv = await server()
-        const env = setup()
-        t.after(async () => { env.close(); await srv.close() })
-        const { chip } = env
-        configure(chip)
-        assert.equal(await tcpConnect(chip, 0, "127.0.0.1", srv.port), SOCK.ESTABLISHED)
+        const { chip, srv } = await connected(t)
         chip.setLink(false)
         srv.conns[0].write("while down")
         txWrite(chip, 0, Buffer.from("up?"))
