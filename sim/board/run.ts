@@ -28,17 +28,50 @@ export interface RunCounters {
     /** virtual ns the core spent asleep */
     sleepNanos: number
     instructions: number
+    /** times the core woke from WFI/WFE (each a pass of the runtime's main loop) */
+    wakes: number
     /** lost wake-ups seen (bridged or not) */
     lostWakeups: number
     /** virtual times (ns) of the first lost wake-ups */
     lostAt: number[]
     /** the last run stopped frozen on a lost wake-up (already counted: a bridged resume does not count it again) */
     frozenPending: boolean
+    /** when set, each executed instruction's cycles are added here by its address (the profiler, sim/board/profile.ts) */
+    profile?: PcProfile
+}
+
+/** Cycles by instruction address: flash (XIP) and SRAM, one slot per halfword. */
+export interface PcProfile {
+    flash: Float64Array
+    sram: Float64Array
+    /** cycles at addresses outside both (bootrom) */
+    other: number
+}
+
+/** Base addresses and sizes the profile covers. */
+export const FLASH_BASE = 0x10000000
+export const SRAM_BASE = 0x20000000
+const FLASH_SIZE = 16 * 1024 * 1024
+const SRAM_SIZE = 264 * 1024
+
+/** An empty profile. */
+export function newPcProfile(): PcProfile {
+    return { flash: new Float64Array(FLASH_SIZE / 2), sram: new Float64Array(SRAM_SIZE / 2), other: 0 }
+}
+
+function addProfile(p: PcProfile, pc: number, cycles: number): void {
+    const f = pc - FLASH_BASE
+    if (f >= 0 && f < FLASH_SIZE) p.flash[f >>> 1] += cycles
+    else {
+        const s = pc - SRAM_BASE
+        if (s >= 0 && s < SRAM_SIZE) p.sram[s >>> 1] += cycles
+        else p.other += cycles
+    }
 }
 
 /** A fresh set of counters. */
 export function newRunCounters(): RunCounters {
-    return { busyCycles: 0, sleepNanos: 0, instructions: 0, lostWakeups: 0, lostAt: [], frozenPending: false }
+    return { busyCycles: 0, sleepNanos: 0, instructions: 0, wakes: 0, lostWakeups: 0, lostAt: [], frozenPending: false }
 }
 
 /** Why a run stopped. */
@@ -102,8 +135,11 @@ export async function run(mcu: RP2040, clock: VirtualClock, counters: RunCounter
                     }
                     clock.advanceTo(Math.min(clock.nextAt, wake))
                     counters.sleepNanos += clock.nanos - now
+                    if (!core.waiting) counters.wakes++
                 } else {
+                    const pc = counters.profile ? core.PC : 0
                     const cycles = core.executeInstruction()
+                    if (counters.profile) addProfile(counters.profile, pc, cycles)
                     counters.busyCycles += cycles
                     counters.instructions++
                     clock.tick(cycles * nsPerCycle)
