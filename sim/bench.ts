@@ -22,8 +22,11 @@ import { startHostLink } from "./hostlink.ts"
 import { measureImage } from "./sizes.ts"
 import { deviceSettings, startEmulatedNetwork } from "./start.ts"
 import { loadEnvFiles } from "./envfile.ts"
+import { commandRoundTrips, percentile } from "./rtt.ts"
 
 const N = Number(process.env.BENCH_N ?? 2000)
+/** Commands timed for the round-trip figures. */
+const RTT_N = 100
 
 interface Figure {
     client: string
@@ -107,6 +110,9 @@ async function w5500Figures(n = 10, kind: "w5500" | "w5100s" = "w5500") {
     let spawnedAt = 0
     let vmStartAt = 0
     const phases: string[] = []
+    let rtt: Promise<unknown> | undefined
+    let trips: number[] | undefined
+    let rttError: Error | undefined
     try {
         const run = await runVm(kind === "w5100s" ? "src/images/sim-w5100s-generic.ts" : "src/main.ts", {
             mode: "device",
@@ -118,9 +124,26 @@ async function w5500Figures(n = 10, kind: "w5500" | "w5100s" = "w5500") {
                 if (m) phases.push(`${m[1]} ${m[2]} ms`)
             },
             // LOG_LEVEL=debug: a console line per report, so the stop condition is checked often
-            stopWhen: () => reports.length >= n + 3,
+            stopWhen: () => {
+                if (reports.length >= n + 3 && !rtt) {
+                    const base = reports[0].topic.replace(/\/telemetry$/, "")
+                    const wallRig = {
+                        now: () => performance.now(),
+                        runUntil: async (done: () => boolean, ms: number) => {
+                            const end = performance.now() + ms
+                            while (!done() && performance.now() < end) await new Promise(r => setTimeout(r, 1))
+                        },
+                    }
+                    rtt = commandRoundTrips(broker, "core" in sim.chip ? sim.chip.core : sim.chip, base, RTT_N, wallRig).then(
+                        r => (trips = r),
+                        e => (rttError = e as Error)
+                    )
+                }
+                return !!trips || !!rttError
+            },
         })
         if (reports.length < n + 3) throw new Error(`bench: only ${reports.length} reports over the ${kind}:\n${run.lines.slice(-20).join("\n")}`)
+        if (rttError) throw rttError
     } finally {
         await link.close()
         await sim.close()
@@ -131,7 +154,8 @@ async function w5500Figures(n = 10, kind: "w5500" | "w5100s" = "w5500") {
     const spi = (b.spiBytes - a.spiBytes) / n
     const frames = (b.spiFrames - a.spiFrames) / n
     const pkt = publishBytes(b.topic, b.bytes)
-    return { boot: reports[0].at - spawnedAt, bootVm: reports[0].at - (vmStartAt || spawnedAt), phases, spi, frames, pkt, payload: b.bytes, target: 1.5 * pkt + 40 }
+    const cmd = { p50: percentile(trips!, 50), p99: percentile(trips!, 99), n: trips!.length }
+    return { boot: reports[0].at - spawnedAt, bootVm: reports[0].at - (vmStartAt || spawnedAt), phases, spi, frames, pkt, payload: b.bytes, target: 1.5 * pkt + 40, cmd }
 }
 
 async function main() {
@@ -199,6 +223,8 @@ async function w5500Section() {
     console.log(`| SPI transactions (frames) per report | ${w.frames.toFixed(1)} | |`)
     console.log(`| boot to first report at the broker, from spawning devs run (includes compiling the image) | ${w.boot} ms | |`)
     console.log(`| boot to first report, from the VM's first line | ${w.bootVm} ms | < 1500 ms |`)
+    console.log(`| command round trip p50, at the chip (${w.cmd.n} commands/set, wall time) | ${w.cmd.p50.toFixed(1)} ms | <= 30 ms |`)
+    console.log(`| command round trip p99 | ${w.cmd.p99.toFixed(1)} ms | <= 60 ms |`)
     console.log(`\ndevice-side bring-up phases (since boot): ${w.phases.join(", ")}`)
 
     console.log("\n| image | network stack bytecode (src/net/wiznet, dhcp/dns/sntp/ip, src/hal) | whole image | left of 64 KB |")

@@ -28,7 +28,7 @@ import { chipOfBoard, imageFor, PICO_W } from "./images.ts"
 import { DCFG_ADDR, FSTOR_ADDR, readBundle, type BundleContents } from "./bundle-image.ts"
 import { parseUf2, RP2040_FAMILY_ID } from "./uf2.ts"
 import { parseToolArgs, toolMain } from "./toolargs.ts"
-import { readRuntimeUf2, runtimeDir, runtimeUf2Path, RUNTIME_SHA256, RUNTIME_UF2, RuntimeMissingError } from "./board/runtime.ts"
+import { readRuntimeUf2, runtimeDir, runtimeUf2Path, RUNTIME_SHA256, RUNTIME_UF2, RUNTIME_UNCHECKED_ENV, RuntimeMissingError, sha256 } from "./board/runtime.ts"
 import type { SettingValue } from "./envfile.ts"
 
 /** The `--help` text. */
@@ -292,9 +292,10 @@ export async function pickRuntime(o: BundleOptions, log: (s: string) => void): P
     if (!o.runtimeUrlGiven) {
         const file = runtimeUf2Path()
         try {
-            readRuntimeUf2()
-            log(`bundle: runtime: ${file} (the steering folder's, SHA-256 ${RUNTIME_SHA256.slice(0, 16)}...)`)
-            return { file, from: `DeviceScript runtime v2.16.0 from the steering folder, ${path.basename(file)}, SHA-256 ${RUNTIME_SHA256.slice(0, 16)}...` }
+            const sum = sha256(readRuntimeUf2()).slice(0, 16)
+            const what = sum === RUNTIME_SHA256.slice(0, 16) ? "DeviceScript runtime v2.16.0" : `an unchecked runtime (${RUNTIME_UNCHECKED_ENV}=1)`
+            log(`bundle: runtime: ${file} (${what}, SHA-256 ${sum}...)`)
+            return { file, from: `${what} from ${path.dirname(file)}, ${path.basename(file)}, SHA-256 ${sum}...` }
         } catch (e) {
             if (fs.existsSync(file)) throw new BundleError(`bundle: ${(e as RuntimeMissingError).message}`)
             log(`bundle: runtime: no steering folder runtime (${file}); using the download cache`)

@@ -13,6 +13,10 @@ import { BROKER_LAN_IP, emulatedLanOptions } from "../start.ts"
 import { EmulatedBoard } from "./board.ts"
 import { bundleForEmulatedBoard, LAN_BROKER_PORT } from "./firmware.ts"
 import { CORE_HZ } from "./run.ts"
+import { commandRoundTrips, percentile } from "../rtt.ts"
+
+/** Commands timed for the round-trip figures on each board. */
+const RTT_N = 40
 
 /** Figures of one board. */
 export interface BoardFigures {
@@ -24,6 +28,10 @@ export interface BoardFigures {
     cpuPerReportMs: number
     spiBytesPerReport: number
     spiFramesPerReport: number
+    /** command round trip at the chip, virtual ms (sim/rtt.ts) */
+    cmdP50Ms: number
+    cmdP99Ms: number
+    cmdN: number
     idleLoadPct: number
     spiClockingBps: number
     spiCsBps: number
@@ -78,6 +86,11 @@ export async function figures(board: string, broker: AedesBroker, log: (s: strin
     const spi = b.counters.spi
     const speed = b.seconds / ((Date.now() - wall0) / 1000)
     const lostPerMin = (b.counters.run.lostWakeups / b.seconds) * 60
+    // command round trips, reports going on (REPORT_MS=1000), on virtual time
+    const trips = await commandRoundTrips(broker, b.core, topic().replace(/\/telemetry$/, ""), RTT_N, {
+        now: () => b.clock.nanos / 1e6,
+        runUntil: async (done, ms) => void (await b.run({ until: done, seconds: ms / 1000, wallMs: 120_000 })),
+    })
 
     // 3. REPORT_MS=3600000 (written over USB, kept across a reboot): idle load between reports
     b.usb.setSetting("REPORT_MS", 3600000)
@@ -101,6 +114,9 @@ export async function figures(board: string, broker: AedesBroker, log: (s: strin
         cpuPerReportMs: median(per),
         spiBytesPerReport: median(spiBytes),
         spiFramesPerReport: median(spiFrames),
+        cmdP50Ms: percentile(trips, 50),
+        cmdP99Ms: percentile(trips, 99),
+        cmdN: trips.length,
         idleLoadPct,
         spiClockingBps: spi.bytes / (spi.clockingNanos / 1e9),
         spiCsBps: spi.bytes / (spi.csLowNanos / 1e9),
@@ -128,6 +144,8 @@ export async function boardSection(boards = ["w55rp20_evb_pico", "w5500_evb_pico
     row("CPU per report, median (ms of core time, REPORT_MS=1000)", o => f(o.cpuPerReportMs, 0))
     row("SPI bytes per report, median (REPORT_MS=1000)", o => f(o.spiBytesPerReport, 0))
     row("SPI frames per report, median", o => f(o.spiFramesPerReport, 0))
+    row(`command round trip p50 at the chip (commands/set, virtual ms; target <= 30)`, o => f(o.cmdP50Ms, 1))
+    row(`command round trip p99 (of ${RTT_N}; target <= 60)`, o => f(o.cmdP99Ms, 1))
     row("idle CPU load between reports (REPORT_MS=3600000)", o => `${f(o.idleLoadPct, 1)} %`)
     row("SPI bytes/s while clocking", o => f(o.spiClockingBps, 0))
     row("SPI bytes/s over chip-select-low time", o => f(o.spiCsBps, 0))

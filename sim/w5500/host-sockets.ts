@@ -140,6 +140,8 @@ export abstract class HostSockets extends EventEmitter {
 
     private tcpData(n: number, d: Buffer): void {
         const s = this.sockets[n]
+        // for the benchmark's command round trip: bytes from the network reached the chip
+        this.emit("rx", n, d.length)
         s.rxQueue.push(d)
         s.rxQueued += d.length
         if (s.rxQueued > RX_QUEUE_HIGH) this.pauseConn(s)
@@ -232,6 +234,8 @@ export abstract class HostSockets extends EventEmitter {
 
     protected tcpSend(n: number): void {
         const { data, wr } = this.takeTx(n)
+        // for the benchmark's command round trip: the device sent bytes
+        this.emit("tx", n, data.length)
         this.output(n, { data, ack: wr })
     }
 
