@@ -103,6 +103,8 @@ export interface BundleOptions {
     extraSettings?: Record<string, SettingValue>
     /** write the UF2 here instead of bundlePath() */
     outFile?: string
+    /** copy the compiler's debug information (function names by position, bytecode-dbg.json) here (the profiler reads it) */
+    debugFile?: string
 }
 
 /** An error whose message is the whole explanation for the user (no stack trace). */
@@ -475,6 +477,7 @@ export async function bundle(o: BundleOptions, log: (s: string) => void = s => c
         const problems: string[] = [...contents.problems]
         if (contents.config.id !== o.board) problems.push(`its board configuration is for ${contents.config.id}, not ${o.board}`)
         const built = fs.readFileSync(path.join(stage, ".devicescript/bin/bytecode.devs"))
+        if (o.debugFile) fs.copyFileSync(path.join(stage, ".devicescript/bin/bytecode-dbg.json"), o.debugFile)
         if (!built.equals(contents.program)) problems.push(`its program (${contents.program.length} bytes) is not the image just compiled (${built.length} bytes)`)
         if (problems.length) throw new BundleError(`bundle: ${path.relative(o.project, out)} is not right:\n  ${problems.join("\n  ")}`)
         for (const l of describeBundle(out, contents, o.project, runtimeFrom)) log(l)

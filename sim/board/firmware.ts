@@ -28,5 +28,6 @@ export async function bundleForEmulatedBoard(
     const o = parseBundleArgs(["--board", board, ...(opts.local === false ? ["--no-local"] : []), ...(opts.project ? ["--project", opts.project] : [])])
     o.extraSettings = { MQTT_HOST: BROKER_NAME, MQTT_PORT: LAN_BROKER_PORT, MQTT_TLS: false, ...opts.extra }
     o.outFile = emulatedUf2Path(o.project, board)
+    o.debugFile = o.outFile.replace(/\.uf2$/, ".dbg.json")
     return await bundle(o, opts.log ?? (() => {}))
 }

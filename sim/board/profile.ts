@@ -7,39 +7,127 @@
  * the most, as ms of core time per report (or per virtual second when idle) and as a share.
  * A flat profile: a function's own instructions, not its callees'.
  */
+import fs from "node:fs"
 import path from "node:path"
+import type { RP2040 } from "rp2040js"
 import { parseArgs } from "node:util"
 import { startAedes } from "../brokers.ts"
 import { BROKER_LAN_IP, emulatedLanOptions } from "../start.ts"
 import { EmulatedBoard } from "./board.ts"
 import { functionAt, readElfFunctions } from "./elf.ts"
 import { bundleForEmulatedBoard, LAN_BROKER_PORT } from "./firmware.ts"
-import { CORE_HZ, FLASH_BASE, newPcProfile, SRAM_BASE, type PcProfile } from "./run.ts"
+import { CORE_HZ } from "./run.ts"
 import { runtimeDir, RUNTIME_UF2 } from "./runtime.ts"
+
+const FLASH_BASE = 0x10000000
+const FLASH_SIZE = 16 * 1024 * 1024
+const SRAM_BASE = 0x20000000
+const SRAM_SIZE = 264 * 1024
+/** Offsets in the runtime's structures (DeviceScript v2.16.0 devs_internal.h, from offsetof with its build flags). */
+const CTX_IMG = 228
+const CTX_CURR_FN = 232
+const ACT_CALLER = 12
+const ACT_FUNC = 16
+/** Cycles between two looks at the VM's current function. */
+const VM_SAMPLE_CYCLES = 64
 
 /** The runtime's ELF: the UF2's name with `.elf`. */
 export function runtimeElfPath(): string {
     return path.join(runtimeDir(), RUNTIME_UF2.replace(/\.uf2$/, ".elf"))
 }
 
-/** Cycles of a profile by function, most first. */
-export function byFunction(p: PcProfile, elf: string): { name: string; cycles: number }[] {
-    const fns = readElfFunctions(elf)
-    const acc = new Map<string, number>()
-    const add = (arr: Float64Array, base: number) => {
-        for (let i = 0; i < arr.length; i++) {
-            const c = arr[i]
-            if (!c) continue
-            const addr = base + i * 2
-            const f = functionAt(fns, addr)
-            const name = f && addr < f.addr + Math.max(f.size, 1) ? f.name : f ? `${f.name}+0x${(addr - f.addr).toString(16)}` : `0x${addr.toString(16)}`
-            acc.set(name, (acc.get(name) ?? 0) + c)
+/** Where the profile attributes cycles: the runtime's C functions by address, and the bytecode function the VM is in. */
+export class Profiler {
+    /** cycles by instruction address (halfword slots of flash and SRAM) */
+    private flash = new Float64Array(FLASH_SIZE / 2)
+    private sram = new Float64Array(SRAM_SIZE / 2)
+    private bootrom = 0
+    /** cycles by bytecode function (its descriptor's address), self: while it is the VM's current function */
+    private vmSelf = new Map<number, number>()
+    /** cycles by bytecode function on the VM's call chain (each function once per sample) */
+    private vmIncl = new Map<number, number>()
+    private outsideVm = 0
+    private ctx = 0
+    private sampleCycles = 0
+    total = 0
+
+    constructor(private readonly mcu: RP2040, private readonly execOpcodes: number) {}
+
+    /** The hook for RunCounters.onInstruction. */
+    readonly onInstruction = (pc: number, cycles: number): void => {
+        this.total += cycles
+        const f = pc - FLASH_BASE
+        if (f >= 0 && f < FLASH_SIZE) this.flash[f >>> 1] += cycles
+        else if (pc - SRAM_BASE >= 0 && pc - SRAM_BASE < SRAM_SIZE) this.sram[(pc - SRAM_BASE) >>> 1] += cycles
+        else this.bootrom += cycles
+        // devs_vm_exec_opcodes(ctx, ...): its first argument is the VM's context
+        if (pc === this.execOpcodes) this.ctx = this.mcu.core.registers[0] >>> 0
+        // the VM's function: every VM_SAMPLE instructions' worth of cycles at once (reads of RAM are slow)
+        this.sampleCycles += cycles
+        if (this.sampleCycles < VM_SAMPLE_CYCLES) return
+        const c = this.sampleCycles
+        this.sampleCycles = 0
+        const act = this.ctx ? this.mcu.readUint32(this.ctx + CTX_CURR_FN) >>> 0 : 0
+        if (!act) {
+            this.outsideVm += c
+            return
+        }
+        const fn = this.mcu.readUint32(act + ACT_FUNC) >>> 0
+        this.vmSelf.set(fn, (this.vmSelf.get(fn) ?? 0) + c)
+        const seen = new Set<number>()
+        for (let a = act, depth = 0; a && depth < 64; a = this.mcu.readUint32(a + ACT_CALLER) >>> 0, depth++) {
+            const g = this.mcu.readUint32(a + ACT_FUNC) >>> 0
+            if (seen.has(g)) continue
+            seen.add(g)
+            this.vmIncl.set(g, (this.vmIncl.get(g) ?? 0) + c)
         }
     }
-    add(p.flash, FLASH_BASE)
-    add(p.sram, SRAM_BASE)
-    if (p.other) acc.set("(bootrom)", p.other)
+
+    /** The runtime's functions, cycles each, most first. */
+    runtimeRows(elf: string): { name: string; cycles: number }[] {
+        const fns = readElfFunctions(elf)
+        const acc = new Map<string, number>()
+        const add = (arr: Float64Array, base: number) => {
+            for (let i = 0; i < arr.length; i++) {
+                const c = arr[i]
+                if (!c) continue
+                const addr = base + i * 2
+                const f = functionAt(fns, addr)
+                const name = f ? (addr < f.addr + Math.max(f.size, 2) ? f.name : `${f.name}+0x${(addr - f.addr).toString(16)}`) : `0x${addr.toString(16)}`
+                acc.set(name, (acc.get(name) ?? 0) + c)
+            }
+        }
+        add(this.flash, FLASH_BASE)
+        add(this.sram, SRAM_BASE)
+        if (this.bootrom) acc.set("(bootrom)", this.bootrom)
+        return sorted(acc)
+    }
+
+    /**
+     * The bytecode functions, self and inclusive cycles, most inclusive first; names from the
+     * image's debug information (functions by their start in the image).
+     */
+    vmRows(names: Map<number, string>): { name: string; self: number; incl: number }[] {
+        const img = this.ctx ? this.mcu.readUint32(this.ctx + CTX_IMG) >>> 0 : 0
+        const nameOf = (desc: number) => names.get(this.mcu.readUint32(desc) >>> 0) ?? `function at 0x${(desc - img).toString(16)}`
+        const rows = new Map<string, { self: number; incl: number }>()
+        const row = (n: string) => rows.get(n) ?? rows.set(n, { self: 0, incl: 0 }).get(n)!
+        for (const [d, c] of this.vmSelf) row(nameOf(d)).self += c
+        for (const [d, c] of this.vmIncl) row(nameOf(d)).incl += c
+        const out = [...rows].map(([name, r]) => ({ name, ...r }))
+        out.push({ name: "(outside the VM: the runtime's loop, Jacdac, USB, timers)", self: this.outsideVm, incl: this.outsideVm })
+        return out.sort((a, b) => b.incl - a.incl)
+    }
+}
+
+function sorted(acc: Map<string, number>): { name: string; cycles: number }[] {
     return [...acc].map(([name, cycles]) => ({ name, cycles })).sort((a, b) => b.cycles - a.cycles)
+}
+
+/** Names of the image's bytecode functions by their start (bytes into the image), from `devs build`'s debug file. */
+export function bytecodeNames(dbgFile: string): Map<number, string> {
+    const dbg = JSON.parse(fs.readFileSync(dbgFile, "utf8")) as { functions: { name: string; startpc: number }[] }
+    return new Map(dbg.functions.map(f => [f.startpc, f.name]))
 }
 
 async function main() {
@@ -48,15 +136,22 @@ async function main() {
             board: { type: "string", default: "w5500_evb_pico" },
             reports: { type: "string", default: "5" },
             idle: { type: "string" },
-            top: { type: "string", default: "40" },
+            commands: { type: "string" },
+            top: { type: "string", default: "30" },
         },
     })
     const board = values.board!
     const idleS = values.idle !== undefined ? Number(values.idle) : undefined
     const nReports = Number(values.reports)
+    const nCommands = values.commands !== undefined ? Number(values.commands) : undefined
+    const top = Number(values.top)
+    const elf = runtimeElfPath()
+    const execOpcodes = readElfFunctions(elf).find(f => f.name === "devs_vm_exec_opcodes")
+    if (!execOpcodes) throw new Error(`${elf}: no devs_vm_exec_opcodes symbol: not the DeviceScript runtime`)
     const broker = await startAedes({ port: 0 })
     try {
         const { file } = await bundleForEmulatedBoard(board, { local: false, extra: { REPORT_MS: idleS !== undefined ? 3600000 : 1000 } })
+        const names = bytecodeNames(file.replace(/\.uf2$/, ".dbg.json"))
         const lan = { ...emulatedLanOptions(), tcpMap: { [`${BROKER_LAN_IP}:${LAN_BROKER_PORT}`]: `127.0.0.1:${broker.port}` } }
         const b = await EmulatedBoard.create({ board, uf2: file, lan, bridgeLostWakeups: true })
         let reports = 0
@@ -65,36 +160,73 @@ async function main() {
         })
         await b.run({ until: () => reports >= 1, seconds: 40, wallMs: 300_000 })
         if (!reports) throw new Error(`${board}: no report within 40 virtual s`)
-        await b.run({ seconds: 12, wallMs: 300_000 })
-        const prof = newPcProfile()
-        const busy0 = b.counters.run.busyCycles
-        const wakes0 = b.counters.run.wakes
-        const t0 = b.seconds
-        let per: string
-        if (idleS !== undefined) {
-            b.counters.run.profile = prof
-            await b.run({ seconds: idleS, wallMs: 600_000 })
-            per = "virtual s"
-        } else {
+        await b.run({ seconds: 12, wallMs: 300_000 }) // past the Home Assistant discovery
+        const prof = new Profiler(b.mcu, execOpcodes.addr)
+        let per = ""
+        let units = 1
+        const ms = (c: number) => (((c / CORE_HZ) * 1000) / units).toFixed(2)
+        const pct = (c: number) => `${((c / prof.total) * 100).toFixed(1)} %`
+        const report = (busy: number, wakes: number) =>
+            console.log(`${board}: ${ms(busy)} ms of core per ${per} (over ${units.toFixed(idleS !== undefined ? 1 : 0)}); ${(wakes / units).toFixed(0)} wake-ups of the core per ${per}, ${ms((busy / Math.max(wakes, 1)) * units)} ms each\n`)
+        if (idleS === undefined) {
             // from one report to the N-th after it
             const from = reports
             await b.run({ until: () => reports > from, seconds: 5, wallMs: 300_000 })
+        }
+        const busy0 = b.counters.run.busyCycles
+        const wakes0 = b.counters.run.wakes
+        const t0 = b.seconds
+        b.counters.run.onInstruction = prof.onInstruction
+        if (nCommands !== undefined) {
+            // only while a command is on its way: from its publish to its reply at the broker
+            b.counters.run.onInstruction = undefined
+            const base = `devices/w55-${Buffer.from(b.uid).toString("hex")}`
+            let replied = false
+            broker.aedes.on("publish", (p, c) => {
+                if (c && p.topic === `${base}/replies`) replied = true
+            })
+            let busy = 0
+            let wakes = 0
+            let span = 0
+            for (let k = 0; k < nCommands; k++) {
+                await b.run({ seconds: 0.05 + Math.random() * 0.2 })
+                replied = false
+                const c0 = b.counters.run.busyCycles
+                const w0 = b.counters.run.wakes
+                const s0 = b.seconds
+                b.counters.run.onInstruction = prof.onInstruction
+                const payload = Buffer.from(JSON.stringify({ id: `p${k}`, params: { led: k % 2 === 0 } }))
+                broker.aedes.publish({ cmd: "publish", topic: `${base}/commands/set`, payload, qos: 1, retain: false, dup: false }, () => {})
+                await b.run({ until: () => replied, seconds: 5, wallMs: 120_000 })
+                b.counters.run.onInstruction = undefined
+                if (!replied) throw new Error(`${board}: no reply to command p${k} within 5 virtual s`)
+                busy += b.counters.run.busyCycles - c0
+                wakes += b.counters.run.wakes - w0
+                span += b.seconds - s0
+            }
+            per = "command"
+            units = nCommands
+            console.log(`${board}: commands/set from publish to reply at the broker: ${((span / nCommands) * 1000).toFixed(1)} virtual ms each on average`)
+            report(busy, wakes)
+        } else if (idleS !== undefined) {
+            await b.run({ seconds: idleS, wallMs: 600_000 })
+            per = "virtual s"
+            units = b.seconds - t0
+        } else {
             const start = reports
-            b.counters.run.profile = prof
             await b.run({ until: () => reports >= start + nReports, seconds: nReports * 3, wallMs: 600_000 })
             per = "report"
+            units = reports - start
         }
-        b.counters.run.profile = undefined
-        const units = idleS !== undefined ? b.seconds - t0 : nReports
-        const busy = b.counters.run.busyCycles - busy0
-        const wakes = b.counters.run.wakes - wakes0
+        b.counters.run.onInstruction = undefined
+        if (nCommands === undefined) report(b.counters.run.busyCycles - busy0, b.counters.run.wakes - wakes0)
+        console.log(`Bytecode functions (self: while the VM runs it, its native calls included; inclusive: anywhere on the VM's call chain), ms per ${per}\n`)
+        console.log("| function | self | inclusive | inclusive share |\n|---|---:|---:|---:|")
+        for (const r of prof.vmRows(names).slice(0, top)) console.log(`| ${r.name} | ${ms(r.self)} | ${ms(r.incl)} | ${pct(r.incl)} |`)
+        console.log(`\nThe runtime's C functions (own instructions), ms per ${per}\n`)
+        console.log("| function | ms | share |\n|---|---:|---:|")
+        for (const r of prof.runtimeRows(elf).slice(0, top)) console.log(`| ${r.name} | ${ms(r.cycles)} | ${pct(r.cycles)} |`)
         b.close()
-        const rows = byFunction(prof, runtimeElfPath())
-        const total = rows.reduce((s, r) => s + r.cycles, 0)
-        const ms = (c: number) => ((c / CORE_HZ) * 1000) / units
-        console.log(`${board}: ${ms(busy).toFixed(1)} ms of core per ${per} over ${units.toFixed(idleS !== undefined ? 1 : 0)}; ${(wakes / units).toFixed(0)} wake-ups of the core per ${per}, ${(((busy / CORE_HZ) * 1000) / Math.max(wakes, 1)).toFixed(3)} ms each on average)\n`)
-        console.log("| function | ms per " + per + " | share |\n|---|---:|---:|")
-        for (const r of rows.slice(0, Number(values.top))) console.log(`| ${r.name} | ${ms(r.cycles).toFixed(2)} | ${((r.cycles / total) * 100).toFixed(1)} % |`)
     } finally {
         await broker.close()
     }

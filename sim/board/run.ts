@@ -36,37 +36,8 @@ export interface RunCounters {
     lostAt: number[]
     /** the last run stopped frozen on a lost wake-up (already counted: a bridged resume does not count it again) */
     frozenPending: boolean
-    /** when set, each executed instruction's cycles are added here by its address (the profiler, sim/board/profile.ts) */
-    profile?: PcProfile
-}
-
-/** Cycles by instruction address: flash (XIP) and SRAM, one slot per halfword. */
-export interface PcProfile {
-    flash: Float64Array
-    sram: Float64Array
-    /** cycles at addresses outside both (bootrom) */
-    other: number
-}
-
-/** Base addresses and sizes the profile covers. */
-export const FLASH_BASE = 0x10000000
-export const SRAM_BASE = 0x20000000
-const FLASH_SIZE = 16 * 1024 * 1024
-const SRAM_SIZE = 264 * 1024
-
-/** An empty profile. */
-export function newPcProfile(): PcProfile {
-    return { flash: new Float64Array(FLASH_SIZE / 2), sram: new Float64Array(SRAM_SIZE / 2), other: 0 }
-}
-
-function addProfile(p: PcProfile, pc: number, cycles: number): void {
-    const f = pc - FLASH_BASE
-    if (f >= 0 && f < FLASH_SIZE) p.flash[f >>> 1] += cycles
-    else {
-        const s = pc - SRAM_BASE
-        if (s >= 0 && s < SRAM_SIZE) p.sram[s >>> 1] += cycles
-        else p.other += cycles
-    }
+    /** when set, called with each executed instruction's address and cycles (the profiler, sim/board/profile.ts) */
+    onInstruction?: (pc: number, cycles: number) => void
 }
 
 /** A fresh set of counters. */
@@ -137,9 +108,10 @@ export async function run(mcu: RP2040, clock: VirtualClock, counters: RunCounter
                     counters.sleepNanos += clock.nanos - now
                     if (!core.waiting) counters.wakes++
                 } else {
-                    const pc = counters.profile ? core.PC : 0
+                    const hook = counters.onInstruction
+                    const pc = hook ? core.PC : 0
                     const cycles = core.executeInstruction()
-                    if (counters.profile) addProfile(counters.profile, pc, cycles)
+                    if (hook) hook(pc, cycles)
                     counters.busyCycles += cycles
                     counters.instructions++
                     clock.tick(cycles * nsPerCycle)
