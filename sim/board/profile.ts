@@ -47,11 +47,20 @@ export class Profiler {
     /** cycles by bytecode function on the VM's call chain (each function once per sample) */
     private vmIncl = new Map<number, number>()
     private outsideVm = 0
+    /** with `within`: cycles by runtime address (sampled) while that bytecode function is the current one */
+    private withinPcs = new Map<number, number>()
+    /** with `within`: cycles by current bytecode function while `within` is on the VM's call chain */
+    private withinVm = new Map<number, number>()
+    /** a bytecode function's start in the image, for withinRows */
+    within = -1
     private ctx = 0
     private sampleCycles = 0
     total = 0
 
-    constructor(private readonly mcu: RP2040, private readonly execOpcodes: number) {}
+    /** VM steps (entries of devs_vm_exec_opcode) by bytecode function */
+    private steps = new Map<number, number>()
+
+    constructor(private readonly mcu: RP2040, private readonly execOpcodes: number, private readonly execOpcode: number) {}
 
     /** The hook for RunCounters.onInstruction. */
     readonly onInstruction = (pc: number, cycles: number): void => {
@@ -62,6 +71,13 @@ export class Profiler {
         else this.bootrom += cycles
         // devs_vm_exec_opcodes(ctx, ...): its first argument is the VM's context
         if (pc === this.execOpcodes) this.ctx = this.mcu.core.registers[0] >>> 0
+        else if (pc === this.execOpcode && this.ctx) {
+            const a = this.mcu.readUint32(this.ctx + CTX_CURR_FN) >>> 0
+            if (a) {
+                const d = this.mcu.readUint32(a + ACT_FUNC) >>> 0
+                this.steps.set(d, (this.steps.get(d) ?? 0) + 1)
+            }
+        }
         // the VM's function: every VM_SAMPLE instructions' worth of cycles at once (reads of RAM are slow)
         this.sampleCycles += cycles
         if (this.sampleCycles < VM_SAMPLE_CYCLES) return
@@ -74,13 +90,17 @@ export class Profiler {
         }
         const fn = this.mcu.readUint32(act + ACT_FUNC) >>> 0
         this.vmSelf.set(fn, (this.vmSelf.get(fn) ?? 0) + c)
+        if (this.within >= 0 && this.mcu.readUint32(fn) >>> 0 === this.within) this.withinPcs.set(pc, (this.withinPcs.get(pc) ?? 0) + c)
         const seen = new Set<number>()
+        let under = false
         for (let a = act, depth = 0; a && depth < 64; a = this.mcu.readUint32(a + ACT_CALLER) >>> 0, depth++) {
             const g = this.mcu.readUint32(a + ACT_FUNC) >>> 0
             if (seen.has(g)) continue
             seen.add(g)
             this.vmIncl.set(g, (this.vmIncl.get(g) ?? 0) + c)
+            if (this.within >= 0 && this.mcu.readUint32(g) >>> 0 === this.within) under = true
         }
+        if (under) this.withinVm.set(fn, (this.withinVm.get(fn) ?? 0) + c)
     }
 
     /** The runtime's functions, cycles each, most first. */
@@ -103,19 +123,42 @@ export class Profiler {
         return sorted(acc)
     }
 
+    /** With `within` set: the runtime's functions that ran while that bytecode function was current (sampled), most first. */
+    withinRows(elf: string): { name: string; cycles: number }[] {
+        const fns = readElfFunctions(elf)
+        const acc = new Map<string, number>()
+        for (const [pc, c] of this.withinPcs) {
+            const f = functionAt(fns, pc)
+            const name = f ? f.name : `0x${pc.toString(16)}`
+            acc.set(name, (acc.get(name) ?? 0) + c)
+        }
+        return sorted(acc)
+    }
+
+    /** With `within` set: the bytecode functions that ran under it (it on the call chain), self cycles, most first. */
+    withinVmRows(names: Map<number, string>): { name: string; cycles: number }[] {
+        const acc = new Map<string, number>()
+        for (const [d, c] of this.withinVm) {
+            const n = names.get(this.mcu.readUint32(d) >>> 0) ?? `0x${d.toString(16)}`
+            acc.set(n, (acc.get(n) ?? 0) + c)
+        }
+        return sorted(acc)
+    }
+
     /**
      * The bytecode functions, self and inclusive cycles, most inclusive first; names from the
      * image's debug information (functions by their start in the image).
      */
-    vmRows(names: Map<number, string>): { name: string; self: number; incl: number }[] {
+    vmRows(names: Map<number, string>): { name: string; self: number; incl: number; steps: number }[] {
         const img = this.ctx ? this.mcu.readUint32(this.ctx + CTX_IMG) >>> 0 : 0
         const nameOf = (desc: number) => names.get(this.mcu.readUint32(desc) >>> 0) ?? `function at 0x${(desc - img).toString(16)}`
-        const rows = new Map<string, { self: number; incl: number }>()
-        const row = (n: string) => rows.get(n) ?? rows.set(n, { self: 0, incl: 0 }).get(n)!
+        const rows = new Map<string, { self: number; incl: number; steps: number }>()
+        const row = (n: string) => rows.get(n) ?? rows.set(n, { self: 0, incl: 0, steps: 0 }).get(n)!
+        for (const [d, k] of this.steps) row(nameOf(d)).steps += k
         for (const [d, c] of this.vmSelf) row(nameOf(d)).self += c
         for (const [d, c] of this.vmIncl) row(nameOf(d)).incl += c
         const out = [...rows].map(([name, r]) => ({ name, ...r }))
-        out.push({ name: "(outside the VM: the runtime's loop, Jacdac, USB, timers)", self: this.outsideVm, incl: this.outsideVm })
+        out.push({ name: "(outside the VM: the runtime's loop, Jacdac, USB, timers)", self: this.outsideVm, incl: this.outsideVm, steps: 0 })
         return out.sort((a, b) => b.incl - a.incl)
     }
 }
@@ -124,10 +167,28 @@ function sorted(acc: Map<string, number>): { name: string; cycles: number }[] {
     return [...acc].map(([name, cycles]) => ({ name, cycles })).sort((a, b) => b.cycles - a.cycles)
 }
 
-/** Names of the image's bytecode functions by their start (bytes into the image), from `devs build`'s debug file. */
+/**
+ * Names of the image's bytecode functions by their start (bytes into the image), from `devs build`'s
+ * debug file, each with its source file (`send (socket.ts)`): several functions share a name.
+ */
 export function bytecodeNames(dbgFile: string): Map<number, string> {
-    const dbg = JSON.parse(fs.readFileSync(dbgFile, "utf8")) as { functions: { name: string; startpc: number }[] }
-    return new Map(dbg.functions.map(f => [f.startpc, f.name]))
+    const dbg = JSON.parse(fs.readFileSync(dbgFile, "utf8")) as {
+        functions: { name: string; startpc: number; location?: [number, number] }[]
+        sources: { path: string; length: number }[]
+    }
+    // a location is a position in the sources laid end to end
+    const starts: number[] = []
+    let at = 0
+    for (const src of dbg.sources) {
+        starts.push(at)
+        at += src.length
+    }
+    const fileOf = (pos: number) => {
+        let i = starts.length - 1
+        while (i > 0 && starts[i] > pos) i--
+        return path.basename(dbg.sources[i]?.path ?? "?")
+    }
+    return new Map(dbg.functions.map(f => [f.startpc, f.location ? `${f.name} (${fileOf(f.location[0])})` : f.name]))
 }
 
 async function main() {
@@ -137,6 +198,7 @@ async function main() {
             reports: { type: "string", default: "5" },
             idle: { type: "string" },
             commands: { type: "string" },
+            within: { type: "string" },
             top: { type: "string", default: "30" },
         },
     })
@@ -147,7 +209,8 @@ async function main() {
     const top = Number(values.top)
     const elf = runtimeElfPath()
     const execOpcodes = readElfFunctions(elf).find(f => f.name === "devs_vm_exec_opcodes")
-    if (!execOpcodes) throw new Error(`${elf}: no devs_vm_exec_opcodes symbol: not the DeviceScript runtime`)
+    const execOpcode = readElfFunctions(elf).find(f => f.name === "devs_vm_exec_opcode")
+    if (!execOpcodes || !execOpcode) throw new Error(`${elf}: no devs_vm_exec_opcodes symbol: not the DeviceScript runtime`)
     const broker = await startAedes({ port: 0 })
     try {
         const { file } = await bundleForEmulatedBoard(board, { local: false, extra: { REPORT_MS: idleS !== undefined ? 3600000 : 1000 } })
@@ -161,7 +224,12 @@ async function main() {
         await b.run({ until: () => reports >= 1, seconds: 40, wallMs: 300_000 })
         if (!reports) throw new Error(`${board}: no report within 40 virtual s`)
         await b.run({ seconds: 12, wallMs: 300_000 }) // past the Home Assistant discovery
-        const prof = new Profiler(b.mcu, execOpcodes.addr)
+        const prof = new Profiler(b.mcu, execOpcodes.addr, execOpcode.addr)
+        if (values.within) {
+            const at = [...names].find(([, n]) => n === values.within || n.startsWith(`${values.within} (`))
+            if (!at) throw new Error(`--within ${values.within}: no bytecode function of that name in the image`)
+            prof.within = at[0]
+        }
         let per = ""
         let units = 1
         const ms = (c: number) => (((c / CORE_HZ) * 1000) / units).toFixed(2)
@@ -221,11 +289,19 @@ async function main() {
         b.counters.run.onInstruction = undefined
         if (nCommands === undefined) report(b.counters.run.busyCycles - busy0, b.counters.run.wakes - wakes0)
         console.log(`Bytecode functions (self: while the VM runs it, its native calls included; inclusive: anywhere on the VM's call chain), ms per ${per}\n`)
-        console.log("| function | self | inclusive | inclusive share |\n|---|---:|---:|---:|")
-        for (const r of prof.vmRows(names).slice(0, top)) console.log(`| ${r.name} | ${ms(r.self)} | ${ms(r.incl)} | ${pct(r.incl)} |`)
+        console.log("| function | self | inclusive | inclusive share | VM steps (own) |\n|---|---:|---:|---:|---:|")
+        for (const r of prof.vmRows(names).slice(0, top)) console.log(`| ${r.name} | ${ms(r.self)} | ${ms(r.incl)} | ${pct(r.incl)} | ${(r.steps / units).toFixed(0)} |`)
         console.log(`\nThe runtime's C functions (own instructions), ms per ${per}\n`)
         console.log("| function | ms | share |\n|---|---:|---:|")
         for (const r of prof.runtimeRows(elf).slice(0, top)) console.log(`| ${r.name} | ${ms(r.cycles)} | ${pct(r.cycles)} |`)
+        if (values.within) {
+            console.log(`\nBytecode functions under ${values.within} (self), ms per ${per}\n`)
+            console.log("| function | ms |\n|---|---:|")
+            for (const r of prof.withinVmRows(names).slice(0, top)) console.log(`| ${r.name} | ${ms(r.cycles)} |`)
+            console.log(`\nThe runtime's C functions while ${values.within} was the VM's current function (sampled), ms per ${per}\n`)
+            console.log("| function | ms |\n|---|---:|")
+            for (const r of prof.withinRows(elf).slice(0, top)) console.log(`| ${r.name} | ${ms(r.cycles)} |`)
+        }
         b.close()
     } finally {
         await broker.close()

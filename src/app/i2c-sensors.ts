@@ -14,12 +14,21 @@ import { i2c } from "@devicescript/i2c"
 import { SensorKind } from "../config"
 import { Reading, Sensor, startSimSensor } from "./sensors"
 
-/** Sensirion/Aosong CRC-8 (poly 0x31, init 0xFF) of `len` bytes of `b` from `from`. */
+/** CRC-8 (poly 0x31) of each nibble value shifted into the high nibble: crc8 takes a byte in two steps. */
+const CRC_NIBBLE = hex`00316253c4f5a697b988dbea7d4c1f2e`
+
+/**
+ * Sensirion/Aosong CRC-8 (poly 0x31, init 0xFF) of `len` bytes of `b` from `from`. A nibble at a
+ * time from a 16-entry table: a bit at a time cost a report ~1,200 VM steps (about 4 ms of core on
+ * the RP2040, `npm run profile`).
+ */
 export function crc8(b: Buffer, from: number, len: number): number {
+    const t = CRC_NIBBLE
     let crc = 0xff
     for (let i = from; i < from + len; i++) {
         crc ^= b[i]
-        for (let k = 0; k < 8; k++) crc = (crc & 0x80 ? (crc << 1) ^ 0x31 : crc << 1) & 0xff
+        crc = ((crc << 4) & 0xff) ^ t[crc >> 4]
+        crc = ((crc << 4) & 0xff) ^ t[crc >> 4]
     }
     return crc
 }

@@ -41,7 +41,7 @@ export class BoardSpiBus implements SpiBus {
     private mosi: ds.IOPin
     private miso: ds.IOPin
     private rst: ds.IOPin
-    private int: ds.IOPin
+    readonly intPin: ds.IOPin
     private level = 0
     private sinceYield = 0
 
@@ -51,7 +51,7 @@ export class BoardSpiBus implements SpiBus {
         this.cs = ds.gpio(w.cs)
         this.cs.setMode(HIGH)
         if (w.rst >= 0) (this.rst = ds.gpio(w.rst)).setMode(HIGH)
-        if (w.int >= 0) (this.int = ds.gpio(w.int)).setMode(ds.GPIOMode.InputPullUp)
+        if (w.int >= 0) (this.intPin = ds.gpio(w.int)).setMode(ds.GPIOMode.InputPullUp)
         if (w.bus === "spi0") (ds as DsSpi).spiConfigure(w.miso, w.mosi, w.sck, 0, hz)
         else {
             ;(this.sck = ds.gpio(w.sck)).setMode(LOW)
@@ -61,24 +61,30 @@ export class BoardSpiBus implements SpiBus {
     }
 
     async run(batch: SpiBatch): Promise<Buffer> {
+        // every step here runs for every frame (~3.5 us of core each on an RP2040): locals, one try
         const out = Buffer.alloc(batch.readLen)
         const b = batch.buf
+        const end = batch.len
+        const cs = this.cs
+        const bang = !!this.sck
         let p = BATCH_HEAD
         let o = 0
-        while (p < batch.len) {
-            const w = b[p] === FRAME_WRITE
-            const hdr = p + 3
-            // data bytes: a write's follow its 3-byte header, a read's count ends the item
-            const n = w ? ((b[p + 1] << 8) | b[p + 2]) - 3 : (b[p + 6] << 8) | b[p + 7]
-            p = hdr + (w ? 3 + n : 5)
-            this.cs.setMode(LOW)
-            try {
-                if (this.sck) await this.bang(b, hdr, n, w, out, o)
+        try {
+            while (p < end) {
+                const w = b[p] === FRAME_WRITE
+                const hdr = p + 3
+                // data bytes: a write's follow its 3-byte header, a read's count ends the item
+                const n = w ? ((b[p + 1] << 8) | b[p + 2]) - 3 : (b[p + 6] << 8) | b[p + 7]
+                p = hdr + (w ? 3 + n : 5)
+                cs.setMode(LOW)
+                if (bang) await this.bang(b, hdr, n, w, out, o)
                 else await this.xfer(b, hdr, n, w, out, o)
-            } finally {
-                this.cs.setMode(HIGH)
+                cs.setMode(HIGH)
+                if (!w) o += n
             }
-            if (!w) o += n
+        } catch (e) {
+            cs.setMode(HIGH)
+            throw e
         }
         return out
     }
@@ -86,20 +92,29 @@ export class BoardSpiBus implements SpiBus {
     /** Hardware SPI: one full-duplex transfer per 4 KB (the runtime's largest); reads send zeros. */
     private async xfer(b: Buffer, hdr: number, n: number, w: boolean, out: Buffer, o: number) {
         const total = 3 + n
-        let tx = b.slice(hdr, hdr + total)
-        if (!w) {
-            tx = Buffer.alloc(total)
-            tx.blitAt(0, b, hdr, 3)
+        // full duplex always: the runtime does not drain the RX FIFO after a send-only transfer
+        if (total <= 4096) {
+            const tx = Buffer.alloc(total)
+            tx.blitAt(0, b, hdr, w ? total : 3)
+            const rx = Buffer.alloc(total)
+            await (ds as DsSpi).spiXfer(tx, rx)
+            if (!w) out.blitAt(o, rx, 3, n)
+            return
         }
-        const rx = Buffer.alloc(total)
         for (let d = 0; d < total; d += 4096) {
             const k = Math.min(total - d, 4096)
-            // full duplex always: the runtime does not drain the RX FIFO after a send-only transfer
-            const part = Buffer.alloc(k)
-            await (ds as DsSpi).spiXfer(tx.slice(d, d + k), part)
-            rx.blitAt(d, part, 0, k)
+            const tx = Buffer.alloc(k)
+            // the header and, for a write, its data; a read sends zeros after the header
+            if (w) tx.blitAt(0, b, hdr + d, k)
+            else if (!d) tx.blitAt(0, b, hdr, 3)
+            const rx = Buffer.alloc(k)
+            await (ds as DsSpi).spiXfer(tx, rx)
+            // rx byte i is frame byte d + i; the read's data start at frame byte 3
+            if (!w) {
+                const from = d ? 0 : 3
+                out.blitAt(o + d + from - 3, rx, from, k - from)
+            }
         }
-        if (!w) out.blitAt(o, rx, 3, n)
     }
 
     /**
@@ -156,7 +171,8 @@ export class BoardSpiBus implements SpiBus {
     }
 
     async interrupt(): Promise<number> {
-        return this.int ? (this.int.value ? 0 : 1) : -1
+        const p = this.intPin
+        return p ? (p.value ? 0 : 1) : -1
     }
 
     async close() {

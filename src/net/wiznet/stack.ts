@@ -184,6 +184,7 @@ export class WiznetStack implements NetStack {
         this.conns = []
         for (const s of [this.dhcpSock, this.sntpSock]) if (s) await s.close()
         this.dhcpSock = this.sntpSock = undefined
+        this.chip.eventSockets = 0
         await this.chip.stop()
         this.source = ""
     }
@@ -377,6 +378,7 @@ export class WiznetStack implements NetStack {
                     if (!fallback) {
                         if (!this.dhcpSock) {
                             this.dhcpSock = await this.openSocket(DHCP_CLIENT_PORT)
+                            this.chip.eventSockets |= 1 << this.dhcpSock.n
                             this.dhcpWake = 0
                         }
                         await this.runClient(true)
@@ -534,7 +536,10 @@ export class WiznetStack implements NetStack {
             this.log(`w5500: NTP servers now ${list}`)
         }
         this.sntp.servers = ips
-        if (!this.sntpSock) this.sntpSock = await this.openSocket()
+        if (!this.sntpSock) {
+            this.sntpSock = await this.openSocket()
+            this.chip.eventSockets |= 1 << this.sntpSock.n
+        }
         this.sntp.syncNow()
         this.sntpReady = true
         this.sntpWake = 0
