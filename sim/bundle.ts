@@ -286,6 +286,19 @@ export async function ensureRuntime(project: string, url: string, log: (s: strin
 }
 
 /**
+ * The compiled image and the program read back from the UF2 are the same: byte for byte, except that
+ * the zero padding past the image's last section may read back as erased flash (0xFF): the CLI's
+ * flash writer left the last byte unwritten (seen with an image of 85,888 bytes whose sections end
+ * at 85,864; the runtime reads only its sections).
+ */
+export function sameImage(built: Buffer, program: Buffer): boolean {
+    if (built.length !== program.length) return false
+    let n = built.length
+    while (n > 0 && built[n - 1] === 0 && program[n - 1] === 0xff) n--
+    return built.subarray(0, n).equals(program.subarray(0, n))
+}
+
+/**
  * The runtime to pack and where it comes from: the steering folder's (checked against its SHA-256)
  * unless --runtime-url was given or the folder is missing, then the download cache (ensureRuntime).
  * A steering-folder file with another checksum is an error (a clear one), never silently replaced.
@@ -478,7 +491,7 @@ export async function bundle(o: BundleOptions, log: (s: string) => void = s => c
         if (contents.config.id !== o.board) problems.push(`its board configuration is for ${contents.config.id}, not ${o.board}`)
         const built = fs.readFileSync(path.join(stage, ".devicescript/bin/bytecode.devs"))
         if (o.debugFile) fs.copyFileSync(path.join(stage, ".devicescript/bin/bytecode-dbg.json"), o.debugFile)
-        if (!built.equals(contents.program)) problems.push(`its program (${contents.program.length} bytes) is not the image just compiled (${built.length} bytes)`)
+        if (!sameImage(built, contents.program)) problems.push(`its program (${contents.program.length} bytes) is not the image just compiled (${built.length} bytes)`)
         if (problems.length) throw new BundleError(`bundle: ${path.relative(o.project, out)} is not right:\n  ${problems.join("\n  ")}`)
         for (const l of describeBundle(out, contents, o.project, runtimeFrom)) log(l)
         const hasW5500 = contents.program.includes(W5500_MARKER)

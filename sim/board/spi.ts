@@ -59,7 +59,10 @@ export interface SpiChip {
 
 /**
  * The W5500 model as an `SpiChip`: the byte it shifts out while it receives byte `idx` of the
- * frame (01 02 03 in the header), reads served byte by byte, a write applied when chip select rises.
+ * frame (01 02 03 in the header), reads served byte by byte. A variable-length (VDM) frame lasts
+ * until chip select rises, and a write is applied then; a fixed-length frame (OM 01, 10, 11: 1, 2
+ * or 4 data bytes, datasheet 2.2.2) ends after its data, a write is applied at once, and the next
+ * frame's header may follow in the same chip-select period.
  */
 export function w5500OnWire(chip: W5500): SpiChip {
     let frame: number[] = []
@@ -77,8 +80,15 @@ export function w5500OnWire(chip: W5500): SpiChip {
         },
         take: v => {
             frame.push(v)
+            if (frame.length < 4) return
+            const om = frame[2] & 3
+            if (om && frame.length === 3 + (om === 3 ? 4 : om)) {
+                if (frame[2] & 4) chip.transfer(Uint8Array.from(frame))
+                frame = []
+            }
         },
         deselect: () => {
+            // a VDM write; a fixed-length one cut short is applied as far as it was clocked
             if (frame.length >= 3 && frame[2] & 4) chip.transfer(Uint8Array.from(frame))
         },
         setResetPin: high => chip.setResetPin(high),

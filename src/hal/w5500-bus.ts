@@ -67,26 +67,93 @@ export class BoardSpiBus implements SpiBus {
         const end = batch.len
         const cs = this.cs
         const bang = !!this.sck
+        const fdm = batch.fdm
         let p = BATCH_HEAD
         let o = 0
         try {
             while (p < end) {
                 const w = b[p] === FRAME_WRITE
-                const hdr = p + 3
                 // data bytes: a write's follow its 3-byte header, a read's count ends the item
                 const n = w ? ((b[p + 1] << 8) | b[p + 2]) - 3 : (b[p + 6] << 8) | b[p + 7]
-                p = hdr + (w ? 3 + n : 5)
+                const next = p + (w ? 6 + n : 8)
+                if (fdm && next < end && (n === 1 || n === 2 || n === 4)) {
+                    const q = this.chainEnd(b, p, end)
+                    if (q > next) {
+                        cs.setMode(LOW)
+                        o = await this.chain(b, p, q, out, o, bang)
+                        cs.setMode(HIGH)
+                        p = q
+                        continue
+                    }
+                }
                 cs.setMode(LOW)
-                if (bang) await this.bang(b, hdr, n, w, out, o)
-                else await this.xfer(b, hdr, n, w, out, o)
+                if (bang) await this.bang(b, p + 3, n, w, out, o)
+                else await this.xfer(b, p + 3, n, w, out, o)
                 cs.setMode(HIGH)
                 if (!w) o += n
+                p = next
             }
         } catch (e) {
             cs.setMode(HIGH)
             throw e
         }
         return out
+    }
+
+    /** The end of the run of frames from `p` that carry 1, 2 or 4 data bytes (at most 8: 56 bytes, within a bit-banged yield's budget). */
+    private chainEnd(b: Buffer, p: number, end: number): number {
+        for (let k = 0; k < 8 && p < end; k++) {
+            const w = b[p] === FRAME_WRITE
+            const n = w ? ((b[p + 1] << 8) | b[p + 2]) - 3 : (b[p + 6] << 8) | b[p + 7]
+            if (n !== 1 && n !== 2 && n !== 4) break
+            p += w ? 6 + n : 8
+        }
+        return p
+    }
+
+    /**
+     * The frames from `p` to `q` (each of 1, 2 or 4 data bytes) in one chip-select period, each in
+     * fixed-length mode (OM = 01, 10, 11); the reads' bytes go to `out` from `o`; returns the new `o`.
+     */
+    private async chain(b: Buffer, p: number, q: number, out: Buffer, o: number, bang: boolean): Promise<number> {
+        let total = 0
+        for (let i = p; i < q; ) {
+            const w = b[i] === FRAME_WRITE
+            const n = w ? ((b[i + 1] << 8) | b[i + 2]) - 3 : (b[i + 6] << 8) | b[i + 7]
+            total += 3 + n
+            i += w ? 6 + n : 8
+        }
+        const tx = Buffer.alloc(total)
+        let t = 0
+        for (let i = p; i < q; ) {
+            const w = b[i] === FRAME_WRITE
+            const n = w ? ((b[i + 1] << 8) | b[i + 2]) - 3 : (b[i + 6] << 8) | b[i + 7]
+            tx.blitAt(t, b, i + 3, w ? 3 + n : 3)
+            tx[t + 2] |= n === 4 ? 3 : n
+            t += 3 + n
+            i += w ? 6 + n : 8
+        }
+        const rx = Buffer.alloc(total)
+        if (bang) {
+            if (this.sinceYield >= 64) {
+                this.sinceYield = 0
+                await ds.sleep(0)
+            }
+            this.shift(tx, 0, total, rx, 0)
+            this.sinceYield += total
+        } else await (ds as DsSpi).spiXfer(tx, rx)
+        t = 0
+        for (let i = p; i < q; ) {
+            const w = b[i] === FRAME_WRITE
+            const n = w ? ((b[i + 1] << 8) | b[i + 2]) - 3 : (b[i + 6] << 8) | b[i + 7]
+            if (!w) {
+                out.blitAt(o, rx, t + 3, n)
+                o += n
+            }
+            t += 3 + n
+            i += w ? 6 + n : 8
+        }
+        return o
     }
 
     /** Hardware SPI: one full-duplex transfer per 4 KB (the runtime's largest); reads send zeros. */

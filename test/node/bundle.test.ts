@@ -20,7 +20,7 @@ import path from "node:path"
 import { DEVS_CLI, ROOT } from "../../sim/devs.ts"
 import { encodeUf2, parseUf2, readUf2, rp2040Problems, uf2Ranges, RP2040_FAMILY_ID, UF2_FLAG_FAMILY_ID, UF2_MAGIC_END, UF2_MAGIC_START0, UF2_MAGIC_START1 } from "../../sim/uf2.ts"
 import { DCFG_ADDR, decodeDcfg, decodeFstor, DEVS_IMAGE_MAGIC, FSTOR_ADDR, readBundle, UF2_ALIGN } from "../../sim/bundle-image.ts"
-import { bundlePath, CACHE_DIR, explainFailure, parseBundleArgs, portsInUse, RUNTIME_FILE, RUNTIME_URL, scanSettings, secretWarning } from "../../sim/bundle.ts"
+import { bundlePath, CACHE_DIR, explainFailure, parseBundleArgs, portsInUse, RUNTIME_FILE, RUNTIME_URL, scanSettings, secretWarning, sameImage } from "../../sim/bundle.ts"
 import { bootselHelp, candidateDirs, findUf2Drives, flash, parseFlashArgs, readUf2Drive } from "../../sim/flash.ts"
 
 const SECRET = "s3cr3t-" + crypto.randomBytes(8).toString("hex")
@@ -179,6 +179,15 @@ test("UF2 and bundle parsers: round trip, and garbage gives errors that name the
     assert.throws(() => readBundle(uf2, "r.uf2"), /r\.uf2: nothing at 0x100dc000, where the board configuration belongs/)
 })
 
+test("bundle: the program read back is the image compiled, but for trailing zero padding left as erased flash", () => {
+    const img = Buffer.from([0x44, 0x65, 0x76, 0x53, 7, 0, 0, 0])
+    assert.ok(sameImage(img, Buffer.from(img)))
+    assert.ok(sameImage(img, Buffer.from([0x44, 0x65, 0x76, 0x53, 7, 0, 0xff, 0xff])), "trailing zeros read back as 0xFF")
+    assert.ok(!sameImage(img, Buffer.from([0x44, 0x65, 0x76, 0x53, 0xff, 0, 0, 0])), "a changed byte before the padding")
+    assert.ok(!sameImage(img, Buffer.from([0x44, 0x65, 0x76, 0x53, 7, 0xff, 0, 0xff])), "0xFF where a zero was written, followed by a written zero")
+    assert.ok(!sameImage(img, img.subarray(0, 7)), "another length")
+})
+
 test("bundle: options and failure explanations", () => {
     const o = parseBundleArgs(["--board", "w5500_evb_pico", "--no-local"])
     assert.equal(o.board, "w5500_evb_pico")
@@ -324,10 +333,10 @@ test("bundle with a stand-in runtime in the cache: runtime, board configuration,
     assert.equal(Object.keys(c.config).filter(k => k.startsWith("pins.")).length, pins.length, "no pin more or less than the board file's")
     assert.deepEqual([c.config["pins.w5500.cs"], c.config["pins.w5500.sck"], c.config["pins.w5500.miso"], c.config["pins.w5500.mosi"]], [20, 21, 22, 23])
 
-    // the program: exactly the compiled image, DeviceScript magic first, inside the storage
+    // the program: exactly the compiled image (but for zero padding past its last section, which may read back as erased flash), DeviceScript magic first, inside the storage
     const bytecode = fs.readFileSync(path.join(project, ".devicescript/bin/bytecode.devs"))
     assert.deepEqual(bytecode.subarray(0, 8), DEVS_IMAGE_MAGIC)
-    assert.ok(c.program.equals(bytecode), `program in the UF2 (${c.program.length} bytes) is the compiled bytecode.devs (${bytecode.length} bytes)`)
+    assert.ok(sameImage(bytecode, c.program), `program in the UF2 (${c.program.length} bytes) is the compiled bytecode.devs (${bytecode.length} bytes)`)
     const prog = decodeFstor(c.storage).get("*prog")!
     const progAddr = FSTOR_ADDR + prog.offset
     assert.ok(progAddr >= FSTOR_ADDR && progAddr + prog.size <= ranges[2][1], "program within the storage range")

@@ -39,7 +39,7 @@ export class W5500 {
     readonly mutex = new Mutex()
     /** VERSIONR read at the last reset */
     version = 0
-    protected batch = new SpiBatch()
+    protected batch: SpiBatch = new SpiBatch(true)
     /** the interrupt service's state (its own small object: see Poll) */
     private poll = new Poll()
     /** SIR at the last service that found something: whose Sn_IR the next one reads at once */
