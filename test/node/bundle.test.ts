@@ -340,7 +340,7 @@ test("bundle with a stand-in runtime in the cache: runtime, board configuration,
     const prog = decodeFstor(c.storage).get("*prog")!
     const progAddr = FSTOR_ADDR + prog.offset
     assert.ok(progAddr >= FSTOR_ADDR && progAddr + prog.size <= ranges[2][1], "program within the storage range")
-    assert.deepEqual(readUf2(blocks, progAddr + prog.size - bytecode.length, bytecode.length), bytecode, "the program read straight from the blocks")
+    assert.ok(sameImage(bytecode, readUf2(blocks, progAddr + prog.size - bytecode.length, bytecode.length) ?? Buffer.alloc(0)), "the program read straight from the blocks")
 
     // the settings, and the secret in plain text (what the warning is about)
     assert.equal(c.settings.CLOUD, '"generic"', ".env.defaults")
