@@ -20,16 +20,6 @@ export const BATCH_HEAD = 3
  * concatenated, in order, from `SpiBus.run`.
  */
 export class SpiBatch {
-    /**
-     * `fdm`: the frames are a W5500's, which also takes fixed-length frames (OM 01, 10, 11: 1, 2 or 4
-     * data bytes) back to back in one chip-select period (datasheet 2.2.2, as with SCSn tied low):
-     * a board bus may then clock a run of such frames as one transfer.
-     */
-    readonly fdm: boolean
-    constructor(fdm = false) {
-        this.fdm = fdm
-    }
-
     /** the encoded items start at BATCH_HEAD; bytes before are free for the transport */
     buf = Buffer.alloc(64)
     /** end of the encoded items in `buf` */

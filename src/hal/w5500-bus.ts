@@ -67,31 +67,20 @@ export class BoardSpiBus implements SpiBus {
         const end = batch.len
         const cs = this.cs
         const bang = !!this.sck
-        const fdm = batch.fdm
         let p = BATCH_HEAD
         let o = 0
         try {
             while (p < end) {
                 const w = b[p] === FRAME_WRITE
+                const hdr = p + 3
                 // data bytes: a write's follow its 3-byte header, a read's count ends the item
                 const n = w ? ((b[p + 1] << 8) | b[p + 2]) - 3 : (b[p + 6] << 8) | b[p + 7]
-                const next = p + (w ? 6 + n : 8)
-                if (fdm && next < end && (n === 1 || n === 2 || n === 4)) {
-                    const q = this.chainEnd(b, p, end)
-                    if (q > next) {
-                        cs.setMode(LOW)
-                        o = await this.chain(b, p, q, out, o, bang)
-                        cs.setMode(HIGH)
-                        p = q
-                        continue
-                    }
-                }
+                p = hdr + (w ? 3 + n : 5)
                 cs.setMode(LOW)
-                if (bang) await this.bang(b, p + 3, n, w, out, o)
-                else await this.xfer(b, p + 3, n, w, out, o)
+                if (bang) await this.bang(b, hdr, n, w, out, o)
+                else await this.xfer(b, hdr, n, w, out, o)
                 cs.setMode(HIGH)
                 if (!w) o += n
-                p = next
             }
         } catch (e) {
             cs.setMode(HIGH)
@@ -100,74 +89,10 @@ export class BoardSpiBus implements SpiBus {
         return out
     }
 
-    /** The end of the run of frames from `p` that carry 1, 2 or 4 data bytes (at most 8: 56 bytes, within a bit-banged yield's budget). */
-    private chainEnd(b: Buffer, p: number, end: number): number {
-        for (let k = 0; k < 8 && p < end; k++) {
-            const w = b[p] === FRAME_WRITE
-            const n = w ? ((b[p + 1] << 8) | b[p + 2]) - 3 : (b[p + 6] << 8) | b[p + 7]
-            if (n !== 1 && n !== 2 && n !== 4) break
-            p += w ? 6 + n : 8
-        }
-        return p
-    }
-
-    /**
-     * The frames from `p` to `q` (each of 1, 2 or 4 data bytes) in one chip-select period, each in
-     * fixed-length mode (OM = 01, 10, 11); the reads' bytes go to `out` from `o`; returns the new `o`.
-     */
-    private async chain(b: Buffer, p: number, q: number, out: Buffer, o: number, bang: boolean): Promise<number> {
-        let total = 0
-        for (let i = p; i < q; ) {
-            const w = b[i] === FRAME_WRITE
-            const n = w ? ((b[i + 1] << 8) | b[i + 2]) - 3 : (b[i + 6] << 8) | b[i + 7]
-            total += 3 + n
-            i += w ? 6 + n : 8
-        }
-        const tx = Buffer.alloc(total)
-        let t = 0
-        for (let i = p; i < q; ) {
-            const w = b[i] === FRAME_WRITE
-            const n = w ? ((b[i + 1] << 8) | b[i + 2]) - 3 : (b[i + 6] << 8) | b[i + 7]
-            tx.blitAt(t, b, i + 3, w ? 3 + n : 3)
-            tx[t + 2] |= n === 4 ? 3 : n
-            t += 3 + n
-            i += w ? 6 + n : 8
-        }
-        const rx = Buffer.alloc(total)
-        if (bang) {
-            if (this.sinceYield >= 64) {
-                this.sinceYield = 0
-                await ds.sleep(0)
-            }
-            this.shift(tx, 0, total, rx, 0)
-            this.sinceYield += total
-        } else await (ds as DsSpi).spiXfer(tx, rx)
-        t = 0
-        for (let i = p; i < q; ) {
-            const w = b[i] === FRAME_WRITE
-            const n = w ? ((b[i + 1] << 8) | b[i + 2]) - 3 : (b[i + 6] << 8) | b[i + 7]
-            if (!w) {
-                out.blitAt(o, rx, t + 3, n)
-                o += n
-            }
-            t += 3 + n
-            i += w ? 6 + n : 8
-        }
-        return o
-    }
-
     /** Hardware SPI: one full-duplex transfer per 4 KB (the runtime's largest); reads send zeros. */
     private async xfer(b: Buffer, hdr: number, n: number, w: boolean, out: Buffer, o: number) {
         const total = 3 + n
         // full duplex always: the runtime does not drain the RX FIFO after a send-only transfer
-        if (total <= 4096) {
-            const tx = Buffer.alloc(total)
-            tx.blitAt(0, b, hdr, w ? total : 3)
-            const rx = Buffer.alloc(total)
-            await (ds as DsSpi).spiXfer(tx, rx)
-            if (!w) out.blitAt(o, rx, 3, n)
-            return
-        }
         for (let d = 0; d < total; d += 4096) {
             const k = Math.min(total - d, 4096)
             const tx = Buffer.alloc(k)
@@ -210,37 +135,25 @@ export class BoardSpiBus implements SpiBus {
      * MOSI on the rising edge and shifts MISO on the falling one, so MISO is read while SCK is high.
      */
     private shift(src: Buffer, off: number, n: number, dst: Buffer, dOff: number) {
-        // ~40 VM steps a bit before (65,000 a report): the pins' setMode bound once per call, the
-        // write-only bits (most of the traffic) without the MISO branch
+        // the pins' setMode bound once per call: looked up per bit it cost ~40% of the bit's time
         const sckMode = this.sck.setMode
         const mosiMode = this.mosi.setMode
         const miso = this.miso
         let level = this.level
         for (let i = 0; i < n; i++) {
             const v = src ? src[off + i] : 0
-            if (dst) {
-                let r = 0
-                for (let m = 0x80; m; m >>= 1) {
-                    const bit = v & m ? 1 : 0
-                    if (bit !== level) {
-                        mosiMode(bit ? HIGH : LOW)
-                        level = bit
-                    }
-                    sckMode(HIGH)
-                    r = (r << 1) | (miso.value ? 1 : 0)
-                    sckMode(LOW)
+            let r = 0
+            for (let m = 0x80; m; m >>= 1) {
+                const bit = v & m ? 1 : 0
+                if (bit !== level) {
+                    mosiMode(bit ? HIGH : LOW)
+                    level = bit
                 }
-                dst[dOff + i] = r
-            } else
-                for (let m = 0x80; m; m >>= 1) {
-                    const bit = v & m ? 1 : 0
-                    if (bit !== level) {
-                        mosiMode(bit ? HIGH : LOW)
-                        level = bit
-                    }
-                    sckMode(HIGH)
-                    sckMode(LOW)
-                }
+                sckMode(HIGH)
+                if (dst) r = (r << 1) | (miso.value ? 1 : 0)
+                sckMode(LOW)
+            }
+            if (dst) dst[dOff + i] = r
         }
         this.level = level
     }

@@ -39,9 +39,18 @@ export class W5500 {
     readonly mutex = new Mutex()
     /** VERSIONR read at the last reset */
     version = 0
-    protected batch: SpiBatch = new SpiBatch(true)
-    /** the interrupt service's state (its own small object: see Poll) */
-    private poll = new Poll()
+    protected batch = new SpiBatch()
+    /** the interrupt service: the last traffic (a command issued, an interrupt serviced), ms */
+    private last = 0
+    /** when a command that raises an interrupt was issued (0: nothing expected), ms */
+    private expect = 0
+    /** the last service, ms */
+    private serviced = 0
+    private running = false
+    /** the poll loop has not ended yet */
+    private polling = false
+    /** the poll loop's fiber, woken early by `wake` */
+    private poller: ds.Fiber = undefined
     /** SIR at the last service that found something: whose Sn_IR the next one reads at once */
     private lastSir = 0
 
@@ -139,74 +148,76 @@ export class W5500 {
         const r = await this.commit()
         if (r.toString("hex") !== mac.toString("hex"))
             throw new Error(`${this.name}: SHAR reads back ${r.toString("hex")} after writing ${mac.toString("hex")}: SPI writes do not reach the chip (check MOSI/SCK)`)
-        const p = this.poll
-        p.running = p.active = true
-        p.last = ds.millis()
+        this.running = this.polling = true
+        this.last = ds.millis()
         this.lastSir = 0
         this.pollLoop.start()
     }
 
     /** Stops the interrupt service fiber. */
     async stop() {
-        const p = this.poll
-        p.running = false
-        p.wake()
-        while (p.active) await ds.sleep(5)
+        this.running = false
+        this.wake()
+        while (this.polling) await ds.sleep(5)
     }
 
     /** Tells the interrupt service an interrupt is expected soon (it looks at once, then every 2 ms until one comes). */
     activity() {
-        const p = this.poll
         const now = ds.millis()
-        p.last = now
-        if (!p.expect) p.expect = now
-        p.wake()
+        this.last = now
+        if (!this.expect) this.expect = now
+        this.wake()
+    }
+
+    /** Ends the poll loop's sleep now (its next look comes at once). */
+    private wake() {
+        const f = this.poller
+        if (f && f.suspended) f.resume(undefined)
     }
 
     /**
      * The interrupt service: looks at INTn (a GPIO read, no SPI) and runs `service` when it is
      * asserted, when an expected interrupt is late (a missed edge), on a bus without INTn, and once a
-     * second as a safety net. Each look is a wake-up of the VM, so the loop keeps its state in locals
-     * and in `Poll` and sleeps as long as traffic allows: 2 ms while an interrupt is expected, 5 ms in
+     * second as a safety net. Each look is a wake-up of the VM (a VM step costs ~3.5 us of core), so
+     * the loop keeps what it can in locals and sleeps as long as traffic allows: 2 ms while an interrupt is expected, 5 ms in
      * the first 50 ms after traffic (a reply from the network), then 20 ms (a command from the
      * broker waits at most that long to be seen).
      */
     private async pollLoop() {
-        const p = this.poll
         const bus = this.bus
         const pin = bus.intPin
-        p.fiber = ds.Fiber.self()
+        this.poller = ds.Fiber.self()
         let failures = 0
         let wait = 2
-        while (p.running) {
+        while (this.running) {
             await ds.suspend(wait)
             let now = ds.millis()
             // the common look, INTn idle and nothing expected: as few VM steps as can be (each ~3.5 us
             // of core; nested ifs compile to fewer steps than a chain of &&)
             if (pin)
                 if (pin.value)
-                    if (!p.expect)
-                        if (now - p.serviced < 1000) {
-                            wait = now - p.last < 50 ? 5 : 20
+                    if (!this.expect)
+                        if (now - this.serviced < 1000) {
+                            wait = now - this.last < 50 ? 5 : 20
                             continue
                         }
             try {
                 const level = pin ? (pin.value ? 0 : 1) : await bus.interrupt()
-                const ex = p.expect
-                if (level !== 0 || now - p.serviced >= 1000 || (ex && now - ex > 50 && now - p.serviced >= 50)) {
-                    p.serviced = now
-                    if (await this.service(level > 0)) p.expect = 0
+                const ex = this.expect
+                if (level !== 0 || now - this.serviced >= 1000 || (ex && now - ex > 50 && now - this.serviced >= 50)) {
+                    this.serviced = now
+                    if (await this.service(level > 0)) this.expect = 0
                     now = ds.millis()
-                } else if (ex && now - ex > 3000) p.expect = 0
+                } else if (ex && now - ex > 3000) this.expect = 0
                 failures = 0
             } catch (e: any) {
                 if (!failures++) this.log(`${this.name}: interrupt service failed: ${e.message}`)
                 await ds.sleep(Math.min(1000, 50 * failures))
             }
-            wait = p.expect ? 2 : now - p.last < 50 ? 5 : 20
+            wait = this.expect ? 2 : now - this.last < 50 ? 5 : 20
         }
-        p.fiber = undefined
-        p.active = false
+        this.poller = undefined
+        this.polling = false
     }
 
     /**
@@ -247,34 +258,8 @@ export class W5500 {
         }
         if (b.frames) await this.commit()
         else this.mutex.unlock()
-        this.poll.last = ds.millis()
+        this.last = ds.millis()
         if (sir & this.eventSockets) this.events.notify()
         return true
-    }
-}
-
-/**
- * The interrupt service's state, apart from the chip: the VM finds an object's field by comparing
- * names in the order the fields were set, so the loop that wakes hundreds of times a second reads a
- * small object (measured on the emulated board with `npm run profile`: field lookups were a sixth of
- * a report's core time).
- */
-class Poll {
-    /** the last traffic (a command issued, an interrupt serviced), ms */
-    last = 0
-    /** when a command that raises an interrupt was issued (0: nothing expected), ms */
-    expect = 0
-    /** the last service, ms */
-    serviced = 0
-    running = false
-    /** the loop has not ended yet */
-    active = false
-    /** the loop's fiber, woken early by `wake` */
-    fiber: ds.Fiber = undefined
-
-    /** Ends the loop's sleep now (the next look comes at once). */
-    wake() {
-        const f = this.fiber
-        if (f && f.suspended) f.resume(undefined)
     }
 }
