@@ -9,9 +9,8 @@
  * silicon may be slower than these figures.
  */
 import { startAedes, type AedesBroker } from "../brokers.ts"
-import { BROKER_LAN_IP, emulatedLanOptions } from "../start.ts"
 import { EmulatedBoard } from "./board.ts"
-import { bundleForEmulatedBoard, LAN_BROKER_PORT } from "./firmware.ts"
+import { boardLan, bundleForEmulatedBoard } from "./firmware.ts"
 import { CORE_HZ } from "./run.ts"
 import { commandRoundTrips, percentile } from "../rtt.ts"
 
@@ -47,7 +46,7 @@ function median(xs: number[]): number {
 /** Measures one board; `freeze: false` skips the run without bridging (its figure is then undefined). */
 export async function figures(board: string, broker: AedesBroker, log: (s: string) => void, opts: { freeze?: boolean } = {}): Promise<BoardFigures> {
     const { file } = await bundleForEmulatedBoard(board, { local: false, extra: { REPORT_MS: 1000 } })
-    const lan = () => ({ ...emulatedLanOptions(), tcpMap: { [`${BROKER_LAN_IP}:${LAN_BROKER_PORT}`]: `127.0.0.1:${broker.port}` } })
+    const lan = () => boardLan(broker.port)
     // 1. without bridging: when does the stock runtime freeze?
     let b: EmulatedBoard
     let freezeAtS: number | undefined

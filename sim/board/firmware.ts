@@ -7,10 +7,16 @@
 import path from "node:path"
 import { bundle, parseBundleArgs, type BundleResult } from "../bundle.ts"
 import type { SettingValue } from "../envfile.ts"
-import { BROKER_NAME } from "../start.ts"
+import type { LanOptions } from "../w5500/lan.ts"
+import { BROKER_LAN_IP, BROKER_NAME, emulatedLanOptions } from "../start.ts"
 
 /** Port of the broker on the emulated LAN (the LAN maps it to the real one). */
 export const LAN_BROKER_PORT = 1883
+
+/** The emulated board's LAN (npm start's), its broker.lan:1883 mapped to the broker on this machine at `brokerPort`. */
+export function boardLan(brokerPort: number): Omit<LanOptions, "timers"> {
+    return { ...emulatedLanOptions(), tcpMap: { [`${BROKER_LAN_IP}:${LAN_BROKER_PORT}`]: `127.0.0.1:${brokerPort}` } }
+}
 
 /** Where the emulated board's UF2 of `board` is written. */
 export function emulatedUf2Path(project: string, board: string): string {

@@ -12,10 +12,9 @@ import path from "node:path"
 import type { RP2040 } from "rp2040js"
 import { parseArgs } from "node:util"
 import { startAedes } from "../brokers.ts"
-import { BROKER_LAN_IP, emulatedLanOptions } from "../start.ts"
 import { EmulatedBoard } from "./board.ts"
 import { functionAt, readElfFunctions } from "./elf.ts"
-import { bundleForEmulatedBoard, LAN_BROKER_PORT } from "./firmware.ts"
+import { boardLan, bundleForEmulatedBoard } from "./firmware.ts"
 import { CORE_HZ } from "./run.ts"
 import { runtimeDir, RUNTIME_UF2 } from "./runtime.ts"
 
@@ -215,7 +214,7 @@ async function main() {
     try {
         const { file } = await bundleForEmulatedBoard(board, { local: false, extra: { REPORT_MS: idleS !== undefined ? 3600000 : 1000 } })
         const names = bytecodeNames(file.replace(/\.uf2$/, ".dbg.json"))
-        const lan = { ...emulatedLanOptions(), tcpMap: { [`${BROKER_LAN_IP}:${LAN_BROKER_PORT}`]: `127.0.0.1:${broker.port}` } }
+        const lan = boardLan(broker.port)
         const b = await EmulatedBoard.create({ board, uf2: file, lan, bridgeLostWakeups: true })
         let reports = 0
         broker.aedes.on("publish", p => {

@@ -12,10 +12,10 @@ import { startDashboard, type Dashboard } from "../dashboard/server.ts"
 import { ROOT } from "../devs.ts"
 import { BundleError } from "../bundle.ts"
 import type { SettingValue } from "../envfile.ts"
-import { BROKER_LAN_IP, BROKER_NAME, emulatedLanOptions, redactor } from "../start.ts"
+import { BROKER_NAME, redactor } from "../start.ts"
 import { EmulatedBoard } from "./board.ts"
 import { readBoardWiring } from "./boardfile.ts"
-import { bundleForEmulatedBoard, LAN_BROKER_PORT } from "./firmware.ts"
+import { boardLan, bundleForEmulatedBoard, LAN_BROKER_PORT } from "./firmware.ts"
 import { runtimeDir, RuntimeMissingError } from "./runtime.ts"
 
 /** Options of the emulated-board mode. */
@@ -100,7 +100,7 @@ export async function startBoard(o: StartBoardOptions): Promise<number> {
         uf2,
         uid,
         bridgeLostWakeups: o.bridgeLostWakeups,
-        lan: { ...emulatedLanOptions(), tcpMap: { [`${BROKER_LAN_IP}:${LAN_BROKER_PORT}`]: `127.0.0.1:${broker.port}` }, log: (level, msg) => log(`lan: ${level}: ${msg}`) },
+        lan: { ...boardLan(broker.port), log: (level, msg) => log(`lan: ${level}: ${msg}`) },
         onConsole: l => {
             const text = redact(l.text)
             say(l.program ? "device" : "runtime", text)

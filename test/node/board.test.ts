@@ -16,8 +16,7 @@ import { after, before, test } from "node:test"
 import assert from "node:assert/strict"
 import { startAedes, type AedesBroker } from "../../sim/brokers.ts"
 import { EmulatedBoard, runtimeUnavailable, type Climate } from "../../sim/board/index.ts"
-import { bundleForEmulatedBoard, LAN_BROKER_PORT } from "../../sim/board/firmware.ts"
-import { BROKER_LAN_IP, emulatedLanOptions } from "../../sim/start.ts"
+import { boardLan, bundleForEmulatedBoard } from "../../sim/board/firmware.ts"
 
 const missing = runtimeUnavailable()
 const skip = missing && !process.env.CI ? `${missing} (skipped: outside CI the emulated board is optional)` : false
@@ -61,8 +60,8 @@ async function step<T>(name: string, fn: () => Promise<T> | T): Promise<T> {
     }
 }
 
-function lanFor(): ReturnType<typeof emulatedLanOptions> {
-    return { ...emulatedLanOptions(), tcpMap: { [`${BROKER_LAN_IP}:${LAN_BROKER_PORT}`]: `127.0.0.1:${broker.port}` } }
+function lanFor(): ReturnType<typeof boardLan> {
+    return boardLan(broker.port)
 }
 
 /** The telemetry published by `id` after index `from` of pubs, parsed. */
