@@ -347,6 +347,8 @@ describe("settings from the runner", () => {
 describe("json", () => {
     test("toJson escapes non-ASCII so it survives a round trip", () => {
         eq(toJson("\u00b0C"), '"\\u00b0C"', "degree sign")
+        eq(toJson('a"b\\c\n'), '"a\\"b\\\\c\\n"', "plain ASCII: quotes, backslash, newline, in one piece")
+        eq(toJson("x\u00e9y\"z"), '"x\\u00e9y\\"z"', "ASCII runs around a non-ASCII character")
         eq(JSON.parse(toJson({ u: "\u00b0C", q: 'a"b\\c\n' })).u, "\u00b0C", "round trip")
         eq(JSON.parse(toJson({ q: 'a"b\\c\n' })).q, 'a"b\\c\n', "quotes and escapes")
         eq(toJson("a\u0001\u001fb\t\u007f"), '"a\\u0001\\u001fb\\t\\u007f"', "control characters and DEL escaped")
