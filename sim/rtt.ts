@@ -6,7 +6,9 @@
  * SEND before the reply reaches the broker). So the figure is the device's own time (MQTT parse,
  * dispatch, the command, the reply's encode and write, the interrupt service), on the clock of the
  * rig: wall time over the emulated W5500 in the simulator, virtual time on the emulated board. The
- * LAN and broker hops on the host are left out (well under a millisecond on the loopback).
+ * LAN and broker hops on the host are left out (well under a millisecond on the loopback). Other
+ * traffic can only lengthen a trip: another packet reaching the chip first (a report's PUBACK) moves
+ * its start earlier, another SEND after the reply's (the command's PUBACK) moves its end later.
  */
 import type { AedesBroker } from "./brokers.ts"
 import type { W5500 } from "./w5500/chip.ts"

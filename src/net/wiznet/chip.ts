@@ -179,9 +179,9 @@ export class W5500 {
      * The interrupt service: looks at INTn (a GPIO read, no SPI) and runs `service` when it is
      * asserted, when an expected interrupt is late (a missed edge), on a bus without INTn, and once a
      * second as a safety net. Each look is a wake-up of the VM (a VM step costs ~3.5 us of core), so
-     * the loop keeps what it can in locals and sleeps as long as traffic allows: 2 ms while an interrupt is expected, 5 ms in
-     * the first 50 ms after traffic (a reply from the network), then 20 ms (a command from the
-     * broker waits at most that long to be seen).
+     * the loop keeps what it can in locals and sleeps as long as traffic allows: 2 ms while an
+     * interrupt is expected, 5 ms in the first 50 ms after traffic (a reply from the network), then
+     * 20 ms (a command from the broker waits at most that long to be seen).
      */
     private async pollLoop() {
         const bus = this.bus
@@ -208,7 +208,9 @@ export class W5500 {
                     this.serviced = now
                     if (await this.service(level > 0)) this.expect = 0
                     now = ds.millis()
-                } else if (ex && now - ex > 3000) this.expect = 0
+                }
+                // an expected interrupt that never came: stop expecting after 3 s
+                if (ex && now - ex > 3000) this.expect = 0
                 failures = 0
             } catch (e: any) {
                 if (!failures++) this.log(`${this.name}: interrupt service failed: ${e.message}`)
