@@ -40,6 +40,16 @@ async function ours() {
     for (let k = 0; k < 32; k++) worker.start(k)
     while (done < N) await ds.sleep(1)
     result("ours", "qos1-acked", N, t0)
+    // QoS 1 as the firmware publishes: one fiber, wait: false, the outbox kept under its limit (64);
+    // done when every PUBACK is in (the outbox empty again)
+    t0 = ds.millis()
+    for (let i = 0; i < N; i++) {
+        while (c.backlog() >= 48) await ds.sleep(1)
+        await c.publish("bench/ours/q1w", PAYLOAD, { qos: 1, wait: false })
+        if ((i & 63) === 63) await ds.sleep(0)
+    }
+    while (c.backlog() > 0) await ds.sleep(1)
+    result("ours", "qos1-nowait", N, t0)
     await c.stop()
 }
 
