@@ -1,11 +1,12 @@
 /**
- * `npm run profile -- [--board ID] [--reports N] [--idle S] [--top K]`: where the emulated board's
+ * `npm run profile -- [--board ID] [--reports N | --idle S | --commands N | --boot] [--within NAME] [--top K]`: where the emulated board's
  * core cycles go. Boots the firmware on the emulated board (REPORT_MS=1000, the benchmark's setting),
  * waits until the first report and the Home Assistant discovery are out, then counts each executed
- * instruction's cycles by its address over N reports (or, with `--idle S`, over S virtual seconds
- * with REPORT_MS=3600000) and prints the functions of the runtime's ELF (beside its UF2) that took
- * the most, as ms of core time per report (or per virtual second when idle) and as a share.
- * A flat profile: a function's own instructions, not its callees'.
+ * instruction's cycles over N reports (`--idle S`: S virtual seconds with REPORT_MS=3600000;
+ * `--commands N`: N commands/set, each from its publish to its reply; `--boot`: from power-on to the
+ * first report) and prints where they went: by bytecode function of the image (self, inclusive, VM
+ * steps) and by C function of the runtime's ELF (beside its UF2); `--within NAME` adds what ran
+ * while that bytecode function was current or on the call chain. See docs/benchmark.md.
  */
 import fs from "node:fs"
 import path from "node:path"
@@ -198,6 +199,7 @@ async function main() {
             idle: { type: "string" },
             commands: { type: "string" },
             within: { type: "string" },
+            boot: { type: "boolean" },
             top: { type: "string", default: "30" },
         },
     })
@@ -220,10 +222,12 @@ async function main() {
         broker.aedes.on("publish", p => {
             if (p.topic.endsWith("/telemetry")) reports++
         })
+        const prof = new Profiler(b.mcu, execOpcodes.addr, execOpcode.addr)
+        // --boot: from power-on to the first report at the broker
+        if (values.boot) b.counters.run.onInstruction = prof.onInstruction
         await b.run({ until: () => reports >= 1, seconds: 40, wallMs: 300_000 })
         if (!reports) throw new Error(`${board}: no report within 40 virtual s`)
-        await b.run({ seconds: 12, wallMs: 300_000 }) // past the Home Assistant discovery
-        const prof = new Profiler(b.mcu, execOpcodes.addr, execOpcode.addr)
+        if (!values.boot) await b.run({ seconds: 12, wallMs: 300_000 }) // past the Home Assistant discovery
         if (values.within) {
             const at = [...names].find(([, n]) => n === values.within || n.startsWith(`${values.within} (`))
             if (!at) throw new Error(`--within ${values.within}: no bytecode function of that name in the image`)
@@ -235,58 +239,65 @@ async function main() {
         const pct = (c: number) => `${((c / prof.total) * 100).toFixed(1)} %`
         const report = (busy: number, wakes: number) =>
             console.log(`${board}: ${ms(busy)} ms of core per ${per} (over ${units.toFixed(idleS !== undefined ? 1 : 0)}); ${(wakes / units).toFixed(0)} wake-ups of the core per ${per}, ${ms((busy / Math.max(wakes, 1)) * units)} ms each\n`)
-        if (idleS === undefined) {
+        if (values.boot) {
+            b.counters.run.onInstruction = undefined
+            per = "boot"
+            console.log(`${board}: power-on to the first report at the broker: ${b.seconds.toFixed(2)} virtual s`)
+            report(b.counters.run.busyCycles, b.counters.run.wakes)
+        } else if (idleS === undefined) {
             // from one report to the N-th after it
             const from = reports
             await b.run({ until: () => reports > from, seconds: 5, wallMs: 300_000 })
         }
-        const busy0 = b.counters.run.busyCycles
-        const wakes0 = b.counters.run.wakes
-        const t0 = b.seconds
-        b.counters.run.onInstruction = prof.onInstruction
-        if (nCommands !== undefined) {
-            // only while a command is on its way: from its publish to its reply at the broker
-            b.counters.run.onInstruction = undefined
-            const base = `devices/w55-${Buffer.from(b.uid).toString("hex")}`
-            let replied = false
-            broker.aedes.on("publish", (p, c) => {
-                if (c && p.topic === `${base}/replies`) replied = true
-            })
-            let busy = 0
-            let wakes = 0
-            let span = 0
-            for (let k = 0; k < nCommands; k++) {
-                await b.run({ seconds: 0.05 + Math.random() * 0.2 })
-                replied = false
-                const c0 = b.counters.run.busyCycles
-                const w0 = b.counters.run.wakes
-                const s0 = b.seconds
-                b.counters.run.onInstruction = prof.onInstruction
-                const payload = Buffer.from(JSON.stringify({ id: `p${k}`, params: { led: k % 2 === 0 } }))
-                broker.aedes.publish({ cmd: "publish", topic: `${base}/commands/set`, payload, qos: 1, retain: false, dup: false }, () => {})
-                await b.run({ until: () => replied, seconds: 5, wallMs: 120_000 })
+        if (!values.boot) {
+            const busy0 = b.counters.run.busyCycles
+            const wakes0 = b.counters.run.wakes
+            const t0 = b.seconds
+            b.counters.run.onInstruction = prof.onInstruction
+            if (nCommands !== undefined) {
+                // only while a command is on its way: from its publish to its reply at the broker
                 b.counters.run.onInstruction = undefined
-                if (!replied) throw new Error(`${board}: no reply to command p${k} within 5 virtual s`)
-                busy += b.counters.run.busyCycles - c0
-                wakes += b.counters.run.wakes - w0
-                span += b.seconds - s0
+                const base = `devices/w55-${Buffer.from(b.uid).toString("hex")}`
+                let replied = false
+                broker.aedes.on("publish", (p, c) => {
+                    if (c && p.topic === `${base}/replies`) replied = true
+                })
+                let busy = 0
+                let wakes = 0
+                let span = 0
+                for (let k = 0; k < nCommands; k++) {
+                    await b.run({ seconds: 0.05 + Math.random() * 0.2 })
+                    replied = false
+                    const c0 = b.counters.run.busyCycles
+                    const w0 = b.counters.run.wakes
+                    const s0 = b.seconds
+                    b.counters.run.onInstruction = prof.onInstruction
+                    const payload = Buffer.from(JSON.stringify({ id: `p${k}`, params: { led: k % 2 === 0 } }))
+                    broker.aedes.publish({ cmd: "publish", topic: `${base}/commands/set`, payload, qos: 1, retain: false, dup: false }, () => {})
+                    await b.run({ until: () => replied, seconds: 5, wallMs: 120_000 })
+                    b.counters.run.onInstruction = undefined
+                    if (!replied) throw new Error(`${board}: no reply to command p${k} within 5 virtual s`)
+                    busy += b.counters.run.busyCycles - c0
+                    wakes += b.counters.run.wakes - w0
+                    span += b.seconds - s0
+                }
+                per = "command"
+                units = nCommands
+                console.log(`${board}: commands/set from publish to reply at the broker: ${((span / nCommands) * 1000).toFixed(1)} virtual ms each on average`)
+                report(busy, wakes)
+            } else if (idleS !== undefined) {
+                await b.run({ seconds: idleS, wallMs: 600_000 })
+                per = "virtual s"
+                units = b.seconds - t0
+            } else {
+                const start = reports
+                await b.run({ until: () => reports >= start + nReports, seconds: nReports * 3, wallMs: 600_000 })
+                per = "report"
+                units = reports - start
             }
-            per = "command"
-            units = nCommands
-            console.log(`${board}: commands/set from publish to reply at the broker: ${((span / nCommands) * 1000).toFixed(1)} virtual ms each on average`)
-            report(busy, wakes)
-        } else if (idleS !== undefined) {
-            await b.run({ seconds: idleS, wallMs: 600_000 })
-            per = "virtual s"
-            units = b.seconds - t0
-        } else {
-            const start = reports
-            await b.run({ until: () => reports >= start + nReports, seconds: nReports * 3, wallMs: 600_000 })
-            per = "report"
-            units = reports - start
+            b.counters.run.onInstruction = undefined
+            if (nCommands === undefined) report(b.counters.run.busyCycles - busy0, b.counters.run.wakes - wakes0)
         }
-        b.counters.run.onInstruction = undefined
-        if (nCommands === undefined) report(b.counters.run.busyCycles - busy0, b.counters.run.wakes - wakes0)
         console.log(`Bytecode functions (self: while the VM runs it, its native calls included; inclusive: anywhere on the VM's call chain), ms per ${per}\n`)
         console.log("| function | self | inclusive | inclusive share | VM steps (own) |\n|---|---:|---:|---:|---:|")
         for (const r of prof.vmRows(names).slice(0, top)) console.log(`| ${r.name} | ${ms(r.self)} | ${ms(r.incl)} | ${pct(r.incl)} | ${(r.steps / units).toFixed(0)} |`)
