@@ -44,7 +44,10 @@ export class Profiler {
     private bootrom = 0
     /** cycles by bytecode function (its descriptor's address), self: while it is the VM's current function */
     private vmSelf = new Map<number, number>()
-    /** cycles by bytecode function on the VM's call chain (each function once per sample) */
+    /**
+     * cycles by bytecode function on the VM's call chain (each function once per sample); a fiber's
+     * first function shows under the function that started it (seen: `reportLoop` under `start`)
+     */
     private vmIncl = new Map<number, number>()
     private outsideVm = 0
     /** with `within`: cycles by runtime address (sampled) while that bytecode function is the current one */
@@ -78,7 +81,7 @@ export class Profiler {
                 this.steps.set(d, (this.steps.get(d) ?? 0) + 1)
             }
         }
-        // the VM's function: every VM_SAMPLE instructions' worth of cycles at once (reads of RAM are slow)
+        // the VM's function: looked up once every VM_SAMPLE_CYCLES cycles, which it takes all (reads of RAM are slow)
         this.sampleCycles += cycles
         if (this.sampleCycles < VM_SAMPLE_CYCLES) return
         const c = this.sampleCycles
