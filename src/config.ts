@@ -8,6 +8,7 @@
 import * as ds from "@devicescript/core"
 import { readSetting } from "@devicescript/settings"
 import { toJson } from "./util/json"
+import { words } from "./util/words"
 
 /** Shortest report interval, ms (REPORT_MS and the interval property). */
 export const INTERVAL_MIN = 1000
@@ -30,13 +31,13 @@ export type NetKind = "auto" | "host" | "w5500"
 export type LogLevel = "error" | "warn" | "info" | "debug"
 
 /** All cloud kinds, in documentation order. */
-export const CLOUD_KINDS = "generic alibaba onenet azure thingspeak huawei tencent".split(" ") as CloudKind[]
+export const CLOUD_KINDS = words("generic alibaba onenet azure thingspeak huawei tencent", " ") as CloudKind[]
 /** All sensor kinds. */
-export const SENSOR_KINDS = "auto sim fixed aht20 sht30".split(" ") as SensorKind[]
+export const SENSOR_KINDS = words("auto sim fixed aht20 sht30", " ") as SensorKind[]
 /** All network kinds. */
-export const NET_KINDS = "auto host w5500".split(" ") as NetKind[]
+export const NET_KINDS = words("auto host w5500", " ") as NetKind[]
 /** All log levels, least verbose first. */
-export const LOG_LEVELS = "error warn info debug".split(" ") as LogLevel[]
+export const LOG_LEVELS = words("error warn info debug", " ") as LogLevel[]
 
 /** The validated common configuration. Strings are trimmed; unset optional strings are "". */
 export interface Config {
@@ -172,7 +173,7 @@ export async function intSetting(s: Settings, key: string, def: number, min: num
 /** A flag: true/false, 1/0, "on"/"off", "yes"/"no". */
 export async function boolSetting(s: Settings, key: string, def: boolean): Promise<boolean> {
     return await setting(s, key, def, 'true or false (also 1/0, "on"/"off", "yes"/"no")', t => {
-        const i = "false true 0 1 off on no yes".split(" ").indexOf(t.toLowerCase())
+        const i = words("false true 0 1 off on no yes", " ").indexOf(t.toLowerCase())
         return i < 0 ? undefined : (i & 1) === 1
     })
 }
@@ -198,7 +199,7 @@ export function isChars(s: string, extra: string, digitsOnly?: boolean, max?: nu
 /** `s` when it is MQTT topic levels without wildcards or empty levels, e.g. `home/devices` (at most 64 characters), else undefined. */
 export function asTopicPrefix(s: string): string {
     if (s.length > 64 || s.charAt(0) === "$") return undefined
-    for (const level of s.split("/")) if (!isChars(level, "_-.")) return undefined
+    for (const level of words(s, "/")) if (!isChars(level, "_-.")) return undefined
     return s
 }
 
@@ -209,7 +210,7 @@ export function asHost(s: string): string {
 
 /** `s` when it is a dotted IPv4 address, else undefined. */
 export function asIpv4(s: string): string {
-    const parts = s.split(".")
+    const parts = words(s, ".")
     if (parts.length !== 4) return undefined
     for (const p of parts) if (!isChars(p, "", true, 3) || parseInt(p) > 255) return undefined
     return s
@@ -217,7 +218,7 @@ export function asIpv4(s: string): string {
 
 /** `s` when it is a unicast MAC address written `02:12:34:56:78:9a`, else undefined. */
 export function asMac(s: string): string {
-    const parts = s.split(":")
+    const parts = words(s, ":")
     if (parts.length !== 6) return undefined
     for (const p of parts) if (p.length !== 2 || !isChars(p, "abcdefABCDEF", true)) return undefined
     // the group bit (bit 0 of the first byte) must be clear
@@ -227,7 +228,7 @@ export function asMac(s: string): string {
 /** A comma-separated list whose every item passes `ok` (trimmed; `ok` gives it back, else undefined), or undefined. */
 function listOf(text: string, ok: (s: string) => string): string[] {
     const out: string[] = []
-    for (const part of text.split(",")) {
+    for (const part of words(text, ",")) {
         const item = part.trim()
         if (!ok(item)) return undefined
         out.push(item)

@@ -23,6 +23,7 @@ import { B64_TEXT, HOST_TEXT, ID_TEXT, base64Value, idValue, propNames, tokenTtl
 import { signAzure } from "./sign-azure"
 import { utf8ErrorAt } from "../util/utf8"
 import { PropertyMap, platformCommand, propertyMap, sessionParams, valuesJson } from "./thing-model"
+import { words } from "../util/words"
 
 /** Azure IoT Hub device with a symmetric key. */
 export interface AzureConfig {
@@ -46,7 +47,7 @@ const CTX_TWIN = "twin"
 
 /** The value of `name` in a `k=v&k=v` property bag (URL-decoding not needed for our keys), or "". */
 function bagValue(bag: string, name: string): string {
-    for (const kv of bag.split("&")) {
+    for (const kv of words(bag, "&")) {
         const eq = kv.indexOf("=")
         if (eq > 0 && kv.slice(0, eq) === name) return kv.slice(eq + 1)
     }

@@ -5,6 +5,7 @@
 import { findProperty } from "../model/properties"
 import { Settings, intSetting, isChars, setting } from "../config"
 import { base64Decode } from "./encoding"
+import { words } from "../util/words"
 
 /** Shortest and longest TOKEN_TTL, seconds (10 s is for tests of token renewal). */
 export const TOKEN_TTL_MIN = 10
@@ -43,7 +44,7 @@ export async function tokenTtl(s: Settings): Promise<number> {
 export function parsePropNames(text: string): { [name: string]: string } {
     const names: { [name: string]: string } = {}
     const used: string[] = []
-    for (const part of text.split(",")) {
+    for (const part of words(text, ",")) {
         const item = part.trim()
         if (!item.length) continue
         const colon = item.indexOf(":")

@@ -13,6 +13,7 @@ import { Config, ReadSetting, checkSettings, isChars, setting, settings } from "
 import { CloudProfile, ConnectParams, Message, Subscription, Platform } from "./profile"
 import { ID_TEXT } from "./settings"
 import { sessionParams } from "./thing-model"
+import { words } from "../util/words"
 
 /** Shortest interval between updates a free ThingSpeak account accepts, ms. */
 export const THINGSPEAK_MIN_INTERVAL_MS = 15000
@@ -38,7 +39,7 @@ export interface ThingSpeakConfig {
  * an empty position or "-" leaves that field out. Returns the list, or a description of the problem.
  */
 export function parseTsFields(text: string): { fields?: string[]; error?: string } {
-    const parts = text.split(",")
+    const parts = words(text, ",")
     if (parts.length > 8) return { error: `${parts.length} fields listed, ThingSpeak has 8` }
     const fields: string[] = []
     let any = false
@@ -118,7 +119,7 @@ export const platform: Platform = {
             clientId,
             username: await setting(s, "TS_USER", clientId),
             password: await setting(s, "TS_PASS", "", "the MQTT device's password", undefined, true, m + "(the MQTT device's password)"),
-            fields: await setting(s, "TS_FIELDS", TS_FIELDS_DEFAULT.split(","), "property names separated by commas, position n = field n", t => {
+            fields: await setting(s, "TS_FIELDS", words(TS_FIELDS_DEFAULT, ","), "property names separated by commas, position n = field n", t => {
                 const f = parseTsFields(t)
                 if (f.error) throw new Error(f.error)
                 return f.fields

@@ -8,11 +8,12 @@
  */
 import { parseJson } from "../util/json"
 import { Device, PropValue, checkValue, findProperty, propertyNames } from "./properties"
+import { words } from "../util/words"
 
 /** Largest command payload accepted, bytes (checked before parsing). */
 export const MAX_COMMAND_BYTES = 2048
 /** Names of the commands, as used in `commands/{name}` topics. */
-export const COMMAND_NAMES = "set toggle report".split(" ")
+export const COMMAND_NAMES = words("set toggle report", " ")
 
 /** A parameter of a set command: a converted value, or "toggle" for a boolean property. */
 export type ParamValue = PropValue | string

@@ -8,6 +8,7 @@ import { Connection, NetStack } from "../net/stack"
 import { Signal } from "../util/signal"
 import { encode, encodeConnect, MqttError, Packet, PacketReader, PacketType, toBytes, Will } from "./packet"
 import { topicFilterError, topicMatches, topicNameError } from "./topic"
+import { words } from "../util/words"
 
 /** An incoming application message. */
 export interface MqttMessage {
@@ -100,7 +101,7 @@ export interface MqttEvent {
 
 /** Describes a CONNACK return code. */
 export function connackReason(code: number): string {
-    const r = "|unacceptable protocol version|identifier rejected|server unavailable|bad user name or password|not authorized".split("|")[code]
+    const r = words("|unacceptable protocol version|identifier rejected|server unavailable|bad user name or password|not authorized", "|")[code]
     return `broker refused connection: ${r || "unknown reason"} (CONNACK ${code})`
 }
 
@@ -218,7 +219,7 @@ export class MqttClient {
     lastError: string
 
     constructor(o: MqttOptions) {
-        for (const k of "sent acked retransmitted reconnects connectAttempts dropped received malformed outbox".split(" ")) (this.st as any)[k] = 0
+        for (const k of words("sent acked retransmitted reconnects connectAttempts dropped received malformed outbox", " ")) (this.st as any)[k] = 0
         if (!o.net) throw new Error("mqtt: options.net is required")
         if (!o.host) throw new Error("mqtt: options.host is required")
         if (typeof o.clientId !== "string") throw new Error("mqtt: options.clientId is required")

@@ -4,6 +4,7 @@
  */
 import { utf8ErrorAt } from "../util/utf8"
 import { topicNameError } from "./topic"
+import { words } from "../util/words"
 
 /** MQTT control packet types (spec 2.2.1). */
 export const enum PacketType {
@@ -308,7 +309,7 @@ export function decodePacket(hdr: number, buf: Buffer, off: number, len: number)
     if (!((FROM_BROKER >> type) & 1)) return p
     // fixed body lengths (SUBACK: at least 3), flags 0 except PUBREL's 2
     if (flags !== (type === PacketType.Pubrel ? 2 : 0) || (type === PacketType.Suback ? len < 3 : len !== (type === PacketType.Pingresp ? 0 : 2)))
-        throw malformed(`${"- - CONNACK - PUBACK PUBREC PUBREL PUBCOMP - SUBACK - UNSUBACK - PINGRESP".split(" ")[type]}: body of ${len} bytes, flags ${flags}`)
+        throw malformed(`${words("- - CONNACK - PUBACK PUBREC PUBREL PUBCOMP - SUBACK - UNSUBACK - PINGRESP", " ")[type]}: body of ${len} bytes, flags ${flags}`)
     if (len) p.id = u16(buf, off)
     if (type === PacketType.Connack) {
         if (buf[off] > 1) throw malformed("CONNACK: acknowledge flags other than session present")

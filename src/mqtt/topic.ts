@@ -1,6 +1,7 @@
 /**
  * MQTT topic names and topic filters (spec 4.7): validation and matching.
  */
+import { words } from "../util/words"
 
 /**
  * Returns an error message when `topic` is not a valid topic name to publish to (or, with
@@ -13,7 +14,7 @@ export function topicNameError(topic: string, filter?: boolean): string {
     const wild = topic.indexOf("+") >= 0 || topic.indexOf("#") >= 0
     if (!filter) return wild ? `topic "${topic}" must not contain wildcards (+ or #)` : undefined
     // a + or # fills a whole level, and # is the last level
-    const levels = topic.split("/")
+    const levels = words(topic, "/")
     const n = levels.length
     for (let i = 0; i < n; i++) {
         const l = levels[i]

@@ -6,6 +6,7 @@
 import { utf8ErrorAt } from "../util/utf8"
 import { nameError } from "./dns"
 import { BROADCAST, Datagram, formatIp, getU32, parseIp, setU16, setU32 } from "./ip"
+import { words } from "../util/words"
 
 /** UDP port of DHCP servers. */
 export const DHCP_SERVER_PORT = 67
@@ -33,7 +34,7 @@ const PARAMS = hex`01 03 06 0f 33 3a 3b`
 export type DhcpKind = "discover" | "select" | "renew" | "rebind" | "reboot" | "decline" | "release"
 
 // The first five are what the client sends in the states of STATES.
-const KINDS = "discover select renew rebind reboot decline release".split(" ")
+const KINDS = words("discover select renew rebind reboot decline release", " ")
 // Per kind: the message type (option 53), then what the packet carries: 1 ciaddr, 2 option 50
 // (requested address), 4 option 54 (server), 8 hostname and parameter list, 16 broadcast flag.
 const SHAPES = hex`01 18 03 1e 03 09 03 09 03 1a 04 06 07 05`
@@ -146,7 +147,7 @@ function fail(foreign: boolean, message: string): DhcpReply {
 // address, 4 addresses (keep the first), 5 addresses (keep up to 4), 6 text.
 const WANT = hex`00 03 00 04 00 00 05 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 02 01 01 03 00 06 00 02 02`
 // The DhcpReply field of each option WANT reads (by option code).
-const FIELDS = ",mask,,gateway,,,dns,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,lease,overload,type,server,,text,,t1,t2".split(",")
+const FIELDS = words(",mask,,gateway,,,dns,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,lease,overload,type,server,,text,,t1,t2", ",")
 
 // Reads the options in b[from..to) into r; returns an error message, or "" once option 255 ends them.
 function scanOptions(b: Buffer, from: number, to: number, where: string, r: any): string {
@@ -219,7 +220,7 @@ export function parseDhcp(b: Buffer, xid: number, mac: Buffer): DhcpReply {
 export type DhcpState = "init" | "selecting" | "requesting" | "bound" | "renewing" | "rebinding" | "rebooting"
 
 // The states that send (KINDS in the same order).
-const STATES = "selecting requesting renewing rebinding rebooting".split(" ")
+const STATES = words("selecting requesting renewing rebinding rebooting", " ")
 
 /**
  * `bound`: a new address is ready to configure; `renewed`: the same address, lease extended;

@@ -6,6 +6,7 @@
  */
 import { utf8ErrorAt } from "../util/utf8"
 import { Datagram, formatIp, getU16, getU32, isIp, setU16 } from "./ip"
+import { words } from "../util/words"
 
 /** UDP port of DNS servers. */
 export const DNS_PORT = 53
@@ -94,7 +95,7 @@ export interface DnsResult {
     rcode?: number
 }
 
-const RCODES = ",FORMERR,SERVFAIL,NXDOMAIN,NOTIMP,REFUSED".split(",")
+const RCODES = words(",FORMERR,SERVFAIL,NXDOMAIN,NOTIMP,REFUSED", ",")
 
 function fail(error: DnsErrorKind, message: string, rcode?: number): DnsResult {
     return { ok: false, error, message, rcode }
@@ -303,9 +304,9 @@ export interface DnsCounters {
 
 const IDLE = 3600000
 // errors of a datagram that is not the answer to our query (another id, not a response, another question)
-const STRAY = "id notResponse question".split(" ")
+const STRAY = words("id notResponse question", " ")
 // answers that end the lookup whatever the other servers would say
-const FINAL = "nxdomain noAddress".split(" ")
+const FINAL = words("nxdomain noAddress", " ")
 
 /**
  * Looks up one name at a time: `lookup(name, now)` starts, then `poll(now)` at `wakeAt` and

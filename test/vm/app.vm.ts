@@ -2,6 +2,7 @@ import * as ds from "@devicescript/core"
 import { deleteSetting, writeSetting } from "@devicescript/settings"
 import { COMMAND_NAMES, MAX_COMMAND_BYTES, Parsed, applyCommand, checkParams, parseCommand } from "../../src/model/commands"
 import { MAX_JSON_DEPTH, jsonDepth, parseJson, toJson } from "../../src/util/json"
+import { words } from "../../src/util/words"
 import { Device, PROPERTIES, checkValue, findProperty, isNumeric } from "../../src/model/properties"
 import { Schedule, nextDeadline } from "../../src/app/schedule"
 import { BACKLOG_LIMIT, Backlog } from "../../src/app/backlog"
@@ -354,6 +355,19 @@ describe("json", () => {
         eq(toJson("a\u0001\u001fb\t\u007f"), '"a\\u0001\\u001fb\\t\\u007f"', "control characters and DEL escaped")
         eq(JSON.parse(toJson({ c: "\u0001\r\u00e9\ud83d\ude00" })).c, "\u0001\r\u00e9\ud83d\ude00", "control, non-ASCII and astral round trip")
         eq(toJson({ a: 1, b: undefined, c: [true, null, "x"], d: NaN }), '{"a":1,"c":[true,null,"x"],"d":null}', "shapes")
+    })
+
+    test("words cuts as split does with a non-empty separator", () => {
+        const cases: string[][] = [
+            ["a b c", " "],
+            ["", ","],
+            [",a,,b,", ","],
+            ["no separator", "|"],
+            ["devices/x/commands/set", "/"],
+            ["a::b::", "::"],
+            ["\u00e9/\u00fc//", "/"],
+        ]
+        for (const c of cases) eq(JSON.stringify(words(c[0], c[1])), JSON.stringify(c[0].split(c[1])), `"${c[0]}" at "${c[1]}"`)
     })
 
     test("parseJson refuses deep nesting instead of crashing the VM", () => {
