@@ -3,7 +3,7 @@
  * correct device sends, the firmware settings, and the rules its broker and cloud client follow
  * (topics, report checks, answers and commands).
  */
-import { type Emulation, type Uplink, isObject, propsProblems, idProblem, replyCode } from "./common.ts"
+import { type Emulation, isObject, propsProblems, idProblem, replyCode, replyTo } from "./common.ts"
 import { type AlibabaDevice, mintAlibaba, verifyAlibaba } from "./verify.ts"
 
 export const alibaba: Emulation<AlibabaDevice> = {
@@ -49,21 +49,20 @@ export const alibaba: Emulation<AlibabaDevice> = {
                     : undefined,
             commands(seq) {
                 const set = svc + "property/set"
-                const byId = (topic: string, n: string) => (u: Uplink) => u.topic === topic && isObject(u.json) && u.json.id === n
                 const a = idNum(seq()), b = idNum(seq()), c = idNum(seq())
                 return [
                     {
                         name: "property set",
                         topic: set,
                         payload: JSON.stringify({ id: a, version: "1.0", params: { [names.led]: 1 }, method: "thing.service.property.set" }),
-                        isReply: byId(set + "_reply", a),
+                        isReply: replyTo(set + "_reply", a),
                         check: u => [...replyCode(u, "code", 200, 200), ...(isObject(u.json?.data) ? [] : ["reply has no data object"])],
                     },
                     {
                         name: "service toggle",
                         topic: svc + "toggle",
                         payload: JSON.stringify({ id: b, version: "1.0", params: {}, method: "thing.service.toggle" }),
-                        isReply: byId(svc + "toggle_reply", b),
+                        isReply: replyTo(svc + "toggle_reply", b),
                         check: u => {
                             const p = replyCode(u, "code", 200, 200)
                             const v = u.json?.data?.[names.led]
@@ -75,7 +74,7 @@ export const alibaba: Emulation<AlibabaDevice> = {
                         name: "bad property set",
                         topic: set,
                         payload: JSON.stringify({ id: c, version: "1.0", params: { [names.led]: "maybe" }, method: "thing.service.property.set" }),
-                        isReply: byId(set + "_reply", c),
+                        isReply: replyTo(set + "_reply", c),
                         check: u => [...replyCode(u, "code", 200, 422), ...(typeof u.json?.message === "string" ? [] : ["error reply has no message"])],
                     },
                 ]

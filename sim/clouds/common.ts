@@ -34,6 +34,11 @@ export function isObject(v: unknown): v is Record<string, any> {
     return v !== null && typeof v === "object" && !Array.isArray(v)
 }
 
+/** Matches the uplink on `topic` whose JSON carries `id` (a reply to the command of that id). */
+export function replyTo(topic: string, id: string): (u: Uplink) => boolean {
+    return u => u.topic === topic && isObject(u.json) && u.json.id === id
+}
+
 /** Checks a value against the model property it stands for; returns a problem or "". */
 function valueProblem(model: string, id: string, v: unknown, boolAsInt: boolean): string {
     if (model === "led") {

@@ -3,7 +3,7 @@
  * correct device sends, the firmware settings, and the rules its broker and cloud client follow
  * (topics, report checks, answers and commands).
  */
-import { type Emulation, type Uplink, isObject, propsProblems, idProblem, replyCode } from "./common.ts"
+import { type Emulation, isObject, propsProblems, idProblem, replyCode, replyTo } from "./common.ts"
 import { mintOneNet, verifyOneNet } from "./verify.ts"
 
 /** A OneNET device registered with its device key. */
@@ -46,21 +46,20 @@ export const onenet: Emulation<OneNetIdentity> = {
             commands(seq) {
                 const set = base + "property/set"
                 const inv = base + "service/toggle/invoke"
-                const byId = (topic: string, n: string) => (u: Uplink) => u.topic === topic && isObject(u.json) && u.json.id === n
                 const a = String(seq()), b = String(seq()), c = String(seq())
                 return [
                     {
                         name: "property set",
                         topic: set,
                         payload: JSON.stringify({ id: a, version: "1.0", params: { [names.led]: true } }),
-                        isReply: byId(set + "_reply", a),
+                        isReply: replyTo(set + "_reply", a),
                         check: u => [...replyCode(u, "code", 200, 200), ...(typeof u.json?.msg === "string" ? [] : ["reply has no msg"])],
                     },
                     {
                         name: "service toggle",
                         topic: inv,
                         payload: JSON.stringify({ id: b, version: "1.0", params: {} }),
-                        isReply: byId(inv + "_reply", b),
+                        isReply: replyTo(inv + "_reply", b),
                         check: u => {
                             const p = replyCode(u, "code", 200, 200)
                             if (typeof u.json?.data?.[names.led] !== "boolean") p.push(`invoke reply data.${names.led} must be a boolean`)
@@ -71,7 +70,7 @@ export const onenet: Emulation<OneNetIdentity> = {
                         name: "bad property set",
                         topic: set,
                         payload: JSON.stringify({ id: c, version: "1.0", params: { [names.temperature]: 30 } }),
-                        isReply: byId(set + "_reply", c),
+                        isReply: replyTo(set + "_reply", c),
                         check: u => replyCode(u, "code", 200, 403),
                     },
                 ]
