@@ -18,7 +18,7 @@ export const RUNTIME_UF2 = "devicescript-rp2040-generic.uf2"
 export const BOOTROM_MODULE = "bootrom.mjs"
 /**
  * Set to 1 to accept a runtime UF2 with another SHA-256 (a patched runtime being measured, e.g. with
- * `npm run profile`); its checksum is then part of what the board's users print. Never set in CI.
+ * `npm run profile`); `npm run bundle` then says so and prints its checksum. Never set in CI.
  */
 export const RUNTIME_UNCHECKED_ENV = "W55_RP2040_UNCHECKED"
 /** SHA-256 of the runtime UF2 this project was checked with (DeviceScript runtime v2.16.0, board generic). */
