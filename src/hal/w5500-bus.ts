@@ -8,7 +8,6 @@
  * NOT VERIFIED ON HARDWARE: the simulator has no GPIO and no SPI; see docs/hardware.md.
  */
 import * as ds from "@devicescript/core"
-import "@devicescript/gpio"
 import { BATCH_HEAD, FRAME_WRITE, SpiBatch, SpiBus } from "./spi"
 import { readWiring, W5500Wiring } from "./wiring"
 
@@ -16,6 +15,24 @@ type DsSpi = typeof ds & {
     spiConfigure(miso: number, mosi: number, sck: number, mode: number, hz: number): void
     spiXfer(tx: Buffer, rx: Buffer): Promise<void>
 }
+
+// The runtime's GPIO objects have `setMode` and `value` natively; @devicescript/gpio only types them
+// and adds `write` and a `subscribe` that polls every pin from a setInterval. Importing it linked
+// that, the interval timer and the events code into every board image (~1.3 KB of bytecode) for
+// nothing we call, so the two native members are typed here instead.
+declare module "@devicescript/core" {
+    interface PinBase {
+        setMode(mode: GPIOMode): void
+    }
+    interface InputPin {
+        value: DigitalValue | number
+    }
+}
+
+/** The runtime's SPI transfer, looked up once (a lookup on `ds` by name each frame cost ~20 VM steps). */
+const spiXfer = (ds as DsSpi).spiXfer
+/** The largest transfer the runtime's SPI takes, bytes. */
+const SPI_MAX = 4096
 
 const HIGH = ds.GPIOMode.OutputHigh
 const LOW = ds.GPIOMode.OutputLow
@@ -61,11 +78,12 @@ export class BoardSpiBus implements SpiBus {
     }
 
     async run(batch: SpiBatch): Promise<Buffer> {
-        // every step here runs for every frame (~3.5 us of core each on an RP2040): locals, one try
+        // every step here runs for every frame (~3.5 us of core each on an RP2040): locals, one try,
+        // CS's setMode bound once, and a frame of hardware SPI (all but the largest) in line
         const out = Buffer.alloc(batch.readLen)
         const b = batch.buf
         const end = batch.len
-        const cs = this.cs
+        const csMode = this.cs.setMode
         const bang = !!this.sck
         let p = BATCH_HEAD
         let o = 0
@@ -76,31 +94,47 @@ export class BoardSpiBus implements SpiBus {
                 // data bytes: a write's follow its 3-byte header, a read's count ends the item
                 const n = w ? ((b[p + 1] << 8) | b[p + 2]) - 3 : (b[p + 6] << 8) | b[p + 7]
                 p = hdr + (w ? 3 + n : 5)
-                cs.setMode(LOW)
+                csMode(LOW)
                 if (bang) await this.bang(b, hdr, n, w, out, o)
-                else await this.xfer(b, hdr, n, w, out, o)
-                cs.setMode(HIGH)
+                else if (n > SPI_MAX - 3) await this.xfer(b, hdr, n, w, out, o)
+                else {
+                    // one full-duplex transfer: a write's header and data as they stand in the
+                    // batch; a read's header, then zeros
+                    let tx: Buffer
+                    if (w) tx = b.slice(hdr, hdr + 3 + n)
+                    else {
+                        tx = Buffer.alloc(3 + n)
+                        tx.blitAt(0, b, hdr, 3)
+                    }
+                    const rx = Buffer.alloc(3 + n)
+                    await spiXfer(tx, rx)
+                    if (!w) out.blitAt(o, rx, 3, n)
+                }
+                csMode(HIGH)
                 if (!w) o += n
             }
         } catch (e) {
-            cs.setMode(HIGH)
+            csMode(HIGH)
             throw e
         }
         return out
     }
 
-    /** Hardware SPI: one full-duplex transfer per 4 KB (the runtime's largest); reads send zeros. */
+    /**
+     * Hardware SPI for a frame longer than one transfer (`run` does the others): one full-duplex
+     * transfer per SPI_MAX bytes; reads send zeros.
+     */
     private async xfer(b: Buffer, hdr: number, n: number, w: boolean, out: Buffer, o: number) {
         const total = 3 + n
         // full duplex always: the runtime does not drain the RX FIFO after a send-only transfer
-        for (let d = 0; d < total; d += 4096) {
-            const k = Math.min(total - d, 4096)
+        for (let d = 0; d < total; d += SPI_MAX) {
+            const k = Math.min(total - d, SPI_MAX)
             const tx = Buffer.alloc(k)
             // the header and, for a write, its data; a read sends zeros after the header
             if (w) tx.blitAt(0, b, hdr + d, k)
             else if (!d) tx.blitAt(0, b, hdr, 3)
             const rx = Buffer.alloc(k)
-            await (ds as DsSpi).spiXfer(tx, rx)
+            await spiXfer(tx, rx)
             // rx byte i is frame byte d + i; the read's data start at frame byte 3
             if (!w) {
                 const from = d ? 0 : 3
