@@ -13,6 +13,12 @@ export function utf8ErrorAt(b: Buffer, start = 0, end = -1): number {
     const n = end < 0 ? b.length : end
     let i = start
     while (i < n) {
+        // eight ASCII bytes at a time: two native reads instead of eight turns of the loop below
+        // (a command's topic and payload cost ~1,300 VM steps, ~3 ms of an RP2040's core, byte by byte)
+        if (i + 8 <= n && !((b.getAt(i, "u32") | b.getAt(i + 4, "u32")) & 0x80808080)) {
+            i += 8
+            continue
+        }
         const c = b[i]
         if (c < 0x80) {
             i++

@@ -288,6 +288,20 @@ describe("decoder rejects malformed packets", () => {
         expect(utf8ErrorAt(hex`eda080`)).toBe(0) // surrogate
         expect(utf8ErrorAt(hex`f4908080`)).toBe(0) // above U+10FFFF
         expect(utf8ErrorAt(hex`ff61`, 1, 2)).toBe(-1) // a range
+        // the eight-bytes-at-a-time ASCII path: a bad byte at every place of a longer text, ranges
+        const text = "0123456789abcdefghijklmnopqrstuvwxyz"
+        for (let at = 0; at < text.length; at++) {
+            const b = Buffer.from(text)
+            b[at] = 0x80
+            expect(utf8ErrorAt(b)).toBe(at)
+            expect(utf8ErrorAt(b, 0, at)).toBe(-1)
+            expect(utf8ErrorAt(b, at + 1)).toBe(-1)
+            b[at] = 0xff
+            expect(utf8ErrorAt(b)).toBe(at)
+        }
+        expect(utf8ErrorAt(Buffer.from(text + "héllo ☃ 😀" + text))).toBe(-1)
+        const cut = Buffer.from(text + "☃")
+        expect(utf8ErrorAt(cut, 0, cut.length - 1)).toBe(text.length)
     })
     test("direct decode of a CONNACK and a SUBACK", () => {
         const p = decodePacket(0x20, hex`0105`, 0, 2)
