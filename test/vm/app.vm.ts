@@ -355,6 +355,16 @@ describe("json", () => {
         eq(toJson("a\u0001\u001fb\t\u007f"), '"a\\u0001\\u001fb\\t\\u007f"', "control characters and DEL escaped")
         eq(JSON.parse(toJson({ c: "\u0001\r\u00e9\ud83d\ude00" })).c, "\u0001\r\u00e9\ud83d\ude00", "control, non-ASCII and astral round trip")
         eq(toJson({ a: 1, b: undefined, c: [true, null, "x"], d: NaN }), '{"a":1,"c":[true,null,"x"],"d":null}', "shapes")
+        // the runtime's JSON.stringify serves plain ASCII data; the cases it gets wrong go the long way
+        eq(toJson({ a: "undefined", b: [1, undefined], c: undefined }), '{"a":"undefined","b":[1,null]}', "undefined in an array")
+        eq(toJson([undefined]), "[null]", "undefined alone in an array")
+        eq(toJson({ t: "\\u00e9", u: "\u00e9" }), '{"t":"\\\\u00e9","u":"\\u00e9"}', "an escape's text beside the character")
+        eq(toJson(["\u00e9", 1.5, -2, true, {}, [], "a\u0001"]), '["\\u00e9",1.5,-2,true,{},[],"a\\u0001"]', "mixed")
+        eq(toJson({ a: { b: { c: "x\u007f" } } }), '{"a":{"b":{"c":"x\\u007f"}}}', "DEL deep down")
+        eq(toJson({ n: Infinity, m: -Infinity, k: 0.25, z: 0 }), '{"n":null,"m":null,"k":0.25,"z":0}', "numbers")
+        eq(toJson(undefined), "null", "undefined")
+        eq(toJson("plain"), '"plain"', "a string")
+        eq(toJson({ id: "c-1", code: 200, data: { led: true, interval: 5000 } }), '{"id":"c-1","code":200,"data":{"led":true,"interval":5000}}', "a reply")
     })
 
     test("words cuts as split does with a non-empty separator", () => {
