@@ -3,7 +3,7 @@
  * core cycles go. Boots the firmware on the emulated board (REPORT_MS=1000, the benchmark's setting),
  * waits until the first report and the Home Assistant discovery are out, then counts each executed
  * instruction's cycles over N reports (`--idle S`: S virtual seconds with REPORT_MS=3600000;
- * `--commands N`: N commands/set, each from its publish to its reply; `--boot`: from power-on to the
+ * `--commands N`: N commands/set, each from its bytes at the chip to its reply's SEND; `--boot`: from power-on to the
  * first report) and prints where they went: by bytecode function of the image (self, inclusive, VM
  * steps) and by C function of the runtime's ELF (beside its UF2); `--within NAME` adds what ran
  * while that bytecode function was current or on the call chain. See docs/benchmark.md.
@@ -258,35 +258,55 @@ async function main() {
             const t0 = b.seconds
             b.counters.run.onInstruction = prof.onInstruction
             if (nCommands !== undefined) {
-                // only while a command is on its way: from its publish to its reply at the broker
+                // the device's own part of each command, as the benchmark's round trip times it
+                // (sim/rtt.ts): from the command's bytes reaching the chip's socket to the SEND of
+                // the reply (the bytes carrying the command's id; a report may go out between). The
+                // time from the broker's publish to the chip is the rig's (host sockets on virtual
+                // time), not the device's.
                 b.counters.run.onInstruction = undefined
                 const base = `devices/w55-${Buffer.from(b.uid).toString("hex")}`
                 let replied = false
                 broker.aedes.on("publish", (p, c) => {
                     if (c && p.topic === `${base}/replies`) replied = true
                 })
+                let phase: "off" | "waiting" | "counting" | "done" = "off"
+                let c0 = 0
+                let w0 = 0
+                let s0 = 0
                 let busy = 0
                 let wakes = 0
                 let span = 0
-                for (let k = 0; k < nCommands; k++) {
-                    await b.run({ seconds: 0.05 + Math.random() * 0.2 })
-                    replied = false
-                    const c0 = b.counters.run.busyCycles
-                    const w0 = b.counters.run.wakes
-                    const s0 = b.seconds
+                b.core.on("rx", () => {
+                    if (phase !== "waiting") return
+                    phase = "counting"
+                    c0 = b.counters.run.busyCycles
+                    w0 = b.counters.run.wakes
+                    s0 = b.seconds
                     b.counters.run.onInstruction = prof.onInstruction
-                    const payload = Buffer.from(JSON.stringify({ id: `p${k}`, params: { led: k % 2 === 0 } }))
-                    broker.aedes.publish({ cmd: "publish", topic: `${base}/commands/set`, payload, qos: 1, retain: false, dup: false }, () => {})
-                    await b.run({ until: () => replied, seconds: 5, wallMs: 120_000 })
+                })
+                let id = Buffer.alloc(0)
+                b.core.on("tx", (_n: number, _len: number, data: Buffer) => {
+                    if (phase !== "counting" || !data.includes(id)) return
+                    phase = "done"
                     b.counters.run.onInstruction = undefined
-                    if (!replied) throw new Error(`${board}: no reply to command p${k} within 5 virtual s`)
                     busy += b.counters.run.busyCycles - c0
                     wakes += b.counters.run.wakes - w0
                     span += b.seconds - s0
+                })
+                for (let k = 0; k < nCommands; k++) {
+                    await b.run({ seconds: 0.05 + Math.random() * 0.2 })
+                    replied = false
+                    phase = "waiting"
+                    id = Buffer.from(`"p${k}"`)
+                    const payload = Buffer.from(JSON.stringify({ id: `p${k}`, params: { led: k % 2 === 0 } }))
+                    broker.aedes.publish({ cmd: "publish", topic: `${base}/commands/set`, payload, qos: 1, retain: false, dup: false }, () => {})
+                    await b.run({ until: () => replied, seconds: 5, wallMs: 120_000 })
+                    if (!replied || phase !== "done") throw new Error(`${board}: no reply to command p${k} within 5 virtual s`)
+                    phase = "off"
                 }
                 per = "command"
                 units = nCommands
-                console.log(`${board}: commands/set from publish to reply at the broker: ${((span / nCommands) * 1000).toFixed(1)} virtual ms each on average`)
+                console.log(`${board}: a command's bytes at the chip to its reply's SEND: ${((span / nCommands) * 1000).toFixed(1)} virtual ms each on average`)
                 report(busy, wakes)
             } else if (idleS !== undefined) {
                 await b.run({ seconds: idleS, wallMs: 600_000 })

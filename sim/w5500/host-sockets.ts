@@ -234,8 +234,8 @@ export abstract class HostSockets extends EventEmitter {
 
     protected tcpSend(n: number): void {
         const { data, wr } = this.takeTx(n)
-        // for the benchmark's command round trip: the device sent bytes
-        this.emit("tx", n, data.length)
+        // for the benchmark's command round trip and the profile: the device sent bytes
+        this.emit("tx", n, data.length, data)
         this.output(n, { data, ack: wr })
     }
 
