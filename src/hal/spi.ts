@@ -54,31 +54,36 @@ export class SpiBatch {
      * `src` from `off`, or reading `n` bytes without `src`; returns where a read's bytes start.
      */
     protected frame(h0: number, h1: number, h2: number, n: number, src?: Buffer, off?: number): number {
-        const size = src ? 6 + n : 8
+        // runs for every SPI frame (~3.5 us of core a VM step on an RP2040): the write and the read
+        // each store only their own bytes
         let b = this.buf
         const p = this.len
-        if (p + size > b.length) {
-            const nb = Buffer.alloc((p + size) * 2)
+        const end = src ? p + 6 + n : p + 8
+        if (end > b.length) {
+            const nb = Buffer.alloc(end * 2)
             nb.blitAt(0, b, 0, p)
             this.buf = b = nb
         }
-        const payload = src ? 3 + n : 5
-        b[p] = src ? FRAME_WRITE : FRAME_READ
-        b[p + 1] = payload >> 8
-        b[p + 2] = payload & 0xff
+        this.len = end
+        this.frames++
+        this.spiBytes += 3 + n
         b[p + 3] = h0
         b[p + 4] = h1
         b[p + 5] = h2
         const at = this.readLen
-        if (src) b.blitAt(p + 6, src, off, n)
-        else {
-            b[p + 6] = n >> 8
-            b[p + 7] = n & 0xff
-            this.readLen = at + n
+        if (src) {
+            b[p] = FRAME_WRITE
+            b[p + 1] = (3 + n) >> 8
+            b[p + 2] = (3 + n) & 0xff
+            b.blitAt(p + 6, src, off, n)
+            return at
         }
-        this.len = p + size
-        this.frames++
-        this.spiBytes += 3 + n
+        b[p] = FRAME_READ
+        b[p + 1] = 0
+        b[p + 2] = 5
+        b[p + 6] = n >> 8
+        b[p + 7] = n & 0xff
+        this.readLen = at + n
         return at
     }
 
