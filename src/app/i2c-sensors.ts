@@ -1,6 +1,6 @@
 /**
- * The board's temperature/humidity chips over I2C, with drivers of our own on
- * `@devicescript/i2c` (the stock @devicescript/drivers servers cost ~5 KB of bytecode):
+ * The board's temperature/humidity chips over I2C, with drivers of our own on the runtime's I2C
+ * transaction (the stock @devicescript/drivers servers cost ~5 KB of bytecode):
  *   AHT20 at 0x38: status 0x71 (bit 3 = calibrated, else init 0xBE 0x08 0x00), trigger
  *     0xAC 0x33 0x00, wait >= 80 ms, read 7 bytes: status (bit 7 = busy: the datasheet says to
  *     keep waiting and read again), 20-bit humidity, 20-bit temperature, CRC-8.
@@ -10,7 +10,6 @@
  * the chip and the problem; the app then reports the last values.
  */
 import * as ds from "@devicescript/core"
-import { i2c } from "@devicescript/i2c"
 import { SensorKind } from "../config"
 import { Reading, Sensor, startSimSensor } from "./sensors"
 
@@ -49,10 +48,23 @@ export function decodeReading(chip: string, b: Buffer): number[] {
     return [(t * 200) / 1048576 - 50, (h * 100) / 1048576]
 }
 
-/** An I2C transaction: write `w` to `addr`, then read `n` bytes (`i2c.xfer` of @devicescript/i2c). */
+/** An I2C transaction: write `w` to `addr`, then read `n` bytes. */
 export type I2cXfer = (addr: number, w: Buffer, n?: number) => Promise<Buffer>
 
-const busXfer: I2cXfer = async (addr, w, n) => await i2c.xfer(addr, w, n)
+type DsI2c = typeof ds & { _i2cTransaction(addr: number, w: Buffer, r?: Buffer): Promise<number> }
+/**
+ * The runtime's I2C transaction (0 when done, else its error code), called directly: the class of
+ * @devicescript/i2c around it linked its register helpers into every board image (~490 bytes of
+ * bytecode), and we need none of them.
+ */
+const i2cTransaction = (ds as DsI2c)._i2cTransaction
+
+const busXfer: I2cXfer = async (addr, w, n) => {
+    const r = n ? Buffer.alloc(n) : undefined
+    const rc = await i2cTransaction(addr, w, r)
+    if (rc !== 0) throw new Error(`I2C error ${rc} at address ${addr}`)
+    return r || Buffer.alloc(0)
+}
 
 /**
  * One measurement of `chip` over `xfer` (I2C failures are reported with the chip's name). An
@@ -80,9 +92,9 @@ export async function measure(chip: string, xfer = busXfer): Promise<Reading> {
 async function tryChip(chip: string, log: (msg: string) => void): Promise<Sensor> {
     try {
         if (chip === "aht20") {
-            const st = await i2c.xfer(0x38, hex`71`, 1)
+            const st = await busXfer(0x38, hex`71`, 1)
             if ((st[0] & 0x08) === 0) {
-                await i2c.xfer(0x38, hex`BE0800`)
+                await busXfer(0x38, hex`BE0800`)
                 await ds.sleep(10)
             }
         }
