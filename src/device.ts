@@ -12,12 +12,13 @@ import { Config, ConfigError, describeConfig, loadConfig } from "./config"
 import { Image, NetStarter } from "./image"
 import { timeKnown, timeSource } from "./net/clock"
 import { NetStack } from "./net/stack"
+import { millis, sleep } from "./util/rt"
 
 /** Sleeps forever without reporting: the device cannot run with this configuration. */
 async function halt(reason: string) {
     for (;;) {
         console.log(`boot: halted: ${reason}`)
-        await ds.sleep(60000)
+        await sleep(60000)
     }
 }
 
@@ -25,9 +26,9 @@ const log = (msg: string) => console.log(msg)
 
 /** Waits until the wall-clock time is known (tokens and timestamps need it). */
 async function waitForTime(profile: CloudProfile, sntp: boolean) {
-    const t0 = ds.millis()
+    const t0 = millis()
     // a platform that does not need the time still gets timestamps if SNTP answers soon
-    if (!profile.needsTime && sntp) for (let i = 0; i < 20 && !timeKnown(); i++) await ds.sleep(250)
+    if (!profile.needsTime && sntp) for (let i = 0; i < 20 && !timeKnown(); i++) await sleep(250)
     if (timeKnown()) {
         phase("time", t0, `${timeSource()} clock`)
         return
@@ -37,13 +38,13 @@ async function waitForTime(profile: CloudProfile, sntp: boolean) {
         return
     }
     console.log(`boot: time: waiting for the clock: ${profile.name} credentials need the real time`)
-    while (!timeKnown()) await ds.sleep(500)
+    while (!timeKnown()) await sleep(500)
     phase("time", t0, `${timeSource()} clock`)
 }
 
 /** Boots the device the image describes and runs it; returns only when the configuration stops it. */
 export async function runDevice(image: Image) {
-    const bootT = ds.millis()
+    const bootT = millis()
     console.log(`boot: firmware image ${image.name}`)
     const read = image.settings ? await image.settings() : undefined
     let cfg: Config
@@ -76,7 +77,7 @@ export async function runDevice(image: Image) {
         )
         return await halt("no network")
     }
-    let t0 = ds.millis()
+    let t0 = millis()
     let stack: NetStack
     for (let attempt = 0; !stack; attempt++) {
         try {
@@ -84,7 +85,7 @@ export async function runDevice(image: Image) {
         } catch (e) {
             const wait = Math.min(30000, 1000 << Math.min(attempt, 5))
             console.log(`boot: network failed: ${(e as Error).message}; retrying in ${wait} ms`)
-            await ds.sleep(wait)
+            await sleep(wait)
         }
     }
     phase("network", t0, stack.name === "host" ? "runtime sockets" : stack.name)

@@ -301,7 +301,7 @@ async function main() {
                     const payload = Buffer.from(JSON.stringify({ id: `p${k}`, params: { led: k % 2 === 0 } }))
                     broker.aedes.publish({ cmd: "publish", topic: `${base}/commands/set`, payload, qos: 1, retain: false, dup: false }, () => {})
                     await b.run({ until: () => replied, seconds: 5, wallMs: 120_000 })
-                    if (!replied || phase !== "done") throw new Error(`${board}: no reply to command p${k} within 5 virtual s`)
+                    if (!replied || (phase as string) !== "done") throw new Error(`${board}: no reply to command p${k} within 5 virtual s`)
                     phase = "off"
                 }
                 per = "command"

@@ -15,10 +15,11 @@ import { NetStack } from "../net/stack"
 import { Backlog } from "./backlog"
 import { Schedule } from "./schedule"
 import { Sensor } from "./sensors"
+import { millis, sleep, suspend } from "../util/rt"
 
 /** Logs one bring-up phase with its duration. */
 export function phase(name: string, startMs: number, result: string) {
-    console.log(`boot: ${name}: ${result} (${Math.round(ds.millis() - startMs)} ms)`)
+    console.log(`boot: ${name}: ${result} (${Math.round(millis() - startMs)} ms)`)
 }
 
 /** The running device: sensor, model, schedule, cloud profile and MQTT session. */
@@ -34,12 +35,12 @@ export class App {
     reports = 0
 
     constructor(private cfg: Config, private net: NetStack, private profile: CloudProfile, private sensor: Sensor) {
-        this.device = new Device(ds.millis(), cfg.reportMs)
-        this.sched = new Schedule(cfg.reportMs, ds.millis())
+        this.device = new Device(millis(), cfg.reportMs)
+        this.sched = new Schedule(cfg.reportMs, millis())
     }
 
     private now() {
-        return this.profile.needsTime ? unixNow() : ds.millis()
+        return this.profile.needsTime ? unixNow() : millis()
     }
 
     private freshParams(): ConnectParams {
@@ -65,7 +66,7 @@ export class App {
             // fresh parameters carry the client id, user name and password the client asks for
             credentials: () => self.freshParams(),
         })
-        const t0 = ds.millis()
+        const t0 = millis()
         let first = true
         this.client.on(ev => {
             if (ev.type === "connected") {
@@ -82,7 +83,7 @@ export class App {
     }
 
     private async subscribe(filter: string, qos: number) {
-        const t0 = ds.millis()
+        const t0 = millis()
         const self = this
         for (;;) {
             try {
@@ -91,7 +92,7 @@ export class App {
                 return
             } catch (e) {
                 console.log(`boot: subscribe ${filter} failed: ${(e as Error).message}; retrying`)
-                await ds.sleep(5000)
+                await sleep(5000)
             }
         }
     }
@@ -125,7 +126,7 @@ export class App {
         if (reply) await this.send(reply, "reply", false)
         // logged once the reply is on its way: the line costs ~1 ms of an RP2040's core
         console.log(`command ${cmd.kind} id=${r.id}: ${r.code}${r.message ? " " + r.message : ""}`)
-        if (out.changed.indexOf("interval") >= 0) this.sched.retime(this.device.intervalMs(), ds.millis())
+        if (out.changed.indexOf("interval") >= 0) this.sched.retime(this.device.intervalMs(), millis())
         // the board's LED (led.pin of the board file, owned by the runtime's status light)
         if (out.changed.indexOf("led") >= 0) await setStatusLight(this.device.ledOn() ? 0xffffff : 0)
         if (out.report) this.reportNow = true
@@ -148,7 +149,7 @@ export class App {
                     await this.client.reconnect()
                 }
             }
-            await ds.sleep(1000)
+            await sleep(1000)
         }
     }
 
@@ -160,7 +161,7 @@ export class App {
         console.log(`boot: reporting every ${this.device.intervalMs()} ms`)
         const q = this.backlog
         for (;;) {
-            const now = ds.millis()
+            const now = millis()
             if (this.reportNow || this.sched.due(now)) {
                 const onGrid = this.sched.due(now)
                 this.reportNow = false
@@ -172,11 +173,11 @@ export class App {
                     console.log(`sensor: read failed: ${(e as Error).message}; reporting the last values`)
                 }
                 // built now, so it carries the sample's own time however late it goes out
-                const msg = this.profile.report(this.device.snapshot(ds.millis()), unixNow())
+                const msg = this.profile.report(this.device.snapshot(millis()), unixNow())
                 this.reports++
                 if (this.cfg.logLevel === "debug") console.log(`report #${this.reports} to ${msg.topic}: ${msg.payload}`)
                 q.push(msg)
-                if (onGrid) this.sched.done(ds.millis())
+                if (onGrid) this.sched.done(millis())
             }
             // hands queued reports, oldest first, to the client while connected, at most 4 waiting there at a time
             const c = this.client
@@ -189,10 +190,10 @@ export class App {
             // go round again (no await between this check and the suspend, or a kick is missed)
             if (this.reportNow) continue
             this.wake = ds.Fiber.self()
-            let wait = this.sched.waitMs(ds.millis())
+            let wait = this.sched.waitMs(millis())
             // draining the backlog: a few at a time, so replies and the status are not held up behind it
             if (q.items.length && this.client.connected && wait > 100) wait = 100
-            await ds.suspend(wait > 0 ? wait : 1)
+            await suspend(wait > 0 ? wait : 1)
             this.wake = undefined
         }
     }

@@ -12,6 +12,7 @@
 import * as ds from "@devicescript/core"
 import { SensorKind } from "../config"
 import { Reading, Sensor, startSimSensor } from "./sensors"
+import { sleep } from "../util/rt"
 
 /** CRC-8 (poly 0x31) of each nibble value shifted into the high nibble: crc8 takes a byte in two steps. */
 const CRC_NIBBLE = hex`00316253c4f5a697b988dbea7d4c1f2e`
@@ -77,7 +78,7 @@ export async function measure(chip: string, xfer = busXfer): Promise<Reading> {
     try {
         await xfer(addr, aht ? hex`AC3300` : hex`2400`)
         for (let i = 0; i < 6; i++) {
-            await ds.sleep(i ? 20 : aht ? 85 : 20)
+            await sleep(i ? 20 : aht ? 85 : 20)
             b = await xfer(addr, hex``, aht ? 7 : 6)
             if (!aht || !(b[0] & 0x80)) break
         }
@@ -95,7 +96,7 @@ async function tryChip(chip: string, log: (msg: string) => void): Promise<Sensor
             const st = await busXfer(0x38, hex`71`, 1)
             if ((st[0] & 0x08) === 0) {
                 await busXfer(0x38, hex`BE0800`)
-                await ds.sleep(10)
+                await sleep(10)
             }
         }
         await measure(chip)

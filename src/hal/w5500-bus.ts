@@ -10,6 +10,7 @@
 import * as ds from "@devicescript/core"
 import { BATCH_HEAD, FRAME_WRITE, SpiBatch, SpiBus } from "./spi"
 import { readWiring, W5500Wiring } from "./wiring"
+import { sleep } from "../util/rt"
 
 type DsSpi = typeof ds & {
     spiConfigure(miso: number, mosi: number, sck: number, mode: number, hz: number): void
@@ -156,7 +157,7 @@ export class BoardSpiBus implements SpiBus {
             const k = Math.min(n - d, 64)
             if (this.sinceYield >= 64) {
                 this.sinceYield = 0
-                await ds.sleep(0)
+                await sleep(0)
             }
             this.shift(w ? b : undefined, hdr + 3 + d, k, w ? undefined : out, o + d)
             this.sinceYield += k

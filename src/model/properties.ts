@@ -4,6 +4,7 @@
  */
 
 import { INTERVAL_MAX, INTERVAL_MIN } from "../config"
+import { millis } from "../util/rt"
 
 /** Value types of properties. */
 export type PropType = "number" | "int" | "bool"
@@ -133,7 +134,7 @@ export class Device {
     private values: { [name: string]: PropValue }
 
     /**
-     * @param bootMs the `ds.millis()` reading at boot (uptime counts from it)
+     * @param bootMs the `millis()` reading at boot (uptime counts from it)
      * @param intervalMs the initial report interval (from REPORT_MS)
      */
     constructor(readonly bootMs = 0, intervalMs = 5000) {

@@ -9,6 +9,7 @@ import { Signal } from "../util/signal"
 import { encode, encodeConnect, MqttError, Packet, PacketReader, PacketType, toBytes, Will } from "./packet"
 import { topicFilterError, topicMatches, topicNameError } from "./topic"
 import { words } from "../util/words"
+import { millis, sleep, suspend } from "../util/rt"
 
 /** An incoming application message. */
 export interface MqttMessage {
@@ -372,7 +373,7 @@ export class MqttClient {
         await this.pump()
         if (opts && opts.wait === false) return
         m.waiter = ds.Fiber.self()
-        while (!m.done) await ds.suspend()
+        while (!m.done) await suspend()
         if (m.error) throw new Error(`mqtt: ${m.error}`)
     }
 
@@ -393,7 +394,7 @@ export class MqttClient {
             sub.granted = -1
         }
         sub.handlers.push(handler)
-        const deadline = ds.millis() + ((opts && opts.timeoutMs) || 30000)
+        const deadline = millis() + ((opts && opts.timeoutMs) || 30000)
         for (;;) {
             const g = sub.granted
             if (g === 0x80) {
@@ -402,7 +403,7 @@ export class MqttClient {
             }
             if (g >= 0) return g
             if (this.connected) await this.request(sub, filter)
-            const left = deadline - ds.millis()
+            const left = deadline - millis()
             if (left <= 0) {
                 // the caller may retry: do not leave this handler behind to be called twice
                 drop(sub.handlers, handler)
@@ -515,7 +516,7 @@ export class MqttClient {
         try {
             await c.send(pkt)
             if (tail) await c.send(tail)
-            this.lastSent = ds.millis()
+            this.lastSent = millis()
         } catch (e) {
             this.dropConnection(`write failed: ${(e as Error).message}`)
             throw e
@@ -524,7 +525,7 @@ export class MqttClient {
             this.written.notify()
         }
         // a socket write does not yield: give other fibers (and the VM watchdog) a turn now and then
-        if (!(++this.writes & 63)) await ds.sleep(0)
+        if (!(++this.writes & 63)) await sleep(0)
     }
 
     private async ack(hdr: number, id: number) {
@@ -587,8 +588,8 @@ export class MqttClient {
                 d = Math.min(b.max, d ? d * 2 : b.min)
                 const delay = Math.round(d / 2 + (Math.random() * d) / 2)
                 if (o.log) console.log(`mqtt: reconnecting in ${delay} ms`)
-                const until = ds.millis() + delay
-                while (this.running && ds.millis() < until) await this.wake.wait(until - ds.millis())
+                const until = millis() + delay
+                while (this.running && millis() < until) await this.wake.wait(until - millis())
             }
         } finally {
             this.supervisor = undefined
@@ -618,9 +619,9 @@ export class MqttClient {
                 pw = cr.password
             }
             await this.write(encodeConnect(id, user, pw, o.keepAlive, o.cleanSession, o.will))
-            const deadline = ds.millis() + o.connectTimeoutMs
+            const deadline = millis() + o.connectTimeoutMs
             while (!(p = this.reader.next())) {
-                const left = deadline - ds.millis()
+                const left = deadline - millis()
                 if (left <= 0 || !this.conn) throw new Error("no CONNACK within the timeout")
                 await this.pull(conn, left)
             }
@@ -643,7 +644,7 @@ export class MqttClient {
         this.lastError = undefined
         if (this.connectedOnce) this.count("reconnects")
         this.connectedOnce = true
-        this.lastRecv = ds.millis()
+        this.lastRecv = millis()
         this.pingSentAt = 0
         this.good = false
         this.pending = []
@@ -672,7 +673,7 @@ export class MqttClient {
                 }
                 const p = this.reader.next()
                 if (p) {
-                    this.lastRecv = ds.millis()
+                    this.lastRecv = millis()
                     if (!(await this.handle(p))) this.count("malformed")
                     // a chunk full of packets must not run past the VM's step budget (InfiniteLoop):
                     // about 300 steps a packet plus 10 a topic byte (the UTF-8 check), and an ack
@@ -680,14 +681,14 @@ export class MqttClient {
                     steps += (p.topic ? 300 + p.topic.length * 10 : 2000)
                     if (steps > 60000) {
                         steps = 0
-                        await ds.sleep(0)
+                        await sleep(0)
                     }
                     continue
                 }
                 // keepalive: PINGREQ once nothing was sent (or nothing heard) for 3/4 of it; the
                 // connection is dead when the PINGRESP is missing for half of it
                 const ka = o.keepAlive * 1000
-                const now = ds.millis()
+                const now = millis()
                 const ping = this.pingSentAt
                 let wait = 60000
                 if (ka && ping) {
@@ -813,7 +814,7 @@ export class MqttClient {
                     continue
                 }
                 // handlers whose writes do not yield: a full inbox must not run past the VM's step budget
-                if (!(++n & 3)) await ds.sleep(0)
+                if (!(++n & 3)) await sleep(0)
                 // the session loop may be waiting for room in the inbox
                 this.wake.notify()
                 for (const s of this.subs.slice(0)) {

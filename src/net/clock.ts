@@ -1,8 +1,8 @@
 /**
  * Wall-clock time: unknown at boot, set by SNTP (on the board) or by the simulator's host link;
- * kept as an offset from `ds.millis()`.
+ * kept as an offset from `millis()`.
  */
-import * as ds from "@devicescript/core"
+import { millis } from "../util/rt"
 
 let offset = 0
 // where the time came from; "" while it is unknown
@@ -10,13 +10,13 @@ let source = ""
 
 /** Sets the current Unix time (ms) and where it came from ("sntp", "host"...; not empty). */
 export function setUnixTime(unixMs: number, from: string) {
-    offset = unixMs - ds.millis()
+    offset = unixMs - millis()
     source = from
 }
 
 /** Current Unix time in ms, or 0 while the time is unknown. */
 export function unixNow(): number {
-    return source ? Math.round(ds.millis() + offset) : 0
+    return source ? Math.round(millis() + offset) : 0
 }
 
 /** True once the time was set. */

@@ -5,6 +5,7 @@
 import * as ds from "@devicescript/core"
 import { Signal } from "../util/signal"
 import { Connection, ConnectOptions, NetStack } from "./stack"
+import { millis, sleep } from "../util/rt"
 
 type SocketEvent = "open" | "close" | "data" | "error"
 type DsSockets = typeof ds & {
@@ -70,16 +71,16 @@ class HostConnection implements Connection {
                 await this.close()
                 throw new Error(`${this.name}: send failed (${r})`)
             }
-            await ds.sleep(10)
+            await sleep(10)
         }
     }
 
     async recv(timeoutMs: number): Promise<Buffer | null | undefined> {
-        const deadline = ds.millis() + timeoutMs
+        const deadline = millis() + timeoutMs
         for (;;) {
             if (this.chunks.length) return this.chunks.shift()
             if (this.done) return null
-            const left = deadline - ds.millis()
+            const left = deadline - millis()
             if (left <= 0) return undefined
             await this._wait(left)
         }
@@ -112,9 +113,9 @@ export class HostStack implements NetStack {
             current = undefined
             throw new Error(`${c.name}: cannot open socket (${r})`)
         }
-        const deadline = ds.millis() + (opts.timeoutMs || 10000)
+        const deadline = millis() + (opts.timeoutMs || 10000)
         while (!c.open) {
-            const left = deadline - ds.millis()
+            const left = deadline - millis()
             if (c.error !== undefined || left <= 0) {
                 const why = c.error !== undefined ? c.error : "timed out"
                 await c.close()

@@ -12,6 +12,7 @@ import * as ds from "@devicescript/core"
 import { Config } from "../config"
 import { HostStack } from "./host"
 import { NetStack } from "./stack"
+import { millis, sleep } from "../util/rt"
 
 /** How long the board waits for the Wi-Fi service to connect and get an address. */
 export const WIFI_WAIT_MS = 30000
@@ -38,7 +39,7 @@ export function wifiSettingsError(ssid: any, pwd: any): string {
  */
 export async function boardPicoW(cfg: Config, log: (msg: string) => void): Promise<NetStack> {
     const wifi = new ds.Wifi()
-    const deadline = ds.millis() + WIFI_WAIT_MS
+    const deadline = millis() + WIFI_WAIT_MS
     let ssid = ""
     for (;;) {
         if (wifi.isBound) {
@@ -49,7 +50,7 @@ export async function boardPicoW(cfg: Config, log: (msg: string) => void): Promi
                 return new HostStack()
             }
         }
-        if (ds.millis() > deadline) {
+        if (millis() > deadline) {
             if (!wifi.isBound) throw new Error("wifi: this runtime has no Wi-Fi service: the pico_w image needs DeviceScript's Raspberry Pi Pico W runtime")
             throw new Error(
                 ssid
@@ -57,6 +58,6 @@ export async function boardPicoW(cfg: Config, log: (msg: string) => void): Promi
                     : "wifi: no network configured: set WIFI_SSID and WIFI_PWD in .env.local and deploy them (the DeviceScript CLI hands them to the Wi-Fi service)"
             )
         }
-        await ds.sleep(500)
+        await sleep(500)
     }
 }

@@ -5,12 +5,12 @@
  * trip whatever its number of SPI frames. Requests are serialized (one outstanding at a time), so
  * every response is matched to its request by order. Only a simulator image links this file.
  */
-import * as ds from "@devicescript/core"
 import { HostStack } from "../net/host"
 import { Connection } from "../net/stack"
 import { simPorts } from "./ports"
 import { Mutex } from "../util/mutex"
 import { BATCH_HEAD, SpiBatch, SpiBus } from "../hal/spi"
+import { millis } from "../util/rt"
 
 const EMPTY = Buffer.alloc(0)
 
@@ -101,7 +101,7 @@ export class BridgeSpiBus implements SpiBus {
         try {
             await this.conn.send(msg)
             const want = msg[0] | 0x80
-            const deadline = ds.millis() + this.timeoutMs
+            const deadline = millis() + this.timeoutMs
             for (;;) {
                 const a = this.acc
                 const len = a.length >= 3 ? (a[1] << 8) | a[2] : 0
@@ -112,7 +112,7 @@ export class BridgeSpiBus implements SpiBus {
                     if (a[0] !== want) throw new Error(`${this.where}: response type ${a[0]}, expected ${want}`)
                     return body
                 }
-                const left = deadline - ds.millis()
+                const left = deadline - millis()
                 // a late answer would be taken for the next request's: the bus is unusable then
                 const chunk = left > 0 ? await this.conn.recv(left) : null
                 if (chunk === null) {

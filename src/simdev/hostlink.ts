@@ -8,6 +8,7 @@ import * as ds from "@devicescript/core"
 import { setUnixTime } from "../net/clock"
 import { HostStack } from "../net/host"
 import { simPorts } from "./ports"
+import { sleep } from "../util/rt"
 
 /** Largest setting (key plus JSON value) the settings store survives (simulator and board). */
 export const MAX_SETTING_BYTES = 210
@@ -62,6 +63,6 @@ export async function loadSimSettings(): Promise<number> {
     } finally {
         await conn.close()
         // the simulator has one socket, and it takes a moment to be free for the next connection
-        await ds.sleep(100)
+        await sleep(100)
     }
 }

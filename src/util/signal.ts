@@ -3,6 +3,7 @@
  * timeout. The VM is cooperative, so a check-then-wait cannot miss a notify in between.
  */
 import * as ds from "@devicescript/core"
+import { suspend } from "./rt"
 
 /** Fibers waiting for something to change. */
 export class Signal {
@@ -12,7 +13,7 @@ export class Signal {
     async wait(ms?: number): Promise<boolean> {
         const me = ds.Fiber.self()
         this.waiters.push(me)
-        const r = await ds.suspend<boolean>(ms)
+        const r = await suspend<boolean>(ms)
         const i = this.waiters.indexOf(me)
         if (i >= 0) this.waiters.insert(i, -1)
         return r === true

@@ -11,6 +11,7 @@ import { Mutex } from "../../util/mutex"
 import { Signal } from "../../util/signal"
 import { hex2, MR, MR_RST, PHYCFGR, SHAR, SIR, SOCKETS, Sn_IR, Sn_RXBUF_SIZE, VERSIONR, W5500_VERSION } from "./registers"
 import { WizSocket } from "./socket"
+import { millis, sleep, suspend } from "../../util/rt"
 
 /** A W5500 on an SPI bus; the W5100S (w5100s.ts) is its subclass with another frame and address map. */
 export class W5500 {
@@ -107,12 +108,12 @@ export class W5500 {
         let b: SpiBatch
         if (hw) {
             // datasheet: RSTn low for at least 500 us. The VM's clock can lag the timer after busy
-            // work (the emulated board saw ds.millis() 33 ms behind, and ds.sleep(30) ended after
+            // work (the emulated board saw millis() 33 ms behind, and sleep(30) ended after
             // 150 us): wait until the clock has moved once (it is then fresh), then 2 ms more
-            let t = ds.millis()
+            let t = millis()
             for (let moved = 0; moved < 2; ) {
-                await ds.sleep(1)
-                const m = ds.millis()
+                await sleep(1)
+                const m = millis()
                 if (m - t >= moved + 1) {
                     moved++
                     t = m
@@ -124,16 +125,16 @@ export class W5500 {
             b.reg(0, MR, MR_RST)
             await this.commit()
         }
-        const deadline = ds.millis() + 200
+        const deadline = millis() + 200
         for (;;) {
             // the chip answers zeros until its PLL is locked (datasheet: about 1 ms)
-            await ds.sleep(1)
+            await sleep(1)
             b = await this.begin()
             b.add(0, MR, 1)
             b.add(0, this.verAt, 1)
             const r = await this.commit()
             if (!(r[0] & MR_RST) && r[1] === this.verWant) break
-            if (ds.millis() > deadline)
+            if (millis() > deadline)
                 throw new Error(`${this.name}: ${this.verName} reads 0x${hex2(r[1])} (MR 0x${hex2(r[0])}) 200 ms after ${hw ? "RSTn" : "MR.RST"} on ${bus.name}, expected 0x${hex2(this.verWant)}: no such chip answering (check the wiring)`)
         }
         this.version = this.verWant
@@ -149,7 +150,7 @@ export class W5500 {
         if (r.toString("hex") !== mac.toString("hex"))
             throw new Error(`${this.name}: SHAR reads back ${r.toString("hex")} after writing ${mac.toString("hex")}: SPI writes do not reach the chip (check MOSI/SCK)`)
         this.running = this.polling = true
-        this.last = ds.millis()
+        this.last = millis()
         this.lastSir = 0
         this.pollLoop.start()
     }
@@ -158,12 +159,12 @@ export class W5500 {
     async stop() {
         this.running = false
         this.wake()
-        while (this.polling) await ds.sleep(5)
+        while (this.polling) await sleep(5)
     }
 
     /** Tells the interrupt service an interrupt is expected soon (it looks at once, then every 2 ms until one comes). */
     activity() {
-        const now = ds.millis()
+        const now = millis()
         this.last = now
         if (!this.expect) this.expect = now
         this.wake()
@@ -190,8 +191,8 @@ export class W5500 {
         let failures = 0
         let wait = 2
         while (this.running) {
-            await ds.suspend(wait)
-            let now = ds.millis()
+            await suspend(wait)
+            let now = millis()
             // the common look, INTn idle and nothing expected: as few VM steps as can be (each ~3.5 us
             // of core; nested ifs compile to fewer steps than a chain of &&)
             if (pin)
@@ -207,14 +208,14 @@ export class W5500 {
                 if (level !== 0 || now - this.serviced >= 1000 || (ex && now - ex > 50 && now - this.serviced >= 50)) {
                     this.serviced = now
                     if (await this.service(level > 0)) this.expect = 0
-                    now = ds.millis()
+                    now = millis()
                 }
                 // an expected interrupt that never came: stop expecting after 3 s
                 if (ex && now - ex > 3000) this.expect = 0
                 failures = 0
             } catch (e: any) {
                 if (!failures++) this.log(`${this.name}: interrupt service failed: ${e.message}`)
-                await ds.sleep(Math.min(1000, 50 * failures))
+                await sleep(Math.min(1000, 50 * failures))
             }
             wait = this.expect ? 2 : now - this.last < 50 ? 5 : 20
         }
@@ -260,7 +261,7 @@ export class W5500 {
         }
         if (b.frames) await this.commit()
         else this.mutex.unlock()
-        this.last = ds.millis()
+        this.last = millis()
         if (sir & this.eventSockets) this.events.notify()
         return true
     }

@@ -7,11 +7,11 @@
  * when the cached lower bound of free space is too small. In UDP mode the socket is what
  * `WiznetStack.openSocket` returns (DHCP, DNS, SNTP): `sendTo` a datagram, `recvFrom` the next one.
  */
-import * as ds from "@devicescript/core"
 import { SpiBatch } from "../../hal/spi"
 import { Mutex } from "../../util/mutex"
 import { Signal } from "../../util/signal"
 import { formatIp, parseIp } from "../ip"
+import { millis, sleep } from "../../util/rt"
 import {
     hex2,
     SOCK_CLOSED,
@@ -118,7 +118,7 @@ export class WizSocket {
                 this.irq &= ~hit
                 return hit
             }
-            const left = deadline - ds.millis()
+            const left = deadline - millis()
             if (left <= 0) return 0
             await this.signal.wait(left)
         }
@@ -143,11 +143,11 @@ export class WizSocket {
         const at = b.add(this.sreg, Sn_CR, 1)
         const r = await this.chip.commit()
         let cr = r[at]
-        const deadline = ds.millis() + COMMAND_TIMEOUT_MS
+        const deadline = millis() + COMMAND_TIMEOUT_MS
         while (cr !== 0) {
-            if (ds.millis() > deadline)
+            if (millis() > deadline)
                 throw new Error(`socket ${this.n}: command 0x${hex2(cmd)} not accepted within ${COMMAND_TIMEOUT_MS} ms (Sn_CR reads 0x${hex2(cr)}; PHY powered down?). Sn_CR commands: 01 OPEN, 04 CONNECT, 08 DISCON, 10 CLOSE, 20 SEND, 40 RECV`)
-            await ds.sleep(1)
+            await sleep(1)
             socketPolls.command++
             cr = (await this.chip.read(this.sreg, Sn_CR, 1))[0]
         }
@@ -160,11 +160,11 @@ export class WizSocket {
      * must not overwrite one the chip has not taken).
      */
     private async settle() {
-        const deadline = ds.millis() + COMMAND_TIMEOUT_MS
+        const deadline = millis() + COMMAND_TIMEOUT_MS
         while (this.sending && !(this.irq & (Sn_IR_SEND_OK | Sn_IR_TIMEOUT)) && (await this.chip.read(this.sreg, Sn_CR, 1))[0]) {
-            if (ds.millis() > deadline) throw new Error(`socket ${this.n}: SEND not accepted within ${COMMAND_TIMEOUT_MS} ms (Sn_CR not 0; PHY powered down?)`)
+            if (millis() > deadline) throw new Error(`socket ${this.n}: SEND not accepted within ${COMMAND_TIMEOUT_MS} ms (Sn_CR not 0; PHY powered down?)`)
             socketPolls.command++
-            await ds.sleep(1)
+            await sleep(1)
         }
     }
 
@@ -180,7 +180,7 @@ export class WizSocket {
             b.reg(this.sreg, Sn_IR, 0xff)
             b.reg(this.sreg, Sn_PORT, port, 2)
             b.reg(this.sreg, Sn_MR, (mode << 8) | Sn_CR_OPEN, 2) // Sn_MR, then Sn_CR = OPEN
-            const deadline = ds.millis() + COMMAND_TIMEOUT_MS
+            const deadline = millis() + COMMAND_TIMEOUT_MS
             for (;;) {
                 // Sn_SR (and the pointers read after it in the same batch) show the OPEN once it took effect
                 b.add(this.sreg, Sn_CR, 3)
@@ -193,9 +193,9 @@ export class WizSocket {
                     this.txFree = this.size
                     return
                 }
-                if (ds.millis() > deadline)
+                if (millis() > deadline)
                     throw new Error(`socket ${this.n}: OPEN left Sn_CR 0x${hex2(r[0])}, Sn_SR 0x${hex2(r[2])}, expected Sn_CR 0 and Sn_SR 0x${hex2(want)} (0x13 SOCK_INIT for TCP, 0x22 SOCK_UDP)`)
-                await ds.sleep(1)
+                await sleep(1)
                 socketPolls.open++
                 b = await this.batch(gen)
             }
@@ -258,7 +258,7 @@ export class WizSocket {
                 return
             }
             if (this.irq & Sn_IR_DISCON && (await this.status()) === SOCK_CLOSED) throw new Error("connection reset by the peer")
-            const left = deadline - ds.millis()
+            const left = deadline - millis()
             if (left <= 0) throw new Error("SEND not completed in time (no SEND_OK)")
             await this.signal.wait(left)
         }
@@ -279,8 +279,8 @@ export class WizSocket {
             while (this.txFree < n && this.txFree < this.size) {
                 this.txFree = await this.chip.readStable16(this.sreg, Sn_TX_FSR)
                 if (this.txFree >= need) break
-                if (ds.millis() > deadline) throw new Error(`no room in the TX buffer in time (Sn_TX_FSR ${this.txFree}, ${need} bytes needed)`)
-                await ds.sleep(2)
+                if (millis() > deadline) throw new Error(`no room in the TX buffer in time (Sn_TX_FSR ${this.txFree}, ${need} bytes needed)`)
+                await sleep(2)
             }
             const k = Math.min(n, this.txFree)
             const b = await this.batch(gen)
@@ -326,7 +326,7 @@ export class WizSocket {
     /** UDP: sends one datagram (at most the socket's buffer; keep it <= 1472 bytes: no fragmentation) and waits for SEND_OK. */
     async sendTo(to: string, port: number, data: Buffer, timeoutMs = 3000) {
         const n = data.length
-        const deadline = ds.millis() + timeoutMs
+        const deadline = millis() + timeoutMs
         try {
             if (n < 1 || n > this.size) throw new Error(`datagram of ${n} bytes, expected 1..${this.size}`)
             await this.send(data, 0, n, deadline, parseIp(to), port)
@@ -343,7 +343,7 @@ export class WizSocket {
 
     /** UDP: the next datagram (8-byte header, then the data), waiting up to `timeoutMs`; undefined on timeout. */
     async recvFrom(timeoutMs: number): Promise<UdpDatagram> {
-        const deadline = ds.millis() + timeoutMs
+        const deadline = millis() + timeoutMs
         const gen = this.gen
         for (;;) {
             if (gen !== this.gen) return undefined
@@ -381,7 +381,7 @@ export class WizSocket {
                     this.lock.unlock()
                 }
             }
-            const left = deadline - ds.millis()
+            const left = deadline - millis()
             if (left <= 0) return undefined
             await this.signal.wait(left)
         }

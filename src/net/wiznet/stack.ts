@@ -21,6 +21,7 @@ import { W5500 } from "./chip"
 import { GAR, hex2, PHYCFGR_LNK, Sn_CR_CONNECT, Sn_IR_CON, Sn_IR_DISCON, Sn_IR_TIMEOUT, Sn_MR_ND, Sn_MR_TCP, Sn_MR_UDP } from "./registers"
 import { UdpDatagram, WizSocket } from "./socket"
 import { TcpConnection } from "./tcp"
+import { millis, sleep } from "../../util/rt"
 
 /** A fixed address configuration. */
 export interface StaticAddress {
@@ -170,7 +171,7 @@ export class WiznetStack implements NetStack {
         await this.chip.init(this.mac, kb)
         this.log(`${this.chip.name}: chip version 0x${hex2(this.chip.version)} on ${this.chip.bus.name}, MAC ${this.mac.toString("hex")}, ${kb} KB buffers per socket`)
         this.running = this.supervisor = true
-        this.dhcpSince = ds.millis()
+        this.dhcpSince = millis()
         this.supervise.start()
     }
 
@@ -179,7 +180,7 @@ export class WiznetStack implements NetStack {
         if (!this.running) return
         this.running = false
         this.chip.events.notify()
-        while (this.supervisor) await ds.sleep(5)
+        while (this.supervisor) await sleep(5)
         for (const c of this.conns) await c.abort("stack stopped")
         this.conns = []
         for (const s of [this.dhcpSock, this.sntpSock]) if (s) await s.close()
@@ -216,9 +217,9 @@ export class WiznetStack implements NetStack {
 
     /** Waits until `ready()` or `timeoutMs`; resolves to whether it is ready. */
     async waitReady(timeoutMs: number): Promise<boolean> {
-        const deadline = ds.millis() + timeoutMs
+        const deadline = millis() + timeoutMs
         while (!this.ready()) {
-            const left = deadline - ds.millis()
+            const left = deadline - millis()
             if (left <= 0 || !this.running) return false
             await this.readySignal.wait(left)
         }
@@ -238,7 +239,7 @@ export class WiznetStack implements NetStack {
 
     /** Unix time in ms from SNTP, or -1 before the first sync. */
     unixTime(): number {
-        return this.sntp.unixTime(ds.millis())
+        return this.sntp.unixTime(millis())
     }
 
     /** Current state. */
@@ -287,7 +288,7 @@ export class WiznetStack implements NetStack {
         let sock: WizSocket
         try {
             this.resolver.servers = this.dnsServers()
-            let a = this.resolver.lookup(name, ds.millis())
+            let a = this.resolver.lookup(name, millis())
             for (;;) {
                 const r = a.result
                 if (r) {
@@ -302,13 +303,13 @@ export class WiznetStack implements NetStack {
                         this.log(e.message)
                     }
                 }
-                const left = a.wakeAt - ds.millis()
+                const left = a.wakeAt - millis()
                 let d: UdpDatagram
                 if (left > 0) {
                     if (sock) d = await sock.recvFrom(left)
-                    else await ds.sleep(Math.min(left, 100))
+                    else await sleep(Math.min(left, 100))
                 }
-                a = this.resolver.poll(ds.millis(), d && d.port === DNS_PORT ? d.data : undefined)
+                a = this.resolver.poll(millis(), d && d.port === DNS_PORT ? d.data : undefined)
             }
         } finally {
             if (sock) await sock.close()
@@ -324,9 +325,9 @@ export class WiznetStack implements NetStack {
             throw new Error(`w5500: ${name}: TLS is not available on the W5500 stack (the chip has no TLS, the firmware none of its own): use tls false or NET=host`)
         if (!(port >= 1 && port <= 65535)) throw new Error(`w5500: ${name}: port must be 1..65535`)
         const timeoutMs = opts.timeoutMs || 10000
-        const deadline = ds.millis() + timeoutMs
+        const deadline = millis() + timeoutMs
         if (!(await this.waitReady(timeoutMs))) throw new Error(`w5500: cannot connect to ${host}:${port}: ${this.notReadyReason()}`)
-        const ip = await this.resolve(host, Math.max(1, deadline - ds.millis()))
+        const ip = await this.resolve(host, Math.max(1, deadline - millis()))
         let conn: TcpConnection
         try {
             const s = await this.openSocket(0, Sn_MR_TCP | Sn_MR_ND)
@@ -355,7 +356,7 @@ export class WiznetStack implements NetStack {
         const o = this.o
         while (this.running) {
             try {
-                if (ds.millis() >= nextLink) {
+                if (millis() >= nextLink) {
                     const up = ((await this.chip.read(0, this.chip.phyAt, 1))[0] & PHYCFGR_LNK) !== 0
                     if (up !== this.link) {
                         this.link = up
@@ -364,13 +365,13 @@ export class WiznetStack implements NetStack {
                         // the address stays while the lease is confirmed (INIT-REBOOT): the cable may
                         // now be in another LAN, where a NAK or silence ends it
                         if (up && this.useDhcp) {
-                            this.dhcp.reboot(ds.millis())
+                            this.dhcp.reboot(millis())
                             this.dhcpWake = 0
                         }
                         this.readySignal.notify()
                     }
                     // check every 250 ms while the link is down
-                    nextLink = ds.millis() + (up ? o.linkCheckMs || 1000 : 250)
+                    nextLink = millis() + (up ? o.linkCheckMs || 1000 : 250)
                 }
                 if (this.link) {
                     const st = o.static
@@ -383,7 +384,7 @@ export class WiznetStack implements NetStack {
                         }
                         await this.runClient(true)
                         const fb = o.dhcpFallbackMs
-                        if (!this.source && st && ds.millis() - this.dhcpSince >= fb) {
+                        if (!this.source && st && millis() - this.dhcpSince >= fb) {
                             this.log(`w5500: no DHCP lease after ${Math.round(fb / 1000)} s (${this.dhcpTimeouts} requests unanswered): using the static address; DHCP goes on in the background`)
                             this.bgWait = 15000
                             fallback = true
@@ -395,21 +396,21 @@ export class WiznetStack implements NetStack {
                     }
                     if (this.source) {
                         if (this.sntpReady) await this.runClient(false)
-                        else if (ds.millis() >= this.sntpWake) await this.startSntp()
+                        else if (millis() >= this.sntpWake) await this.startSntp()
                     }
                 }
             } catch (e: any) {
                 this.log(`w5500: ${e.message}`)
-                await ds.sleep(500)
+                await sleep(500)
             }
             if (!this.running) break
             if ((this.dhcpSock && this.dhcpSock.pending()) || (this.sntpReady && this.sntpSock.pending())) continue
             let wake = nextLink
             if (this.link && this.useDhcp && this.dhcpWake < wake) wake = this.dhcpWake
             if (this.link && this.source && this.sntpWake < wake) wake = this.sntpWake
-            const left = wake - ds.millis()
+            const left = wake - millis()
             if (left > 0) await this.chip.events.wait(left)
-            else await ds.sleep(0)
+            else await sleep(0)
         }
         this.supervisor = false
     }
@@ -427,23 +428,23 @@ export class WiznetStack implements NetStack {
             if (sock.pending()) {
                 const d = await sock.recvFrom(0)
                 if (!d || d.port !== (dhcp ? DHCP_SERVER_PORT : NTP_PORT)) continue
-                a = client.poll(ds.millis(), d.data) as DhcpAction
-            } else if (!polled && ds.millis() >= (dhcp ? this.dhcpWake : this.sntpWake)) {
+                a = client.poll(millis(), d.data) as DhcpAction
+            } else if (!polled && millis() >= (dhcp ? this.dhcpWake : this.sntpWake)) {
                 polled = true
-                a = client.poll(ds.millis()) as DhcpAction
+                a = client.poll(millis()) as DhcpAction
             } else return
             const ev: string = a.event
             if (dhcp) {
                 this.dhcpWake = a.wakeAt
                 // on the static fallback: a DISCOVER now and then, 15 s apart, doubling up to 5 min
                 if (this.source === "static" && a.send) {
-                    this.dhcpWake = Math.max(a.wakeAt, ds.millis() + this.bgWait)
+                    this.dhcpWake = Math.max(a.wakeAt, millis() + this.bgWait)
                     this.bgWait = Math.min(this.bgWait * 2, 300000)
                 }
                 const t = this.dhcp.counters.timeouts
                 if (t !== this.dhcpTimeouts) {
                     this.dhcpTimeouts = t
-                    this.log(`w5500: DHCP ${this.dhcp.state}: no answer (${t} unanswered so far), retrying in ${Math.round((this.dhcpWake - ds.millis()) / 1000)} s`)
+                    this.log(`w5500: DHCP ${this.dhcp.state}: no answer (${t} unanswered so far), retrying in ${Math.round((this.dhcpWake - millis()) / 1000)} s`)
                 }
                 if (ev === "lost") {
                     this.log(`w5500: DHCP lease lost: ${this.dhcp.lastError}`)
@@ -507,7 +508,7 @@ export class WiznetStack implements NetStack {
             this.emit({ type: "address", ip, source })
             this.readySignal.notify()
         } else {
-            this.dhcpSince = ds.millis()
+            this.dhcpSince = millis()
             this.emit({ type: "lost", reason: detail })
         }
     }
@@ -519,7 +520,7 @@ export class WiznetStack implements NetStack {
     private async startSntp(again?: boolean) {
         const names = this.o.ntp || ["pool.ntp.org"]
         // retry in 30 s when no server resolves; never with SNTP off
-        if (!again) this.sntpWake = ds.millis() + (names.length ? 30000 : 1e12)
+        if (!again) this.sntpWake = millis() + (names.length ? 30000 : 1e12)
         const ips: string[] = []
         for (const n of names) {
             cacheGet(this.resolver.cache, n, 1e300)

@@ -3,10 +3,10 @@
  * bytes are read when the chip raises RECV (or more is known to wait); a peer FIN ends the
  * stream after the data that came before it; a reset or timeout ends it with an error.
  */
-import * as ds from "@devicescript/core"
 import { Connection } from "../stack"
 import { SOCK_CLOSE_WAIT, SOCK_CLOSED, SOCK_ESTABLISHED, Sn_CR_DISCON, Sn_IR_DISCON, Sn_IR_RECV, Sn_IR_TIMEOUT } from "./registers"
 import { WizSocket } from "./socket"
+import { millis, sleep } from "../../util/rt"
 
 /** One TCP connection on a hardware socket (opened and connected by `WiznetStack.connect`). */
 export class TcpConnection implements Connection {
@@ -27,7 +27,7 @@ export class TcpConnection implements Connection {
             try {
                 if (this.sock.irq & Sn_IR_TIMEOUT) throw new Error("timed out (Sn_IR TIMEOUT)")
                 // give up when the chip makes no progress for 30 s
-                off += await this.sock.send(data, off, data.length - off, ds.millis() + 30000)
+                off += await this.sock.send(data, off, data.length - off, millis() + 30000)
             } catch (e: any) {
                 throw new Error(`${this.name}: ${await this.abort(`send failed: ${e.message}`)}`)
             }
@@ -35,7 +35,7 @@ export class TcpConnection implements Connection {
     }
 
     async recv(timeoutMs: number): Promise<Buffer | null | undefined> {
-        const deadline = ds.millis() + timeoutMs
+        const deadline = millis() + timeoutMs
         const sock = this.sock
         for (;;) {
             if (this.done) return null
@@ -58,7 +58,7 @@ export class TcpConnection implements Connection {
                     return null
                 }
             }
-            const left = deadline - ds.millis()
+            const left = deadline - millis()
             if (left <= 0) return undefined
             await sock.signal.wait(left)
         }
@@ -74,11 +74,11 @@ export class TcpConnection implements Connection {
             if (sr === SOCK_ESTABLISHED || sr === SOCK_CLOSE_WAIT) {
                 sock.irq &= ~Sn_IR_DISCON
                 await sock.cmd(Sn_CR_DISCON)
-                const deadline = ds.millis() + 1000
+                const deadline = millis() + 1000
                 // FIN_WAIT until the peer's FIN (DISCON) or a timeout; LAST_ACK until the peer
                 // acknowledges our FIN (no interrupt for that: watch Sn_SR)
                 if (sr === SOCK_ESTABLISHED) await sock.waitIrq(Sn_IR_DISCON | Sn_IR_TIMEOUT, deadline)
-                else while (ds.millis() < deadline && (await sock.status()) !== SOCK_CLOSED) await ds.sleep(10)
+                else while (millis() < deadline && (await sock.status()) !== SOCK_CLOSED) await sleep(10)
             }
         } catch (e) {
             // closing anyway
