@@ -165,31 +165,43 @@ export class BoardSpiBus implements SpiBus {
     }
 
     /**
-     * Clocks `n` bytes: sends `src` from `off` (zeros without `src`), stores what MISO returns in
-     * `dst` from `dOff` (with `dst`). MOSI is only written when the bit changes; the W5500 samples
-     * MOSI on the rising edge and shifts MISO on the falling one, so MISO is read while SCK is high.
+     * Clocks `n` bytes: sends `src` from `off`, or, without `src`, sends zeros and stores what MISO
+     * returns in `dst` from `dOff` (a frame's header and a write's data go out, a read's data come
+     * in; what MISO says during a write is not needed). MOSI is only written when the bit changes;
+     * the W5500 samples MOSI on the rising edge and shifts MISO on the falling one, so MISO is read
+     * while SCK is high. Each loop keeps to its own direction: fewer VM steps a bit (~3.5 us each).
      */
     private shift(src: Buffer, off: number, n: number, dst: Buffer, dOff: number) {
         // the pins' setMode bound once per call: looked up per bit it cost ~40% of the bit's time
         const sckMode = this.sck.setMode
         const mosiMode = this.mosi.setMode
-        const miso = this.miso
         let level = this.level
-        for (let i = 0; i < n; i++) {
-            const v = src ? src[off + i] : 0
-            let r = 0
-            for (let m = 0x80; m; m >>= 1) {
-                const bit = v & m ? 1 : 0
-                if (bit !== level) {
-                    mosiMode(bit ? HIGH : LOW)
-                    level = bit
+        if (!src) {
+            if (level) mosiMode(LOW)
+            level = 0
+            const miso = this.miso
+            for (let i = 0; i < n; i++) {
+                let r = 0
+                for (let m = 0x80; m; m >>= 1) {
+                    sckMode(HIGH)
+                    if (miso.value) r |= m
+                    sckMode(LOW)
                 }
-                sckMode(HIGH)
-                if (dst) r = (r << 1) | (miso.value ? 1 : 0)
-                sckMode(LOW)
+                dst[dOff + i] = r
             }
-            if (dst) dst[dOff + i] = r
-        }
+        } else
+            for (let i = 0; i < n; i++) {
+                const v = src[off + i]
+                for (let m = 0x80; m; m >>= 1) {
+                    const bit = v & m ? 1 : 0
+                    if (bit !== level) {
+                        mosiMode(bit ? HIGH : LOW)
+                        level = bit
+                    }
+                    sckMode(HIGH)
+                    sckMode(LOW)
+                }
+            }
         this.level = level
     }
 
