@@ -30,7 +30,7 @@ declare module "@devicescript/core" {
     }
 }
 
-/** The runtime's SPI transfer, looked up once (a lookup on `ds` by name each frame cost ~20 VM steps). */
+/** The runtime's SPI transfer, looked up once (`ds.x` is a lookup by name in the runtime's namespace at every use). */
 const spiXfer = (ds as DsSpi).spiXfer
 /** The largest transfer the runtime's SPI takes, bytes. */
 const SPI_MAX = 4096
