@@ -2,6 +2,7 @@
  * MQTT 3.1.1 packets: one generic encoder, and a streaming reader that frames packets from the
  * byte stream. No I/O and no timers here.
  */
+import { joinBytes } from "../util/bytes"
 import { utf8ErrorAt } from "../util/utf8"
 import { topicNameError } from "./topic"
 import { words } from "../util/words"
@@ -181,8 +182,7 @@ export class PacketReader {
         const n = this.consume(chunk, 0, chunk.length)
         if (n === chunk.length) return
         const b = this.buf
-        if (n) chunk = chunk.slice(n)
-        this.buf = b && this.pos < b.length ? Buffer.concat(b.slice(this.pos), chunk) : chunk
+        this.buf = b && this.pos < b.length ? joinBytes(b, this.pos, chunk, n) : n ? chunk.slice(n) : chunk
         this.pos = 0
     }
 

@@ -11,6 +11,7 @@ import { simPorts } from "./ports"
 import { Mutex } from "../util/mutex"
 import { BATCH_HEAD, SpiBatch, SpiBus } from "../hal/spi"
 import { millis } from "../util/rt"
+import { joinBytes } from "../util/bytes"
 
 const EMPTY = Buffer.alloc(0)
 
@@ -119,7 +120,7 @@ export class BridgeSpiBus implements SpiBus {
                     await this.conn.close()
                     throw new Error(`${this.where}: ${left > 0 ? "connection closed" : `no answer within ${this.timeoutMs} ms`} (bus closed)`)
                 }
-                if (chunk) this.acc = a.concat(chunk)
+                if (chunk) this.acc = joinBytes(a, 0, chunk, 0)
             }
         } finally {
             this.mutex.unlock()

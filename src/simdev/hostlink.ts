@@ -9,6 +9,7 @@ import { setUnixTime } from "../net/clock"
 import { HostStack } from "../net/host"
 import { simPorts } from "./ports"
 import { sleep } from "../util/rt"
+import { joinBytes } from "../util/bytes"
 
 /** Largest setting (key plus JSON value) the settings store survives (simulator and board). */
 export const MAX_SETTING_BYTES = 210
@@ -44,7 +45,7 @@ export async function loadSimSettings(): Promise<number> {
         for (;;) {
             const b = await conn.recv(3000)
             if (!b) break
-            acc = acc.concat(b)
+            acc = joinBytes(acc, 0, b, 0)
             if (acc.indexOf(10) >= 0 || acc.length > MAX_LINE) break
         }
         const nl = acc.indexOf(10)
