@@ -11,6 +11,9 @@ import { Parsed } from "../model/commands"
 import { ReadSetting } from "../config"
 import { Platform } from "../cloud/profile"
 
+/** The end of the probe's command topic. */
+const BALLAST_TOPIC = "/commands/ballast"
+
 /** The ballast, kept alive for the device's whole run. */
 const held: Buffer[] = []
 /** KB in `held` */
@@ -43,7 +46,8 @@ export async function startBallast(read: ReadSetting) {
  * the runner set BALLAST_KB; any other message goes to the platform.
  */
 function ballastCommand(topic: string, payload: Buffer): boolean {
-    if (!probe || !topic.endsWith("/commands/ballast")) return false
+    // at the end of the topic (indexOf from there: endsWith is library code, not native)
+    if (!probe || topic.indexOf(BALLAST_TOPIC, topic.length - BALLAST_TOPIC.length) < 0) return false
     const text = payload.length <= 8 ? payload.toString() : ""
     const kb = parseInt(text)
     if (!(kb >= 1 && kb <= 64) || "" + kb !== text.trim()) console.log(`ballast: ignored: expected a whole number of KB from 1 to 64`)
