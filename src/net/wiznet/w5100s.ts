@@ -43,19 +43,20 @@ export class W5100sBatch extends SpiBatch {
     override add(bsb: number, addr: number, n: number, src?: Buffer, off?: number): number {
         const kind = bsb & 3
         const s = bsb >> 2
-        if (kind < 2) return this.put(bsb ? 0x0400 + (s << 8) + addr : addr, n, src, off)
-        // buffer memory: physical address, split at the end of the socket's buffer
-        const size = this.sockets[s].size
-        const base = (kind === 2 ? 0x4000 : 0x6000) + s * size
-        const at = addr & (size - 1)
-        const first = Math.min(n, size - at)
-        const r = this.put(base + at, first, src, off)
-        if (first < n) this.put(base, n - first, src, src ? off + first : 0)
+        const op = src ? W5100S_WRITE : W5100S_READ
+        let a = addr
+        let first = n
+        let base = 0
+        if (kind > 1) {
+            // buffer memory: physical address, split at the end of the socket's buffer
+            const size = this.sockets[s].size
+            base = (kind === 2 ? 0x4000 : 0x6000) + s * size
+            a = base + (addr & (size - 1))
+            first = Math.min(n, base + size - a)
+        } else if (bsb) a = 0x0400 + (s << 8) + addr
+        const r = this.frame(op, a >> 8, a & 0xff, first, src, off)
+        if (first < n) this.frame(op, base >> 8, base & 0xff, n - first, src, src ? off + first : 0)
         return r
-    }
-
-    private put(a: number, n: number, src: Buffer, off: number): number {
-        return this.frame(src ? W5100S_WRITE : W5100S_READ, a >> 8, a & 0xff, n, src, off)
     }
 }
 
