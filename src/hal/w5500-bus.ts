@@ -100,13 +100,10 @@ export class BoardSpiBus implements SpiBus {
                 else if (n > SPI_MAX - 3) await this.xfer(b, hdr, n, w, out, o)
                 else {
                     // one full-duplex transfer: a write's header and data as they stand in the
-                    // batch; a read's header, then zeros
-                    let tx: Buffer
-                    if (w) tx = b.slice(hdr, hdr + 3 + n)
-                    else {
-                        tx = Buffer.alloc(3 + n)
-                        tx.blitAt(0, b, hdr, 3)
-                    }
+                    // batch; a read's header, then zeros (alloc and blitAt, both native: the
+                    // library's Buffer slice is TypeScript)
+                    const tx = Buffer.alloc(3 + n)
+                    tx.blitAt(0, b, hdr, w ? 3 + n : 3)
                     const rx = Buffer.alloc(3 + n)
                     await spiXfer(tx, rx)
                     if (!w) out.blitAt(o, rx, 3, n)
