@@ -1,18 +1,20 @@
 /**
  * The composition root and boot sequence, whatever the image: config -> cloud platform -> network
- * -> time -> sensor, then the running device (`App`, src/app/app.ts: MQTT, reports, commands). An image (src/images/) says which platform, networks and sensors are built in (the
+ * -> time, the sensor's probe beside the network and the time, then the running device (`App`, src/app/app.ts: MQTT, reports, commands). An image (src/images/) says which platform, networks and sensors are built in (the
  * VM's 64 KB bytecode limit leaves room for one platform and one target's drivers). Each bring-up
  * phase is logged once with its result and duration; failures are logged with the reason and
  * retried with backoff, never a silent hang.
  */
 import * as ds from "@devicescript/core"
 import { App, phase } from "./app/app"
+import { Sensor } from "./app/sensors"
 import { CloudProfile } from "./cloud/profile"
 import { Config, ConfigError, describeConfig, loadConfig } from "./config"
 import { Image, NetStarter } from "./image"
-import { timeKnown, timeSource } from "./net/clock"
+import { timeKnown, timeSource, untilTimeKnown } from "./net/clock"
 import { NetStack } from "./net/stack"
 import { millis, sleep } from "./util/rt"
+import { Signal } from "./util/signal"
 
 /** Sleeps forever without reporting: the device cannot run with this configuration. */
 async function halt(reason: string) {
@@ -27,9 +29,9 @@ const log = (msg: string) => console.log(msg)
 /** Waits until the wall-clock time is known (tokens and timestamps need it). */
 async function waitForTime(profile: CloudProfile, sntp: boolean) {
     const t0 = millis()
-    // a platform that does not need the time still gets timestamps if SNTP answers soon
-    if (!profile.needsTime && sntp) for (let i = 0; i < 20 && !timeKnown(); i++) await sleep(250)
-    if (timeKnown()) {
+    // a platform that does not need the time still gets timestamps if SNTP answers soon (the
+    // wait ends when the time is set: polling it every 250 ms cost up to 250 ms of every boot)
+    if ((!profile.needsTime && sntp && (await untilTimeKnown(5000))) || timeKnown()) {
         phase("time", t0, `${timeSource()} clock`)
         return
     }
@@ -38,7 +40,7 @@ async function waitForTime(profile: CloudProfile, sntp: boolean) {
         return
     }
     console.log(`boot: time: waiting for the clock: ${profile.name} credentials need the real time`)
-    while (!timeKnown()) await sleep(500)
+    while (!(await untilTimeKnown(60000)));
     phase("time", t0, `${timeSource()} clock`)
 }
 
@@ -77,6 +79,22 @@ export async function runDevice(image: Image) {
         )
         return await halt("no network")
     }
+    // the sensor's probe (an AHT20's takes one 80 ms measurement) runs while the network comes up
+    let sensor: Sensor
+    let sensorError: Error
+    let probing = true
+    const probed = new Signal()
+    const probe = async () => {
+        try {
+            sensor = await image.sensors(cfg.sensor, log)
+        } catch (e) {
+            sensorError = e as Error
+        }
+        probing = false
+        probed.notify()
+    }
+    probe.start()
+
     let t0 = millis()
     let stack: NetStack
     for (let attempt = 0; !stack; attempt++) {
@@ -100,7 +118,8 @@ export async function runDevice(image: Image) {
     }
 
     await waitForTime(profile, stack.name === "w5500" && cfg.ntpServers.length > 0)
-    const sensor = await image.sensors(cfg.sensor, log)
+    while (probing) await probed.wait(1000)
+    if (sensorError) throw sensorError
     phase("ready", bootT, `${profile.name} profile, device ${cfg.deviceId}`)
     await new App(cfg, stack, profile, sensor).start()
 }

@@ -3,15 +3,19 @@
  * kept as an offset from `millis()`.
  */
 import { millis } from "../util/rt"
+import { Signal } from "../util/signal"
 
 let offset = 0
 // where the time came from; "" while it is unknown
 let source = ""
+// wakes the fibers in `untilTimeKnown`
+const known = new Signal()
 
 /** Sets the current Unix time (ms) and where it came from ("sntp", "host"...; not empty). */
 export function setUnixTime(unixMs: number, from: string) {
     offset = unixMs - millis()
     source = from
+    known.notify()
 }
 
 /** Current Unix time in ms, or 0 while the time is unknown. */
@@ -27,4 +31,11 @@ export function timeKnown(): boolean {
 /** Where the time came from ("" while unknown). */
 export function timeSource(): string {
     return source
+}
+
+/** Waits until the time is set or `ms` has passed; resolves to whether it is known. */
+export async function untilTimeKnown(ms: number): Promise<boolean> {
+    const deadline = millis() + ms
+    for (let left = ms; !timeKnown() && left > 0; left = deadline - millis()) await known.wait(left)
+    return timeKnown()
 }
