@@ -185,11 +185,19 @@ function scanOptions(b: Buffer, from: number, to: number, where: string, r: any)
 }
 
 /**
+ * A reply's `sname` and `file` fields, bytes SNAME_AT..OPTIONS_AT: 192 bytes that carry nothing
+ * we use unless option 52 (overload) puts options there. A driver may leave them unread (zeros).
+ */
+export const SNAME_AT = 44
+export const OPTIONS_AT = 236
+
+/**
  * Parses a server reply to our exchange `xid` from the client with hardware address `mac`:
  * checks op, xid, chaddr, the magic cookie and every option length (options may overflow into
- * `file` and `sname`, option 52). An ACK must carry a lease time (option 51).
+ * `file` and `sname`, option 52). An ACK must carry a lease time (option 51). `partial`: `sname`
+ * and `file` were not read, so a reply with option 52 is refused (`overload` tells why).
  */
-export function parseDhcp(b: Buffer, xid: number, mac: Buffer): DhcpReply {
+export function parseDhcp(b: Buffer, xid: number, mac: Buffer, partial?: boolean): DhcpReply {
     const n = b.length
     if (n < 241) return fail(false, `dhcp: reply is ${n} bytes, shorter than 241 (header, cookie, options)`)
     if (b[0] !== 2) return fail(true, `dhcp: op ${b[0]} is not BOOTREPLY (2)`)
@@ -202,6 +210,11 @@ export function parseDhcp(b: Buffer, xid: number, mac: Buffer): DhcpReply {
         return fail(false, `dhcp: magic cookie ${b.slice(236, 240).toString("hex")}, expected 63825363`)
     const r: DhcpReply = { ok: true, ip: formatIp(b, 16), mask: "255.255.255.0", gateway: "", dns: [], lease: -1, t1: -1, t2: -1 }
     let err = scanOptions(b, 240, n, "options", r)
+    if (!err && r.overload && partial) {
+        const f = fail(false, "dhcp: options in sname/file (option 52), which were not read")
+        f.overload = r.overload
+        return f
+    }
     if (!err && r.overload & 1) err = scanOptions(b, 108, 236, "file", r)
     if (!err && r.overload & 2) err = scanOptions(b, 44, 108, "sname", r)
     const t = r.type
@@ -277,6 +290,8 @@ export class DhcpClient implements DhcpFields {
     /** the current lease; undefined unless bound, renewing or rebinding */
     lease: DhcpLease
     lastError = ""
+    /** a server put options in `sname`/`file` (option 52): read replies whole (`poll`'s `partial`) */
+    readWhole = false
     readonly counters: DhcpCounters = { sent: 0, acks: 0, naks: 0, foreign: 0, bad: 0, timeouts: 0, lost: 0 }
     /** @internal exchange id */
     xid: number
@@ -299,15 +314,21 @@ export class DhcpClient implements DhcpFields {
         checkIdentity(mac, hostname)
     }
 
-    /** Advances the machine to `now`, first handling `rx` (a datagram from port 67) if given. */
-    poll(now: number, rx?: Buffer): DhcpAction {
+    /**
+     * Advances the machine to `now`, first handling `rx` (a datagram from port 67) if given.
+     * `partial`: `rx` was read without its `sname` and `file` fields (see SNAME_AT); once a
+     * server puts options there, `readWhole` is set and such a reply is dropped (its server
+     * sends again when the client retries).
+     */
+    poll(now: number, rx?: Buffer, partial?: boolean): DhcpAction {
         const s = this.state
         const c = this.counters
         const l = this.lease
         if (rx && s !== "init" && s !== "bound") {
-            const r = parseDhcp(rx, this.xid, this.mac)
+            const r = parseDhcp(rx, this.xid, this.mac, partial)
             const t = r.type
             if (!r.ok) {
+                if (r.overload) this.readWhole = true
                 if (r.foreign) c.foreign++
                 else {
                     c.bad++

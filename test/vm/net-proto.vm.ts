@@ -6,7 +6,7 @@ import * as ds from "@devicescript/core"
 import { readSetting } from "./settings"
 import { loadSimSettings } from "../../src/simdev/hostlink"
 import { formatIp, getU16, getU32, isIp, parseIp, setU16, setU32, tryParseIp } from "../../src/net/ip"
-import { buildDhcp, DhcpClient, dhcpGiveBack, DhcpKind, parseDhcp } from "../../src/net/dhcp"
+import { buildDhcp, DhcpClient, dhcpGiveBack, DhcpKind, OPTIONS_AT, parseDhcp, SNAME_AT } from "../../src/net/dhcp"
 import { buildQuery, cacheGet, cachePut, dnsCache, DnsResolver, nameError, parseResponse } from "../../src/net/dns"
 import { buildRequest, parseReply, readNtpTime, SntpClient } from "../../src/net/sntp"
 import { describe, test } from "./harness"
@@ -199,6 +199,22 @@ describe("dhcp packets", () => {
         eq(v.mask + " " + v.gateway + " " + v.lease, "255.255.255.0 192.168.1.254 1200", "options from the file field")
         eq(parseDhcp(vec("d_ack_inf"), XID, MAC).lease, 0xffffffff, "infinite lease")
     })
+    test("a reply read without sname and file (zeros there): parsed, unless option 52 puts options there", async () => {
+        await vectors()
+        const holed = (name: string) => {
+            const b = reply(name, XID)
+            b.fillAt(SNAME_AT, OPTIONS_AT - SNAME_AT, 0)
+            return b
+        }
+        const a = parseDhcp(holed("d_ack"), XID, MAC, true)
+        check(a.ok, "ack ok: " + a.message)
+        eq(a.gateway + " " + a.dns.join(",") + " " + a.lease, "192.168.1.1 192.168.1.1,8.8.8.8,1.1.1.1 7200", "the same fields as whole")
+        const v = parseDhcp(holed("d_overload"), XID, MAC, true)
+        check(!v.ok && !v.foreign, "an overloaded reply read in part is refused")
+        eq(v.overload, 1, "overload says why")
+        has(v.message, "option 52", "message")
+        check(parseDhcp(vec("d_overload"), XID, MAC, false).ok, "the same reply read whole parses")
+    })
     test("foreign and malformed replies", async () => {
         await vectors()
         const foreign = (b: Buffer, part: string, what: string) => {
@@ -259,6 +275,26 @@ function bind(c: DhcpClient, ack = "d_ack") {
 }
 
 describe("dhcp client", () => {
+    test("replies read without sname and file until a server overloads them: then whole", async () => {
+        await vectors()
+        const c = new DhcpClient(MAC, "w55rp20", lcg(5))
+        const xid = getU32(c.poll(0).send.data, 4)
+        const offer = reply("d_offer", xid)
+        offer.fillAt(SNAME_AT, OPTIONS_AT - SNAME_AT, 0)
+        c.poll(100, offer, true)
+        eq(c.state, "requesting", "an OFFER read in part")
+        check(!c.readWhole, "no reason to read whole yet")
+        const ack = reply("d_overload", xid)
+        const part = reply("d_overload", xid)
+        part.fillAt(SNAME_AT, OPTIONS_AT - SNAME_AT, 0)
+        let a = c.poll(200, part, true)
+        check(a.event === undefined && c.state === "requesting", "the overloaded ACK read in part is dropped")
+        check(c.readWhole, "readWhole set")
+        eq(c.counters.bad, 1, "counted as bad")
+        a = c.poll(300, ack, false)
+        eq(a.event, "bound", "the ACK read whole binds")
+        eq(c.lease.gateway + " " + c.lease.lease, "192.168.1.254 1200", "options from the file field")
+    })
     test("full lease cycle: bound, renew at T1, rebind at T2, lost at the end", async () => {
         await vectors()
         const c = new DhcpClient(MAC, "w55rp20", lcg(7))

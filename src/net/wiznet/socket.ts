@@ -341,8 +341,12 @@ export class WizSocket {
         return this.rxMore || (this.irq & Sn_IR_RECV) !== 0
     }
 
-    /** UDP: the next datagram (8-byte header, then the data), waiting up to `timeoutMs`; undefined on timeout. */
-    async recvFrom(timeoutMs: number): Promise<UdpDatagram> {
+    /**
+     * UDP: the next datagram (8-byte header, then the data), waiting up to `timeoutMs`; undefined
+     * on timeout. With `skipTo`, a datagram longer than that comes with bytes skipFrom..skipTo not
+     * read from the chip (zeros): fewer bytes over the bus (DHCP's sname and file).
+     */
+    async recvFrom(timeoutMs: number, skipFrom = 0, skipTo = 0): Promise<UdpDatagram> {
         const deadline = millis() + timeoutMs
         const gen = this.gen
         for (;;) {
@@ -369,13 +373,26 @@ export class WizSocket {
                         const bad = 8 + len > rsr
                         await this.settle()
                         const b = await this.batch(gen)
-                        if (!bad && len) b.add(this.rxb, this.rxRd + 8, len)
+                        // bytes from..to are left out (none unless the datagram is longer than skipTo)
+                        let from = len
+                        let to = len
+                        if (skipTo && len > skipTo) {
+                            from = skipFrom
+                            to = skipTo
+                        }
+                        if (!bad && len) {
+                            b.add(this.rxb, this.rxRd + 8, from)
+                            if (to < len) b.add(this.rxb, (this.rxRd + 8 + to) & 0xffff, len - to)
+                        }
                         this.rxRd = (this.rxRd + (bad ? rsr : 8 + len)) & 0xffff
                         b.reg(this.sreg, Sn_RX_RD, this.rxRd, 2)
                         const r = await this.command(b, Sn_CR_RECV)
                         if (bad) throw new Error(`UDP header claims ${len} bytes but only ${rsr - 8} are there: receive buffer dropped`)
                         this.rxMore = rsr > 8 + len
-                        return { ip: formatIp(h, 4), port: (h[8] << 8) | h[9], data: r.slice(0, len) }
+                        const data = Buffer.alloc(len)
+                        data.blitAt(0, r, 0, from)
+                        data.blitAt(to, r, from, len - to)
+                        return { ip: formatIp(h, 4), port: (h[8] << 8) | h[9], data }
                     }
                 } finally {
                     this.lock.unlock()
