@@ -3,7 +3,7 @@
  * time at 125 MHz, for each WIZnet board (W55RP20-EVB-Pico, W5500-EVB-Pico, W5100S-EVB-Pico):
  * boot to first report, CPU time per report (busy core cycles between two reports, REPORT_MS=1000),
  * SPI bytes and frames per report (on the chip's wire, interrupt and link polling included), idle CPU load between reports (REPORT_MS=3600000, set over
- * USB and kept across a reboot), SPI bytes per second (while clocking, and over chip-select time),
+ * USB and kept across a reboot), the VM's heap spare at its fullest (sim/board/heap.ts), SPI bytes per second (while clocking, and over chip-select time),
  * emulation speed (virtual/wall), lost wake-ups, and how long the stock runtime runs before it
  * freezes without bridging. rp2040js's cycle counts are approximate (no XIP flash wait states):
  * silicon may be slower than these figures.
@@ -11,7 +11,9 @@
 import { startAedes, type AedesBroker } from "../brokers.ts"
 import { EmulatedBoard } from "./board.ts"
 import { boardLan, bundleForEmulatedBoard } from "./firmware.ts"
+import { HeapWatch } from "./heap.ts"
 import { CORE_HZ } from "./run.ts"
+import { runtimeElfPath } from "./runtime.ts"
 import { commandRoundTrips, percentile } from "../rtt.ts"
 
 /** Commands timed for the round-trip figures on each board. */
@@ -32,6 +34,8 @@ export interface BoardFigures {
     cmdP99Ms: number
     cmdN: number
     idleLoadPct: number
+    /** the VM's heap less the most that survived a collection (boot, reports, commands), bytes */
+    heapSpare: number
     spiClockingBps: number
     spiCsBps: number
     speed: number
@@ -60,6 +64,8 @@ export async function figures(board: string, broker: AedesBroker, log: (s: strin
 
     // 2. bridged, REPORT_MS=1000: boot to first report, CPU per report, SPI rates, speed
     b = await EmulatedBoard.create({ board, uf2: file, lan: lan(), bridgeLostWakeups: true })
+    const heap = new HeapWatch(b.mcu, runtimeElfPath(), () => b.seconds)
+    b.onBatch = () => heap.look()
     const reports: { at: number; busy: number; spiBytes: number; spiFrames: number }[] = []
     const topic = () => `devices/w55-${Buffer.from(b.uid).toString("hex")}/telemetry`
     const onPub = (p: { topic: string }) => {
@@ -91,6 +97,9 @@ export async function figures(board: string, broker: AedesBroker, log: (s: strin
         runUntil: async (done, ms) => void (await b.run({ until: done, seconds: ms / 1000, wallMs: 120_000 })),
     })
 
+    const hp = heap.peak
+    const heapSpare = hp ? hp.totalBytes - HeapWatch.survivors(hp) : NaN
+
     // 3. REPORT_MS=3600000 (written over USB, kept across a reboot): idle load between reports
     b.usb.setSetting("REPORT_MS", 3600000)
     await b.run({ until: () => b.counters.flash.programs > 0, seconds: 3 })
@@ -117,6 +126,7 @@ export async function figures(board: string, broker: AedesBroker, log: (s: strin
         cmdP99Ms: percentile(trips, 99),
         cmdN: trips.length,
         idleLoadPct,
+        heapSpare,
         spiClockingBps: spi.bytes / (spi.clockingNanos / 1e9),
         spiCsBps: spi.bytes / (spi.csLowNanos / 1e9),
         speed,
@@ -146,6 +156,7 @@ export async function boardSection(boards = ["w55rp20_evb_pico", "w5500_evb_pico
     row(`command round trip p50 at the chip (commands/set, virtual ms; target <= 30)`, o => f(o.cmdP50Ms, 1))
     row(`command round trip p99 (of ${RTT_N}; target <= 60)`, o => f(o.cmdP99Ms, 1))
     row("idle CPU load between reports (REPORT_MS=3600000)", o => `${f(o.idleLoadPct, 1)} %`)
+    row("heap spare: the VM's 64 KB less the most that survived a collection (boot, reports, commands; bytes; target >= 32,768)", o => f(o.heapSpare, 0))
     row("SPI bytes/s while clocking", o => f(o.spiClockingBps, 0))
     row("SPI bytes/s over chip-select-low time", o => f(o.spiCsBps, 0))
     row("emulation speed (virtual/wall, REPORT_MS=1000 run)", o => `${f(o.speed, 2)}x`)

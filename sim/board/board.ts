@@ -187,6 +187,9 @@ export class EmulatedBoard {
         this.opts.onConsole?.(l)
     }
 
+    /** called between batches of a few thousand instructions while it runs (e.g. `HeapWatch.look`) */
+    onBatch?: () => void
+
     /**
      * Runs the board until `until` holds, `seconds` of virtual time have passed, `wallMs` of wall
      * time have passed, it freezes (lost wake-up without bridging: `frozen` says when) or it is closed.
@@ -202,6 +205,7 @@ export class EmulatedBoard {
             maxSpeed: this.opts.maxSpeed,
             closed: () => this.closed,
             onLost: (n, at) => this.opts.onLostWakeup?.(n, at / 1e9),
+            onBatch: this.onBatch,
         })
         if (stop === "frozen")
             this.frozen = { atSeconds: this.seconds, lostWakeups: this.counters.run.lostWakeups, lastLines: this.lines.slice(-12).map(l => (l.program ? "> " : "") + l.text) }

@@ -1,22 +1,40 @@
 /**
- * The function symbols of an ELF32 little-endian file (the runtime's `.elf` beside its UF2): enough
- * to name the addresses of a profile without the ARM toolchain.
+ * The function and data symbols of an ELF32 little-endian file (the runtime's `.elf` beside its
+ * UF2): enough to name the addresses of a profile, and find the runtime's variables in RAM, without
+ * the ARM toolchain.
  */
 import fs from "node:fs"
 
-/** One function of the symbol table. */
-export interface ElfFunction {
+/** One symbol of the symbol table: a function or a variable. */
+export interface ElfSymbol {
     name: string
-    /** start address (Thumb bit cleared) */
+    /** start address (a function's Thumb bit cleared) */
     addr: number
     size: number
 }
+/** A function's symbol. */
+export type ElfFunction = ElfSymbol
 
+const STT_OBJECT = 1
 const STT_FUNC = 2
 const SHT_SYMTAB = 2
 
 /** Reads the function symbols of `file`, sorted by address; throws naming the file when it is not an ELF32 LE file with a symbol table. */
 export function readElfFunctions(file: string): ElfFunction[] {
+    const out = readElfSymbols(file, STT_FUNC)
+    if (!out.length) throw new Error(`${file}: no function symbols`)
+    return out.sort((x, y) => x.addr - y.addr)
+}
+
+/** The address of the data symbol `name` of `file` (a static variable: the first of that name); throws naming both when there is none. */
+export function elfVariable(file: string, name: string): number {
+    const v = readElfSymbols(file, STT_OBJECT).find(s => s.name === name)
+    if (!v) throw new Error(`${file}: no variable ${name} in the symbol table`)
+    return v.addr
+}
+
+/** The symbols of type `type` (STT_FUNC, STT_OBJECT) of `file`, in table order. */
+function readElfSymbols(file: string, type: number): ElfSymbol[] {
     const b = fs.readFileSync(file)
     const bad = (why: string) => new Error(`${file}: ${why}`)
     if (b.length < 52 || b.readUInt32BE(0) !== 0x7f454c46) throw bad("not an ELF file")
@@ -29,7 +47,7 @@ export function readElfFunctions(file: string): ElfFunction[] {
         if (o + 40 > b.length) throw bad(`section header ${i} beyond the end of the file`)
         return { type: b.readUInt32LE(o + 4), offset: b.readUInt32LE(o + 16), size: b.readUInt32LE(o + 20), link: b.readUInt32LE(o + 24), entsize: b.readUInt32LE(o + 36) }
     }
-    const out: ElfFunction[] = []
+    const out: ElfSymbol[] = []
     for (let i = 0; i < shnum; i++) {
         const sh = section(i)
         if (sh.type !== SHT_SYMTAB) continue
@@ -38,14 +56,13 @@ export function readElfFunctions(file: string): ElfFunction[] {
         for (let k = 0; k < n; k++) {
             const o = sh.offset + k * 16
             const info = b[o + 12]
-            if ((info & 0xf) !== STT_FUNC) continue
+            if ((info & 0xf) !== type) continue
             const nameOff = strtab.offset + b.readUInt32LE(o)
             const end = b.indexOf(0, nameOff)
             out.push({ name: b.toString("latin1", nameOff, end), addr: b.readUInt32LE(o + 4) & ~1, size: b.readUInt32LE(o + 8) })
         }
     }
-    if (!out.length) throw bad("no function symbols")
-    return out.sort((x, y) => x.addr - y.addr)
+    return out
 }
 
 /** The function holding `addr` (or the nearest one below it, for code without a sized symbol). */

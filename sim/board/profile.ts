@@ -6,7 +6,9 @@
  * `--commands N`: N commands/set, each from its bytes at the chip to its reply's SEND; `--boot`: from power-on to the
  * first report) and prints where they went: by bytecode function of the image (self, inclusive, VM
  * steps) and by C function of the runtime's ELF (beside its UF2); `--within NAME` adds what ran
- * while that bytecode function was current or on the call chain. See docs/benchmark.md.
+ * while that bytecode function was current or on the call chain. Whatever the mode, it also
+ * watches the VM's heap from power-on (sim/board/heap.ts) and prints the most that survived a
+ * collection, what it was made of and the largest free block then. See docs/benchmark.md.
  */
 import fs from "node:fs"
 import path from "node:path"
@@ -15,9 +17,10 @@ import { parseArgs } from "node:util"
 import { startAedes } from "../brokers.ts"
 import { EmulatedBoard } from "./board.ts"
 import { functionAt, readElfFunctions } from "./elf.ts"
+import { HeapWatch } from "./heap.ts"
 import { boardLan, bundleForEmulatedBoard } from "./firmware.ts"
 import { CORE_HZ } from "./run.ts"
-import { runtimeDir, RUNTIME_UF2 } from "./runtime.ts"
+import { runtimeElfPath } from "./runtime.ts"
 
 const FLASH_BASE = 0x10000000
 const FLASH_SIZE = 16 * 1024 * 1024
@@ -30,11 +33,6 @@ const ACT_CALLER = 12
 const ACT_FUNC = 16
 /** Cycles between two looks at the VM's current function. */
 const VM_SAMPLE_CYCLES = 64
-
-/** The runtime's ELF: the UF2's name with `.elf`. */
-export function runtimeElfPath(): string {
-    return path.join(runtimeDir(), RUNTIME_UF2.replace(/\.uf2$/, ".elf"))
-}
 
 /** Where the profile attributes cycles: the runtime's C functions by address, and the bytecode function the VM is in. */
 export class Profiler {
@@ -148,13 +146,18 @@ export class Profiler {
         return sorted(acc)
     }
 
+    /** The name of the bytecode function whose descriptor is at `desc` (in the image, in flash). */
+    nameOf(names: Map<number, string>, desc: number): string {
+        const img = this.ctx ? this.mcu.readUint32(this.ctx + CTX_IMG) >>> 0 : 0
+        return names.get(this.mcu.readUint32(desc) >>> 0) ?? `function at 0x${(desc - img).toString(16)}`
+    }
+
     /**
      * The bytecode functions, self and inclusive cycles, most inclusive first; names from the
      * image's debug information (functions by their start in the image).
      */
     vmRows(names: Map<number, string>): { name: string; self: number; incl: number; steps: number }[] {
-        const img = this.ctx ? this.mcu.readUint32(this.ctx + CTX_IMG) >>> 0 : 0
-        const nameOf = (desc: number) => names.get(this.mcu.readUint32(desc) >>> 0) ?? `function at 0x${(desc - img).toString(16)}`
+        const nameOf = (desc: number) => this.nameOf(names, desc)
         const rows = new Map<string, { self: number; incl: number; steps: number }>()
         const row = (n: string) => rows.get(n) ?? rows.set(n, { self: 0, incl: 0, steps: 0 }).get(n)!
         for (const [d, k] of this.steps) row(nameOf(d)).steps += k
@@ -221,6 +224,8 @@ async function main() {
         const names = bytecodeNames(file.replace(/\.uf2$/, ".dbg.json"))
         const lan = boardLan(broker.port)
         const b = await EmulatedBoard.create({ board, uf2: file, lan, bridgeLostWakeups: true })
+        const heap = new HeapWatch(b.mcu, elf, () => b.seconds)
+        b.onBatch = () => heap.look()
         let reports = 0
         broker.aedes.on("publish", p => {
             if (p.topic.endsWith("/telemetry")) reports++
@@ -321,6 +326,20 @@ async function main() {
             b.counters.run.onInstruction = undefined
             if (nCommands === undefined) report(b.counters.run.busyCycles - busy0, b.counters.run.wakes - wakes0)
         }
+        const hp = heap.peak
+        if (hp) {
+            const kinds = [...hp.byKind].sort((x, y) => y[1] - x[1]).map(([k, n]) => `${k} ${n}`).join(", ")
+            console.log(
+                `${board}: heap (the VM's ${hp.totalBytes} bytes, from power-on): ${heap.gcs} collections; the most that survived one: ` +
+                    `${HeapWatch.survivors(hp)} bytes at ${hp.atSeconds.toFixed(2)} virtual s, so ${hp.totalBytes - HeapWatch.survivors(hp)} bytes spare ` +
+                    `(the largest free block then ${hp.largestFreeBytes}); in use then, by kind (with ${hp.sinceGcBytes} bytes allocated since): ${kinds}\n`
+            )
+            const frames = [...hp.frames].sort((x, y) => y[1] - x[1]).slice(0, 12)
+            console.log(`Call frames in the heap then (activations of running and suspended fibers), bytes by function\n`)
+            console.log("| function | bytes |\n|---|---:|")
+            for (const [d, n] of frames) console.log(`| ${prof.nameOf(names, d)} | ${n} |`)
+            console.log("")
+        } else console.log(`${board}: heap: no collection seen\n`)
         console.log(`Bytecode functions (self: while the VM runs it, its native calls included; inclusive: anywhere on the VM's call chain), ms per ${per}\n`)
         console.log("| function | self | inclusive | inclusive share | VM steps (own) |\n|---|---:|---:|---:|---:|")
         for (const r of prof.vmRows(names).slice(0, top)) console.log(`| ${r.name} | ${ms(r.self)} | ${ms(r.incl)} | ${pct(r.incl)} | ${(r.steps / units).toFixed(0)} |`)

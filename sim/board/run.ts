@@ -64,6 +64,8 @@ export interface RunLimits {
     closed?: () => boolean
     /** told of each lost wake-up as it is counted (its number, virtual ns) */
     onLost?: (n: number, atNanos: number) => void
+    /** called after each batch of instructions (the heap watch, sim/board/heap.ts) */
+    onBatch?: () => void
 }
 
 
@@ -117,6 +119,7 @@ export async function run(mcu: RP2040, clock: VirtualClock, counters: RunCounter
                     clock.tick(cycles * nsPerCycle)
                 }
             }
+            lim.onBatch?.()
             if (lim.untilNanos !== undefined && clock.nanos >= lim.untilNanos) return "virtual-limit"
             if (lim.until?.()) return "done"
         }

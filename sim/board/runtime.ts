@@ -33,6 +33,11 @@ export function runtimeDir(): string {
     return env ? path.resolve(env) : path.resolve(ROOT, "../shared/rp2040")
 }
 
+/** The runtime's ELF (its symbols, for the profiler and the heap watch): the UF2's name with `.elf`. */
+export function runtimeElfPath(): string {
+    return path.join(runtimeDir(), RUNTIME_UF2.replace(/\.uf2$/, ".elf"))
+}
+
 /** Path of the runtime UF2 (it may not exist: see `checkRuntime`). */
 export function runtimeUf2Path(): string {
     return path.join(runtimeDir(), RUNTIME_UF2)

@@ -17,6 +17,8 @@ import assert from "node:assert/strict"
 import { startAedes, type AedesBroker } from "../../sim/brokers.ts"
 import { EmulatedBoard, runtimeUnavailable, type Climate } from "../../sim/board/index.ts"
 import { boardLan, bundleForEmulatedBoard } from "../../sim/board/firmware.ts"
+import { HeapWatch } from "../../sim/board/heap.ts"
+import { runtimeElfPath } from "../../sim/board/runtime.ts"
 
 const missing = runtimeUnavailable()
 const skip = missing && !process.env.CI ? `${missing} (skipped: outside CI the emulated board is optional)` : false
@@ -118,6 +120,9 @@ for (const [board, name, sensor, freezeFirst, chip, reboot] of [
                     b.bridgeLostWakeups = true
                 })
 
+            // the VM's heap, read from RAM after each collection from here on
+            const heap = new HeapWatch(b.mcu, runtimeElfPath(), () => b.seconds)
+            b.onBatch = () => heap.look()
             await step("boot from the UF2", async () => {
                 assert.ok(await b.waitForLine(new RegExp(`^\\* ${name} v2\\.16\\.0; file v2\\.16\\.4`), { seconds: 5, wallMs: 60_000 }), "runtime banner with the board name")
                 const image = chip === "w5100s" ? "board-w5100s-generic" : "board-generic"
@@ -191,6 +196,19 @@ for (const [board, name, sensor, freezeFirst, chip, reboot] of [
             await step("no exception in the firmware's output (the Home Assistant discovery after the first report included)", async () => {
                 await b.run({ seconds: 2, wallMs: 60_000 })
                 assert.deepEqual(b.lines.filter(l => /^! Exception/.test(l.text)).map(l => l.text), [])
+            })
+            await step("the VM's heap read from RAM: collections seen, every walk whole, the sizes adding up (sim/board/heap.ts)", () => {
+                assert.ok(heap.gcs >= 3, `${heap.gcs} collections`)
+                const p = heap.peak
+                assert.ok(p, "a walk after a collection")
+                assert.ok(p.totalBytes > 60_000 && p.totalBytes <= 65_536, `the heap is the runtime's 64 KB (JD_GC_KB): ${p.totalBytes} bytes of blocks`)
+                const kinds = [...p.byKind.values()].reduce((x, y) => x + y, 0)
+                assert.equal(kinds, p.usedBytes, "the kinds add up to the bytes in use")
+                const survived = HeapWatch.survivors(p)
+                assert.ok(survived > 8_192 && survived < p.totalBytes, `${survived} bytes survived the collection`)
+                assert.ok(p.largestFreeBytes > 0 && p.largestFreeBytes <= p.totalBytes - p.usedBytes, `largest free block ${p.largestFreeBytes}`)
+                assert.ok(p.frames.size >= 5, `call frames of ${p.frames.size} functions (the suspended fibers' chains)`)
+                console.log(`# ${board}: heap: ${survived} of ${p.totalBytes} bytes survived the fullest collection (${heap.gcs} seen)`)
             })
             if (chip === "w5100s")
                 await step("INTn: the W5100S pulled its interrupt pin low (socket interrupts unmasked in IMR)", () => {

@@ -1,0 +1,146 @@
+/**
+ * The DeviceScript VM's heap on the emulated board, read from the RP2040's RAM: what the stock
+ * runtime offers the program no API for. The runtime allocates the heap once (`global_gc` in
+ * devicescript's `gc_alloc.c`: a `devs_gc_t` header, then one chunk of JD_GC_KB = 64 KB) and
+ * carves it into blocks, each a header word (bits 24-31 the kind and GC flags, bits 0-23 the
+ * size in words) and its data; free blocks have kind 1. `curr_alloc` counts the words allocated
+ * since the last collection; the sweep sets it to 0 as it starts. When a look (between batches of
+ * instructions) finds it smaller than the last time, a collection has begun; at the first look
+ * after it grew again (the first allocation after the sweep) whose walk finds every block whole
+ * (a look can fall in the middle of an allocation carving a free block: then the next one tries),
+ * the blocks in use minus those allocated since are what survived the collection, everything the
+ * program could still reach then (within the size of the allocation under way).
+ */
+import type { RP2040 } from "rp2040js"
+import { elfVariable } from "./elf.ts"
+
+/** Kinds of heap blocks (DEVS_GC_TAG_* in devicescript's devs_objects.h; the low 4 bits of a header's tag). */
+const KINDS = ["null", "free", "bytes", "array", "map", "buffer", "string", "bound function", "activation", "half-static map", "short map", "packet", "string (with index)", "image"]
+const TAG_FREE = 1
+/** The chunk's end marker: kind 0xf with the pinned flag (DEVS_GC_TAG_FINAL). */
+const TAG_FINAL = 0x4f
+/** devs_gc_t's fields (32-bit): first_free, first_chunk, num_alloc, gc_threshold, curr_alloc, ctx. */
+const GC_FIRST_CHUNK = 4
+const GC_CURR_ALLOC = 16
+/** chunk_t: next, end, then the first block. */
+const CHUNK_START = 8
+const TAG_ACTIVATION = 8
+/** devs_activation_t's function descriptor (as the profiler reads it, sim/board/profile.ts) */
+const ACT_FUNC = 16
+
+/** One walk of the heap. */
+export interface HeapLook {
+    /** virtual seconds since power-on */
+    atSeconds: number
+    /** bytes of the chunk's blocks (the heap less its headers) */
+    totalBytes: number
+    /** bytes of blocks in use (headers included) */
+    usedBytes: number
+    /** bytes allocated since the last collection (`curr_alloc`) */
+    sinceGcBytes: number
+    /** the largest free block, bytes: the largest allocation that fits without a collection */
+    largestFreeBytes: number
+    /** bytes in use by block kind */
+    byKind: Map<string, number>
+    /** bytes of activations (call frames: of running and suspended fibers) by their function's descriptor address */
+    frames: Map<number, number>
+}
+
+/** A walk met a block the runtime is still writing (the next look tries again). */
+export class TornHeap extends Error {}
+
+/** Watches the VM's heap: `look()` between batches of instructions walks it after each collection. */
+export class HeapWatch {
+    /** collections seen */
+    gcs = 0
+    /** the look after the collection that left the most in use (survivors: used minus allocated since) */
+    peak?: HeapLook
+    /** where `global_gc` (a pointer to the heap) is */
+    private readonly varAddr: number
+    private gcAddr = 0
+    private lastAlloc = -1
+    /** a collection began since the last walk */
+    private collected = false
+
+    /** `elf`: the runtime's ELF, for the address of `global_gc`; `seconds`: the board's virtual time. */
+    constructor(
+        private readonly mcu: RP2040,
+        elf: string,
+        private readonly seconds: () => number
+    ) {
+        this.varAddr = elfVariable(elf, "global_gc")
+    }
+
+    /** Bytes that survived a collection in `l`. */
+    static survivors(l: HeapLook): number {
+        return l.usedBytes - l.sinceGcBytes
+    }
+
+    /** Cheap unless a collection ran: then walks the heap and keeps the peak. */
+    look() {
+        if (!this.gcAddr) {
+            this.gcAddr = this.mcu.readUint32(this.varAddr)
+            if (!this.gcAddr) return // the program has not started
+        }
+        const alloc = this.mcu.readUint32(this.gcAddr + GC_CURR_ALLOC)
+        if (alloc < this.lastAlloc) {
+            this.gcs++
+            this.collected = true
+        }
+        this.lastAlloc = alloc
+        if (!this.collected || !alloc) return
+        let l: HeapLook
+        try {
+            l = this.walk()
+        } catch (e) {
+            if (e instanceof TornHeap) return // an allocation half done: look again after the next batch
+            throw e
+        }
+        this.collected = false
+        if (!this.peak || HeapWatch.survivors(l) > HeapWatch.survivors(this.peak)) this.peak = l
+    }
+
+    /** Walks every block; throws (with the address) on a header that cannot be. */
+    walk(): HeapLook {
+        const m = this.mcu
+        const gc = this.gcAddr || m.readUint32(this.varAddr)
+        if (!gc) throw new Error("heap: global_gc is not set: the VM has not started")
+        const chunk = m.readUint32(gc + GC_FIRST_CHUNK)
+        const end = m.readUint32(chunk + 4)
+        const byKind = new Map<string, number>()
+        const frames = new Map<number, number>()
+        let used = 0
+        let largestFree = 0
+        let at = chunk + CHUNK_START
+        while (at < end) {
+            const h = m.readUint32(at)
+            const tag = h >>> 24
+            const words = h & 0xffffff
+            if (tag === TAG_FINAL) break
+            if (words < 1 || at + words * 4 > end) throw new TornHeap(`heap: block at 0x${at.toString(16)} has header 0x${h.toString(16)}: not a block of the chunk ending at 0x${end.toString(16)}`)
+            const kind = tag & 0xf
+            const bytes = words * 4
+            if (kind === TAG_FREE) largestFree = Math.max(largestFree, bytes)
+            else {
+                used += bytes
+                const name = KINDS[kind] ?? `kind ${kind}`
+                byKind.set(name, (byKind.get(name) ?? 0) + bytes)
+                if (kind === TAG_ACTIVATION) {
+                    const fn = m.readUint32(at + ACT_FUNC) >>> 0
+                    frames.set(fn, (frames.get(fn) ?? 0) + bytes)
+                }
+            }
+            at += bytes
+        }
+        if (at !== end) throw new TornHeap(`heap: the blocks end at 0x${at.toString(16)}, not at the chunk's end 0x${end.toString(16)}`)
+        return {
+            atSeconds: this.seconds(),
+            totalBytes: end - (chunk + CHUNK_START),
+            usedBytes: used,
+            sinceGcBytes: m.readUint32(gc + GC_CURR_ALLOC) * 4,
+            largestFreeBytes: largestFree,
+            byKind,
+            frames,
+        }
+    }
+}
