@@ -15,7 +15,7 @@ import type { RP2040 } from "rp2040js"
 import { elfVariable } from "./elf.ts"
 
 /** Kinds of heap blocks (DEVS_GC_TAG_* in devicescript's devs_objects.h; the low 4 bits of a header's tag). */
-const KINDS = ["null", "free", "bytes", "array", "map", "buffer", "string", "bound function", "activation", "half-static map", "short map", "packet", "string (with index)", "image"]
+const KINDS = ["null", "free", "raw", "array", "map", "buffer", "string", "bound function", "activation", "half-static map", "short map", "packet", "string (with index)", "image"]
 const TAG_FREE = 1
 /** The chunk's end marker: kind 0xf with the pinned flag (DEVS_GC_TAG_FINAL). */
 const TAG_FINAL = 0x4f
@@ -25,6 +25,14 @@ const GC_CURR_ALLOC = 16
 /** chunk_t: next, end, then the first block. */
 const CHUNK_START = 8
 const TAG_ACTIVATION = 8
+const TAG_BYTES = 2
+/**
+ * Objects whose elements live in a raw block of their own (the pointer at offset 12 of devs_map_t,
+ * devs_short_map_t and devs_array_t, to the block's data after its header): a map's entries take
+ * 16 bytes each (key and value, 8-byte values), an array's elements 8.
+ */
+const STORAGE_OF: { [kind: number]: string } = { 3: "array elements", 4: "map entries", 9: "map entries", 10: "short map entries" }
+const DATA_PTR = 12
 /** devs_activation_t's function descriptor (as the profiler reads it, sim/board/profile.ts) */
 const ACT_FUNC = 16
 
@@ -109,6 +117,10 @@ export class HeapWatch {
         const end = m.readUint32(chunk + 4)
         const byKind = new Map<string, number>()
         const frames = new Map<number, number>()
+        // raw blocks holding the elements of maps and arrays, by block address; the rest of the raw
+        // blocks are the runtime's own (fibers, globals, roles, pin states)
+        const storage = new Map<number, string>()
+        const raw: [number, number][] = []
         let used = 0
         let largestFree = 0
         let at = chunk + CHUNK_START
@@ -124,7 +136,13 @@ export class HeapWatch {
             else {
                 used += bytes
                 const name = KINDS[kind] ?? `kind ${kind}`
-                byKind.set(name, (byKind.get(name) ?? 0) + bytes)
+                const owner = STORAGE_OF[kind]
+                if (owner) {
+                    const data = m.readUint32(at + DATA_PTR) >>> 0
+                    if (data) storage.set(data - 4, owner)
+                }
+                if (kind === TAG_BYTES) raw.push([at, bytes])
+                else byKind.set(name, (byKind.get(name) ?? 0) + bytes)
                 if (kind === TAG_ACTIVATION) {
                     const fn = m.readUint32(at + ACT_FUNC) >>> 0
                     frames.set(fn, (frames.get(fn) ?? 0) + bytes)
@@ -133,6 +151,10 @@ export class HeapWatch {
             at += bytes
         }
         if (at !== end) throw new TornHeap(`heap: the blocks end at 0x${at.toString(16)}, not at the chunk's end 0x${end.toString(16)}`)
+        for (const [a, n] of raw) {
+            const name = storage.get(a) ?? "raw (fibers, globals, roles...)"
+            byKind.set(name, (byKind.get(name) ?? 0) + n)
+        }
         return {
             atSeconds: this.seconds(),
             totalBytes: end - (chunk + CHUNK_START),
