@@ -410,7 +410,10 @@ test(
             await page.fill("[data-testid=interval-input]", "1")
             await page.click("[data-testid=interval-apply]")
             await until("the interval reply", async () => /→ 200/.test((await page.textContent("[data-testid=interval-status]")) ?? ""), 10000, out)
-            assert.equal((await page.textContent("[data-testid=interval-value]"))?.trim(), "1 s")
+            // a report sampled before the change can reach the broker after the reply (it waited in
+            // the device's backlog while the command was answered) and show the old interval until
+            // the next report: wait for the value rather than read it once
+            await until("the page showing the 1 s interval", async () => (await page.textContent("[data-testid=interval-value]"))?.trim() === "1 s", 10000, out)
             await until("the page measuring the 1 s cadence", async () => Math.abs(((await cadence()) ?? 0) - 1) < 0.3, 15000, out)
             // the device's own timestamps agree (the page's median can settle before the third report)
             await until("three reports at the new interval", () => reports().filter(r => r.interval === 1000).length >= 3, 15000, out)
