@@ -33,6 +33,12 @@ const TAG_BYTES = 2
  */
 const STORAGE_OF: { [kind: number]: string } = { 3: "array elements", 4: "map entries", 9: "map entries", 10: "short map entries" }
 const DATA_PTR = 12
+/** devs_map_t: header, proto (4), length (2), capacity (2), data */
+const MAP_PROTO = 4
+const MAP_LENGTH = 8
+const MAP_CAPACITY = 10
+const TAG_MAP = 4
+const TAG_HALF_STATIC_MAP = 9
 /** devs_activation_t's function descriptor (as the profiler reads it, sim/board/profile.ts) */
 const ACT_FUNC = 16
 
@@ -52,6 +58,10 @@ export interface HeapLook {
     byKind: Map<string, number>
     /** bytes of activations (call frames: of running and suspended fibers) by their function's descriptor address */
     frames: Map<number, number>
+    /** objects (maps) grouped by their prototype's address: how many, their entries and the bytes of entry storage (capacity x 16) */
+    byPrototype: Map<number, { objects: number; entries: number; storageBytes: number }>
+    /** entries (methods, for a class) of each prototype that is itself in the heap, by its address */
+    prototypeEntries: Map<number, number>
 }
 
 /** A walk met a block the runtime is still writing (the next look tries again). */
@@ -121,6 +131,7 @@ export class HeapWatch {
         // blocks are the runtime's own (fibers, globals, roles, pin states)
         const storage = new Map<number, string>()
         const raw: [number, number][] = []
+        const maps: { at: number; proto: number; len: number; cap: number }[] = []
         let used = 0
         let largestFree = 0
         let at = chunk + CHUNK_START
@@ -141,6 +152,8 @@ export class HeapWatch {
                     const data = m.readUint32(at + DATA_PTR) >>> 0
                     if (data) storage.set(data - 4, owner)
                 }
+                if (kind === TAG_MAP || kind === TAG_HALF_STATIC_MAP)
+                    maps.push({ at, proto: m.readUint32(at + MAP_PROTO) >>> 0, len: m.readUint16(at + MAP_LENGTH), cap: m.readUint16(at + MAP_CAPACITY) })
                 if (kind === TAG_BYTES) raw.push([at, bytes])
                 else byKind.set(name, (byKind.get(name) ?? 0) + bytes)
                 if (kind === TAG_ACTIVATION) {
@@ -151,6 +164,16 @@ export class HeapWatch {
             at += bytes
         }
         if (at !== end) throw new TornHeap(`heap: the blocks end at 0x${at.toString(16)}, not at the chunk's end 0x${end.toString(16)}`)
+        const byPrototype = new Map<number, { objects: number; entries: number; storageBytes: number }>()
+        for (const x of maps) {
+            const e = byPrototype.get(x.proto) ?? { objects: 0, entries: 0, storageBytes: 0 }
+            e.objects++
+            e.entries += x.len
+            e.storageBytes += x.cap * 16
+            byPrototype.set(x.proto, e)
+        }
+        const prototypeEntries = new Map<number, number>()
+        for (const x of maps) if (byPrototype.has(x.at)) prototypeEntries.set(x.at, x.len)
         for (const [a, n] of raw) {
             const name = storage.get(a) ?? "raw (fibers, globals, roles...)"
             byKind.set(name, (byKind.get(name) ?? 0) + n)
@@ -163,6 +186,8 @@ export class HeapWatch {
             largestFreeBytes: largestFree,
             byKind,
             frames,
+            byPrototype,
+            prototypeEntries,
         }
     }
 }

@@ -338,6 +338,13 @@ async function main() {
             console.log(`Call frames in the heap then (activations of running and suspended fibers), bytes by function\n`)
             console.log("| function | bytes |\n|---|---:|")
             for (const [d, n] of frames) console.log(`| ${prof.nameOf(names, d)} | ${n} |`)
+            console.log(`\nObjects then, by prototype (a class's prototype is in the heap, with its methods as entries; plain objects share the runtime's)\n`)
+            console.log("| prototype | objects | entries | bytes of entries |\n|---|---:|---:|---:|")
+            for (const [p, e] of [...hp.byPrototype].sort((x, y) => y[1].storageBytes - x[1].storageBytes).slice(0, 12)) {
+                const methods = hp.prototypeEntries.get(p)
+                const what = methods !== undefined ? `a class with ${methods} methods (0x${p.toString(16)})` : `outside the heap (0x${p.toString(16)}: plain objects, built-in classes)`
+                console.log(`| ${what} | ${e.objects} | ${e.entries} | ${e.storageBytes} |`)
+            }
             console.log("")
         } else console.log(`${board}: heap: no collection seen\n`)
         console.log(`Bytecode functions (self: while the VM runs it, its native calls included; inclusive: anywhere on the VM's call chain), ms per ${per}\n`)
