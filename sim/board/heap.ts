@@ -13,34 +13,23 @@
  */
 import type { RP2040 } from "rp2040js"
 import { elfVariable } from "./elf.ts"
+import { ACT_FUNC, CHUNK_END, CHUNK_START, GC_CURR_ALLOC, GC_FIRST_CHUNK, MAP_CAPACITY, MAP_DATA, MAP_LENGTH, MAP_PROTO } from "./layout.ts"
 
 /** Kinds of heap blocks (DEVS_GC_TAG_* in devicescript's devs_objects.h; the low 4 bits of a header's tag). */
 const KINDS = ["null", "free", "raw", "array", "map", "buffer", "string", "bound function", "activation", "half-static map", "short map", "packet", "string (with index)", "image"]
 const TAG_FREE = 1
 /** The chunk's end marker: kind 0xf with the pinned flag (DEVS_GC_TAG_FINAL). */
 const TAG_FINAL = 0x4f
-/** devs_gc_t's fields (32-bit): first_free, first_chunk, num_alloc, gc_threshold, curr_alloc, ctx. */
-const GC_FIRST_CHUNK = 4
-const GC_CURR_ALLOC = 16
-/** chunk_t: next, end, then the first block. */
-const CHUNK_START = 8
 const TAG_ACTIVATION = 8
 const TAG_BYTES = 2
 /**
- * Objects whose elements live in a raw block of their own (the pointer at offset 12 of devs_map_t,
- * devs_short_map_t and devs_array_t, to the block's data after its header): a map's entries take
- * 16 bytes each (key and value, 8-byte values), an array's elements 8.
+ * Objects whose elements live in a raw block of their own (MAP_DATA of devs_map_t, devs_short_map_t
+ * and devs_array_t points at the block's data after its header): a map's entries take 16 bytes
+ * each (key and value, 8-byte values), an array's elements 8.
  */
 const STORAGE_OF: { [kind: number]: string } = { 3: "array elements", 4: "map entries", 9: "map entries", 10: "short map entries" }
-const DATA_PTR = 12
-/** devs_map_t: header, proto (4), length (2), capacity (2), data */
-const MAP_PROTO = 4
-const MAP_LENGTH = 8
-const MAP_CAPACITY = 10
 const TAG_MAP = 4
 const TAG_HALF_STATIC_MAP = 9
-/** devs_activation_t's function descriptor (as the profiler reads it, sim/board/profile.ts) */
-const ACT_FUNC = 16
 
 /** One walk of the heap. */
 export interface HeapLook {
@@ -124,7 +113,7 @@ export class HeapWatch {
         const gc = this.gcAddr || m.readUint32(this.varAddr)
         if (!gc) throw new Error("heap: global_gc is not set: the VM has not started")
         const chunk = m.readUint32(gc + GC_FIRST_CHUNK)
-        const end = m.readUint32(chunk + 4)
+        const end = m.readUint32(chunk + CHUNK_END)
         const byKind = new Map<string, number>()
         const frames = new Map<number, number>()
         // raw blocks holding the elements of maps and arrays, by block address; the rest of the raw
@@ -149,7 +138,7 @@ export class HeapWatch {
                 const name = KINDS[kind] ?? `kind ${kind}`
                 const owner = STORAGE_OF[kind]
                 if (owner) {
-                    const data = m.readUint32(at + DATA_PTR) >>> 0
+                    const data = m.readUint32(at + MAP_DATA) >>> 0
                     if (data) storage.set(data - 4, owner)
                 }
                 if (kind === TAG_MAP || kind === TAG_HALF_STATIC_MAP)

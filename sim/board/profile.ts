@@ -18,6 +18,7 @@ import { startAedes } from "../brokers.ts"
 import { EmulatedBoard } from "./board.ts"
 import { functionAt, readElfFunctions } from "./elf.ts"
 import { HeapWatch } from "./heap.ts"
+import { ACT_CALLER, ACT_FUNC, CTX_CURR_FN, CTX_IMG } from "./layout.ts"
 import { boardLan, bundleForEmulatedBoard } from "./firmware.ts"
 import { CORE_HZ } from "./run.ts"
 import { runtimeElfPath } from "./runtime.ts"
@@ -26,11 +27,6 @@ const FLASH_BASE = 0x10000000
 const FLASH_SIZE = 16 * 1024 * 1024
 const SRAM_BASE = 0x20000000
 const SRAM_SIZE = 264 * 1024
-/** Offsets in the runtime's structures (DeviceScript v2.16.0 devs_internal.h, from offsetof with its build flags). */
-const CTX_IMG = 228
-const CTX_CURR_FN = 232
-const ACT_CALLER = 12
-const ACT_FUNC = 16
 /** Cycles between two looks at the VM's current function. */
 const VM_SAMPLE_CYCLES = 64
 
