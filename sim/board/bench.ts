@@ -98,7 +98,7 @@ export async function figures(board: string, broker: AedesBroker, log: (s: strin
     })
 
     const hp = heap.peak
-    const heapSpare = hp ? hp.totalBytes - HeapWatch.survivors(hp) : NaN
+    const heapSpare = hp ? HeapWatch.spare(hp) : NaN
 
     // 3. REPORT_MS=3600000 (written over USB, kept across a reboot): idle load between reports
     b.usb.setSetting("REPORT_MS", 3600000)

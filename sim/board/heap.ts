@@ -30,6 +30,13 @@ const TAG_BYTES = 2
 const STORAGE_OF: { [kind: number]: string } = { 3: "array elements", 4: "map entries", 9: "map entries", 10: "short map entries" }
 const TAG_MAP = 4
 const TAG_HALF_STATIC_MAP = 9
+/** bytes of one map entry: key and value, 8-byte values each */
+const ENTRY_BYTES = 16
+
+/** Adds `n` to `key`'s count in `m`. */
+function add<K>(m: Map<K, number>, key: K, n: number) {
+    m.set(key, (m.get(key) ?? 0) + n)
+}
 
 /** One walk of the heap. */
 export interface HeapLook {
@@ -81,6 +88,11 @@ export class HeapWatch {
     /** Bytes that survived a collection in `l`. */
     static survivors(l: HeapLook): number {
         return l.usedBytes - l.sinceGcBytes
+    }
+
+    /** Bytes of the heap the collection in `l` left free. */
+    static spare(l: HeapLook): number {
+        return l.totalBytes - HeapWatch.survivors(l)
     }
 
     /** Cheap unless a collection ran: then walks the heap and keeps the peak. */
@@ -135,7 +147,6 @@ export class HeapWatch {
             if (kind === TAG_FREE) largestFree = Math.max(largestFree, bytes)
             else {
                 used += bytes
-                const name = KINDS[kind] ?? `kind ${kind}`
                 const owner = STORAGE_OF[kind]
                 if (owner) {
                     const data = m.readUint32(at + MAP_DATA) >>> 0
@@ -144,11 +155,8 @@ export class HeapWatch {
                 if (kind === TAG_MAP || kind === TAG_HALF_STATIC_MAP)
                     maps.push({ at, proto: m.readUint32(at + MAP_PROTO) >>> 0, len: m.readUint16(at + MAP_LENGTH), cap: m.readUint16(at + MAP_CAPACITY) })
                 if (kind === TAG_BYTES) raw.push([at, bytes])
-                else byKind.set(name, (byKind.get(name) ?? 0) + bytes)
-                if (kind === TAG_ACTIVATION) {
-                    const fn = m.readUint32(at + ACT_FUNC) >>> 0
-                    frames.set(fn, (frames.get(fn) ?? 0) + bytes)
-                }
+                else add(byKind, KINDS[kind] ?? `kind ${kind}`, bytes)
+                if (kind === TAG_ACTIVATION) add(frames, m.readUint32(at + ACT_FUNC) >>> 0, bytes)
             }
             at += bytes
         }
@@ -158,15 +166,12 @@ export class HeapWatch {
             const e = byPrototype.get(x.proto) ?? { objects: 0, entries: 0, storageBytes: 0 }
             e.objects++
             e.entries += x.len
-            e.storageBytes += x.cap * 16
+            e.storageBytes += x.cap * ENTRY_BYTES
             byPrototype.set(x.proto, e)
         }
         const prototypeEntries = new Map<number, number>()
         for (const x of maps) if (byPrototype.has(x.at)) prototypeEntries.set(x.at, x.len)
-        for (const [a, n] of raw) {
-            const name = storage.get(a) ?? "raw (fibers, globals, roles...)"
-            byKind.set(name, (byKind.get(name) ?? 0) + n)
-        }
+        for (const [a, n] of raw) add(byKind, storage.get(a) ?? "raw (fibers, globals, roles...)", n)
         return {
             atSeconds: this.seconds(),
             totalBytes: end - (chunk + CHUNK_START),

@@ -327,7 +327,7 @@ async function main() {
             const kinds = [...hp.byKind].sort((x, y) => y[1] - x[1]).map(([k, n]) => `${k} ${n}`).join(", ")
             console.log(
                 `${board}: heap (the VM's ${hp.totalBytes} bytes, from power-on): ${heap.gcs} collections; the most that survived one: ` +
-                    `${HeapWatch.survivors(hp)} bytes at ${hp.atSeconds.toFixed(2)} virtual s, so ${hp.totalBytes - HeapWatch.survivors(hp)} bytes spare ` +
+                    `${HeapWatch.survivors(hp)} bytes at ${hp.atSeconds.toFixed(2)} virtual s, so ${HeapWatch.spare(hp)} bytes spare ` +
                     `(the largest free block then ${hp.largestFreeBytes}); in use then, by kind (with ${hp.sinceGcBytes} bytes allocated since): ${kinds}\n`
             )
             const frames = [...hp.frames].sort((x, y) => y[1] - x[1]).slice(0, 12)
