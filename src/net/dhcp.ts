@@ -215,8 +215,8 @@ export function parseDhcp(b: Buffer, xid: number, mac: Buffer, partial?: boolean
         f.overload = r.overload
         return f
     }
-    if (!err && r.overload & 1) err = scanOptions(b, 108, 236, "file", r)
-    if (!err && r.overload & 2) err = scanOptions(b, 44, 108, "sname", r)
+    if (!err && r.overload & 1) err = scanOptions(b, 108, OPTIONS_AT, "file", r)
+    if (!err && r.overload & 2) err = scanOptions(b, SNAME_AT, 108, "sname", r)
     const t = r.type
     if (!err) {
         if (t !== DHCPOFFER && t !== DHCPACK && t !== DHCPNAK)
