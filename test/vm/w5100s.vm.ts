@@ -93,7 +93,7 @@ describe("w5100s", () => {
         stack = await startWiznet(bus, { chip: w5100s, log: m => console.log(m) })
         eq(stack.chip.version, 0x51, "VERR")
         eq(stack.chip.name, "w5100s", "chip name")
-        eq(stack.chip.sockets.length, 4, "sockets")
+        eq(stack.chip.count, 4, "sockets")
         eq((await stack.chip.read(0, 0x80, 1))[0], 0x51, "VERR read again")
     })
 

@@ -27,8 +27,14 @@ export class W5500 {
     protected sockMask = 0xff
     /** the PHY status register whose bit 0 is the link (W5500: PHYCFGR) */
     phyAt = PHYCFGR
-    /** the hardware sockets (8 on a W5500) */
+    /**
+     * the hardware sockets opened so far, socket n at index n (`socketAt` makes them in order on first
+     * use: the firmware opens 4 of a W5500's 8, and each socket object with its signal and lock is
+     * ~600 bytes of the VM's heap)
+     */
     readonly sockets: WizSocket[] = []
+    /** RX and TX buffer bytes of each socket (set by `init`) */
+    bufSize = 2048
     /** notified after an interrupt service that found something on a socket of `eventSockets` */
     readonly events = new Signal()
     /**
@@ -55,8 +61,18 @@ export class W5500 {
     /** SIR at the last service that found something: whose Sn_IR the next one reads at once */
     private lastSir = 0
 
-    constructor(readonly bus: SpiBus, private readonly log: (msg: string) => void, count = SOCKETS) {
-        for (let n = 0; n < count; n++) this.sockets.push(new WizSocket(this, n))
+    /** `count`: the chip's hardware sockets (8 on a W5500) */
+    constructor(readonly bus: SpiBus, private readonly log: (msg: string) => void, readonly count = SOCKETS) {}
+
+    /** Socket `n` (< `count`), made with every socket below it on first use. */
+    socketAt(n: number): WizSocket {
+        const socks = this.sockets
+        while (socks.length <= n) {
+            const s = new WizSocket(this, socks.length)
+            s.size = this.bufSize
+            socks.push(s)
+        }
+        return socks[n]
     }
 
     /** Takes the bus and returns the (cleared) shared batch; `commit` (or `mutex.unlock()`) must follow. */
@@ -141,10 +157,9 @@ export class W5500 {
         b = await this.begin()
         b.add(0, SHAR, 6, mac, 0)
         b.reg(0, this.sirAt + 1, this.sockMask)
-        for (const s of this.sockets) {
-            b.reg(s.sreg, Sn_RXBUF_SIZE, kb * 0x101, 2) // Sn_RXBUF_SIZE, Sn_TXBUF_SIZE
-            s.size = kb * 1024
-        }
+        for (let n = 0; n < this.count; n++) b.reg((n << 2) | 1, Sn_RXBUF_SIZE, kb * 0x101, 2) // Sn_RXBUF_SIZE, Sn_TXBUF_SIZE
+        this.bufSize = kb * 1024
+        for (const s of this.sockets) s.size = this.bufSize
         b.add(0, SHAR, 6)
         const r = await this.commit()
         if (r.toString("hex") !== mac.toString("hex"))
@@ -234,7 +249,7 @@ export class W5500 {
         const guess = asserted ? this.lastSir : 0
         let b = await this.begin()
         b.add(0, this.sirAt, 1)
-        for (let n = 0, m = guess; m; n++, m >>= 1) if (m & 1) b.add(socks[n].sreg, Sn_IR, 1)
+        for (let n = 0, m = guess; m; n++, m >>= 1) if (m & 1) b.add((n << 2) | 1, Sn_IR, 1)
         const r = await this.commit()
         const sir = r[0] & this.sockMask
         if (!sir) return false
@@ -243,7 +258,7 @@ export class W5500 {
         let r2: Buffer
         if (miss) {
             b = await this.begin()
-            for (let n = 0, m = miss; m; n++, m >>= 1) if (m & 1) b.add(socks[n].sreg, Sn_IR, 1)
+            for (let n = 0, m = miss; m; n++, m >>= 1) if (m & 1) b.add((n << 2) | 1, Sn_IR, 1)
             r2 = await this.commit()
         }
         b = await this.begin()
@@ -254,8 +269,10 @@ export class W5500 {
             const bit = 1 << n
             const v = guess & bit ? r[k++] : r2[k2++]
             if (!(sir & bit) || !v) continue
+            b.reg((n << 2) | 1, Sn_IR, v)
+            // a socket never opened has no object (and raises nothing a datasheet chip would flag)
             const s = socks[n]
-            b.reg(s.sreg, Sn_IR, v)
+            if (!s) continue
             s.irq |= v
             s.signal.notify()
         }

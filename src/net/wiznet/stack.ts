@@ -263,7 +263,9 @@ export class WiznetStack implements NetStack {
      * `port` (0: the next ephemeral port). Throws when all 8 sockets are taken.
      */
     async openSocket(port = 0, mode = Sn_MR_UDP): Promise<WizSocket> {
-        for (const s of this.chip.sockets)
+        const chip = this.chip
+        for (let n = 0; n < chip.count; n++) {
+            const s = chip.socketAt(n)
             if (!s.inUse && s.size > 0) {
                 if (!port) {
                     port = this.nextPort
@@ -277,7 +279,8 @@ export class WiznetStack implements NetStack {
                 }
                 return s
             }
-        throw new Error(`w5500: all ${this.chip.sockets.length} sockets are in use`)
+        }
+        throw new Error(`w5500: all ${chip.count} sockets are in use`)
     }
 
     /** Resolves a host name (or returns an IPv4 address as is); throws with the DNS error. */

@@ -13,7 +13,6 @@
  */
 import { SpiBatch, SpiBus } from "../../hal/spi"
 import { W5500 } from "./chip"
-import { WizSocket } from "./socket"
 
 /** W5100S SPI OP-codes. */
 export const W5100S_WRITE = 0xf0
@@ -35,8 +34,8 @@ export const W5100S_SOCKETS = 4
  * `addr`, 4n+2 / 4n+3 = socket n's TX / RX buffer at the free-running pointer `addr`.
  */
 export class W5100sBatch extends SpiBatch {
-    /** the chip's sockets: their `size` is each one's TX and RX buffer size (set by the chip's init) */
-    constructor(private readonly sockets: WizSocket[]) {
+    /** the chip: its `bufSize` is each socket's TX and RX buffer size (set by its init) */
+    constructor(private readonly chip: W5500) {
         super()
     }
 
@@ -49,7 +48,7 @@ export class W5100sBatch extends SpiBatch {
         let base = 0
         if (kind > 1) {
             // buffer memory: physical address, split at the end of the socket's buffer
-            const size = this.sockets[s].size
+            const size = this.chip.bufSize
             base = (kind === 2 ? 0x4000 : 0x6000) + s * size
             a = base + (addr & (size - 1))
             first = Math.min(n, base + size - a)
@@ -71,7 +70,7 @@ export class W5100S extends W5500 {
         this.sirAt = W5100S_IR // IMR follows it
         this.sockMask = 0x0f
         this.phyAt = W5100S_PHYSR
-        this.batch = new W5100sBatch(this.sockets)
+        this.batch = new W5100sBatch(this)
     }
 }
 
