@@ -11,9 +11,28 @@
  * the blocks in use minus those allocated since are what survived the collection, everything the
  * program could still reach then (within the size of the allocation under way).
  */
+import fs from "node:fs"
 import type { RP2040 } from "rp2040js"
+import { DEVS_CLI } from "../devs.ts"
 import { elfVariable } from "./elf.ts"
-import { ACT_FUNC, CHUNK_END, CHUNK_START, GC_CURR_ALLOC, GC_FIRST_CHUNK, MAP_CAPACITY, MAP_DATA, MAP_LENGTH, MAP_PROTO } from "./layout.ts"
+import {
+    ACT_FUNC,
+    CHUNK_END,
+    CHUNK_START,
+    CTX_IMG,
+    GC_CTX,
+    GC_CURR_ALLOC,
+    GC_FIRST_CHUNK,
+    IMG_ASCII_STRINGS,
+    IMG_STRING_DATA,
+    IMG_UTF8_STRINGS,
+    MAP_CAPACITY,
+    MAP_DATA,
+    MAP_LENGTH,
+    MAP_PROTO,
+    STR_DATA,
+    STR_LENGTH,
+} from "./layout.ts"
 
 /** Kinds of heap blocks (DEVS_GC_TAG_* in devicescript's devs_objects.h; the low 4 bits of a header's tag). */
 const KINDS = ["null", "free", "raw", "array", "map", "buffer", "string", "bound function", "activation", "half-static map", "short map", "packet", "string (with index)", "image"]
@@ -22,6 +41,8 @@ const TAG_FREE = 1
 const TAG_FINAL = 0x4f
 const TAG_ACTIVATION = 8
 const TAG_BYTES = 2
+const TAG_STRING = 6
+const TAG_STRING_JMP = 12
 /**
  * Objects whose elements live in a raw block of their own (MAP_DATA of devs_map_t, devs_short_map_t
  * and devs_array_t points at the block's data after its header): a map's entries take 16 bytes
@@ -58,6 +79,59 @@ export interface HeapLook {
     byPrototype: Map<number, { objects: number; entries: number; storageBytes: number }>
     /** entries (methods, for a class) of each prototype that is itself in the heap, by its address */
     prototypeEntries: Map<number, number>
+    /** objects grouped by their keys (the first 8, in order) and their prototype: how many, and the bytes of entry storage */
+    byKeys: Map<string, { proto: number; objects: number; storageBytes: number }>
+}
+
+/** The runtime's built-in strings by index (DEVS_BUILTIN_STRING_*), as the compiler's CLI lists them; [] when it cannot be read. */
+function builtinStrings(): string[] {
+    try {
+        const src = fs.readFileSync(DEVS_CLI, "utf8")
+        const m = /var BUILTIN_STRING__VAL = (\[[^\]]*\]);/.exec(src)
+        return m ? (JSON.parse(m[1]) as string[]) : []
+    } catch {
+        return []
+    }
+}
+
+/**
+ * The text of a map key (a value_t: `lo` the low word, `hi` the high one; devs_value.h): an image
+ * string (ASCII, UTF-8 or built-in: handle type 4, the section in bits 14-15 of the index), a
+ * string in the heap (a pointer: handle types 8 and up), a number, else `?`.
+ */
+function keyText(m: RP2040, img: number, builtins: string[], lo: number, hi: number): string {
+    if (hi === 0xffffffff) return String(lo | 0) // a tagged integer
+    if ((hi >>> 20) & 0x7ff) return "(number)"
+    const type = hi & 0xf
+    const readZ = (at: number, n = 64) => {
+        let r = ""
+        for (let i = 0; i < n; i++) {
+            const c = m.readUint8(at + i)
+            if (!c) break
+            r += String.fromCharCode(c)
+        }
+        return r
+    }
+    if (type === 4) {
+        const kind = (lo & 0xffff) >> 14
+        const i = lo & 0x3fff
+        const data = img + m.readUint32(img + IMG_STRING_DATA)
+        if (kind === 1) return builtins[i] ?? `(built-in string ${i})`
+        if (kind === 2) return readZ(data + m.readUint16(img + m.readUint32(img + IMG_ASCII_STRINGS) + 2 * i))
+        if (kind === 3) {
+            // devs_utf8_string_t: size, length, a jump table of length >> 4 entries, then the bytes
+            const at = data + m.readUint32(img + m.readUint32(img + IMG_UTF8_STRINGS) + 4 * i)
+            return readZ(at + 4 + 2 * (m.readUint16(at + 2) >> 4), m.readUint16(at))
+        }
+        return "(buffer)"
+    }
+    if (type & 8) {
+        const p = lo >>> 0
+        const kind = (m.readUint32(p) >>> 24) & 0xf
+        if (kind === TAG_STRING) return readZ(p + STR_DATA, m.readUint16(p + STR_LENGTH))
+        if (kind === TAG_STRING_JMP) return readZ(p + 8 + 2 * (m.readUint16(p + 6) >> 4), m.readUint16(p + 4))
+    }
+    return "?"
 }
 
 /** A walk met a block the runtime is still writing (the next look tries again). */
@@ -75,6 +149,7 @@ export class HeapWatch {
     private lastAlloc = -1
     /** a collection began since the last walk */
     private collected = false
+    private readonly builtins = builtinStrings()
 
     /** `elf`: the runtime's ELF, for the address of `global_gc`; `seconds`: the board's virtual time. */
     constructor(
@@ -171,6 +246,18 @@ export class HeapWatch {
         }
         const prototypeEntries = new Map<number, number>()
         for (const x of maps) if (byPrototype.has(x.at)) prototypeEntries.set(x.at, x.len)
+        const img = m.readUint32(m.readUint32(gc + GC_CTX) + CTX_IMG) >>> 0
+        const byKeys = new Map<string, { proto: number; objects: number; storageBytes: number }>()
+        for (const x of maps) {
+            const data = m.readUint32(x.at + MAP_DATA) >>> 0
+            const keys: string[] = []
+            for (let i = 0; i < Math.min(x.len, 8); i++) keys.push(keyText(m, img, this.builtins, m.readUint32(data + i * ENTRY_BYTES), m.readUint32(data + i * ENTRY_BYTES + 4)))
+            const sig = `${x.proto.toString(16)} {${keys.join(", ")}${x.len > 8 ? `, +${x.len - 8}` : ""}}`
+            const e = byKeys.get(sig) ?? { proto: x.proto, objects: 0, storageBytes: 0 }
+            e.objects++
+            e.storageBytes += x.cap * ENTRY_BYTES
+            byKeys.set(sig, e)
+        }
         for (const [a, n] of raw) add(byKind, storage.get(a) ?? "raw (fibers, globals, roles...)", n)
         return {
             atSeconds: this.seconds(),
@@ -182,6 +269,7 @@ export class HeapWatch {
             frames,
             byPrototype,
             prototypeEntries,
+            byKeys,
         }
     }
 }

@@ -13,6 +13,7 @@ export const ACT_FUNC = 16
 /** devs_gc_t: first_free, first_chunk, num_alloc, gc_threshold, curr_alloc, ctx */
 export const GC_FIRST_CHUNK = 4
 export const GC_CURR_ALLOC = 16
+export const GC_CTX = 20
 /** chunk_t: next, end, then the first block */
 export const CHUNK_END = 4
 export const CHUNK_START = 8
@@ -21,3 +22,10 @@ export const MAP_PROTO = 4
 export const MAP_LENGTH = 8
 export const MAP_CAPACITY = 10
 export const MAP_DATA = 12
+/** devs_string_t (an ASCII string in the heap): its length (16 bits), then its bytes */
+export const STR_LENGTH = 4
+export const STR_DATA = 6
+/** devs_img_header_t: the ASCII and UTF-8 string tables and the string data, each a section (start, length) */
+export const IMG_ASCII_STRINGS = 32 + 4 * 8
+export const IMG_UTF8_STRINGS = 32 + 5 * 8
+export const IMG_STRING_DATA = 32 + 7 * 8

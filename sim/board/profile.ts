@@ -341,6 +341,9 @@ async function main() {
                 const what = methods !== undefined ? `a class with ${methods} methods (0x${p.toString(16)})` : `outside the heap (0x${p.toString(16)}: plain objects, built-in classes)`
                 console.log(`| ${what} | ${e.objects} | ${e.entries} | ${e.storageBytes} |`)
             }
+            console.log(`\nObjects then, by their keys (fields, or a prototype's methods; the first 8) and prototype\n`)
+            console.log("| prototype {keys} | objects | bytes of entries |\n|---|---:|---:|")
+            for (const [k, e] of [...hp.byKeys].sort((x, y) => y[1].storageBytes - x[1].storageBytes).slice(0, top)) console.log(`| ${k} | ${e.objects} | ${e.storageBytes} |`)
             console.log("")
         } else console.log(`${board}: heap: no collection seen\n`)
         console.log(`Bytecode functions (self: while the VM runs it, its native calls included; inclusive: anywhere on the VM's call chain), ms per ${per}\n`)
