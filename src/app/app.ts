@@ -97,13 +97,15 @@ export class App {
         }
     }
 
-    /** After every connect: retained online status and discovery messages. */
+    /** After every connect: retained online status and discovery messages, each built when the one before is delivered. */
     private async announce() {
-        const msgs: Message[] = []
         const st = this.profile.status(true)
-        if (st) msgs.push(st)
-        if (this.cfg.haDiscovery) for (const m of this.profile.discovery()) msgs.push(m)
-        for (const m of msgs) await this.send(m, "announce")
+        if (st) await this.send(st, "announce")
+        for (let i = 0; ; i++) {
+            const m = this.profile.discovery(i)
+            if (!m) return
+            await this.send(m, "announce")
+        }
     }
 
     /** Publishes `m`; `wait`: until delivered (PUBACK), otherwise until queued in the outbox. */

@@ -83,8 +83,8 @@ export class AlibabaProfile implements CloudProfile {
         return undefined
     }
 
-    discovery(): Message[] {
-        return []
+    discovery(i: number): Message {
+        return undefined
     }
 
     report(snapshot: Snapshot, tsMs: number): Message {

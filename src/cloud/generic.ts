@@ -112,7 +112,7 @@ export class GenericProfile implements CloudProfile {
         }
     }
 
-    /** The discovery message for one property (sensor, switch or number), or undefined. */
+    /** The discovery message for one property (sensor, switch or number). */
     haEntity(p: PropertyDesc): Message {
         const id = this.cfg.deviceId
         const extra = p.unit ? HA_UNITS[p.unit] : undefined
@@ -158,14 +158,12 @@ export class GenericProfile implements CloudProfile {
         return { topic: `${this.cfg.haPrefix}/${component}/${id}/${p.name}/config`, payload: toJson(cfg), qos: 1, retain: true }
     }
 
-    discovery(): Message[] {
-        if (!this.cfg.haDiscovery) return []
-        const out: Message[] = []
-        for (const p of PROPERTIES) {
-            const m = this.haEntity(p)
-            if (m) out.push(m)
-        }
-        // a button that asks for a report now
+    discovery(i: number): Message {
+        if (!this.cfg.haDiscovery) return undefined
+        const p = PROPERTIES[i]
+        if (p) return this.haEntity(p)
+        if (i > PROPERTIES.length) return undefined
+        // after the properties: a button that asks for a report now
         const id = this.cfg.deviceId
         const btn = {
             name: "Report now",
@@ -177,8 +175,7 @@ export class GenericProfile implements CloudProfile {
             payload_not_available: OFFLINE,
             device: this.haDevice(),
         }
-        out.push({ topic: `${this.cfg.haPrefix}/button/${id}/report/config`, payload: toJson(btn), qos: 1, retain: true })
-        return out
+        return { topic: `${this.cfg.haPrefix}/button/${id}/report/config`, payload: toJson(btn), qos: 1, retain: true }
     }
 }
 

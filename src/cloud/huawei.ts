@@ -97,8 +97,8 @@ export class HuaweiProfile implements CloudProfile {
         return undefined
     }
 
-    discovery(): Message[] {
-        return []
+    discovery(i: number): Message {
+        return undefined
     }
 
     report(snapshot: Snapshot, tsMs: number): Message {

@@ -68,8 +68,8 @@ export class OneNetProfile implements CloudProfile {
         return undefined
     }
 
-    discovery(): Message[] {
-        return []
+    discovery(i: number): Message {
+        return undefined
     }
 
     report(snapshot: Snapshot, tsMs: number): Message {

@@ -64,8 +64,12 @@ export interface CloudProfile {
      * Publish `status(true)` after each connect; the will carries `status(false)`.
      */
     status(online: boolean): Message
-    /** Retained discovery messages to publish after each connect (Home Assistant); may be empty. */
-    discovery(): Message[]
+    /**
+     * The `i`-th (from 0) retained discovery message to publish after each connect (Home Assistant),
+     * built when asked so that one payload at a time is in memory; undefined after the last (at 0
+     * when there are none).
+     */
+    discovery(i: number): Message
     /** The report message for a snapshot of the device's properties taken at `tsMs` (Unix ms, 0 if unknown). */
     report(snapshot: Snapshot, tsMs: number): Message
     /**

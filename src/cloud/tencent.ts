@@ -71,8 +71,8 @@ export class TencentProfile implements CloudProfile {
         return undefined
     }
 
-    discovery(): Message[] {
-        return []
+    discovery(i: number): Message {
+        return undefined
     }
 
     report(snapshot: Snapshot, tsMs: number): Message {

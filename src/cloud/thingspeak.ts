@@ -82,8 +82,8 @@ export class ThingSpeakProfile implements CloudProfile {
         return undefined
     }
 
-    discovery(): Message[] {
-        return []
+    discovery(i: number): Message {
+        return undefined
     }
 
     report(snapshot: Snapshot, tsMs: number): Message {

@@ -9,6 +9,7 @@ import { BACKLOG_LIMIT, Backlog } from "../../src/app/backlog"
 import { FixedSensor, SIM_HUM_MAX, SIM_HUM_MIN, SIM_TEMP_MAX, SIM_TEMP_MIN, SimulatedSensor, startSimSensor } from "../../src/app/sensors"
 import { crc8, decodeReading, measure } from "../../src/app/i2c-sensors"
 import { GenericProfile, HA_COMMAND_ID } from "../../src/cloud/generic"
+import { CloudProfile, Message } from "../../src/cloud/profile"
 import { Config, ConfigError, INTERVAL_MAX, INTERVAL_MIN, MAX_KEY_LENGTH, describeConfig, loadConfig } from "../../src/config"
 import { loadSimSettings, runnerSetting } from "../../src/simdev/hostlink"
 import { describe, test } from "./harness"
@@ -71,6 +72,16 @@ function testConfig(extra?: any): Config {
     }
     if (extra) for (const k of Object.keys(extra)) (c as any)[k] = extra[k]
     return c
+}
+
+/** Every discovery message of `p`, asked for one at a time as the app does. */
+function discoveryOf(p: CloudProfile): Message[] {
+    const out: Message[] = []
+    for (let i = 0; ; i++) {
+        const m = p.discovery(i)
+        if (!m) return out
+        out.push(m)
+    }
 }
 
 function buf(s: string) {
@@ -734,8 +745,9 @@ describe("generic profile", () => {
 
     test("Home Assistant discovery: retained configs with the required fields", () => {
         const g = new GenericProfile(testConfig())
-        const msgs = g.discovery()
+        const msgs = discoveryOf(g)
         eq(msgs.length, PROPERTIES.length + 1, "one per property plus the report button")
+        eq(g.discovery(PROPERTIES.length + 5), undefined, "nothing past the end")
         const ids: string[] = []
         const byTopic: any = {}
         for (const m of msgs) {
@@ -794,8 +806,8 @@ describe("generic profile", () => {
     })
 
     test("discovery honours HA_DISCOVERY and HA_PREFIX", () => {
-        eq(new GenericProfile(testConfig({ haDiscovery: false })).discovery().length, 0, "off")
-        const msgs = new GenericProfile(testConfig({ haPrefix: "ha" })).discovery()
+        eq(new GenericProfile(testConfig({ haDiscovery: false })).discovery(0), undefined, "off")
+        const msgs = discoveryOf(new GenericProfile(testConfig({ haPrefix: "ha" })))
         for (const m of msgs) ok(m.topic.startsWith("ha/"), "custom prefix " + m.topic)
     })
 })

@@ -394,7 +394,7 @@ describe("createProfile", () => {
         for (const v of [ALI, ONENET, AZURE, TS, HUAWEI, TENCENT]) {
             const p = (await profOf(v, undefined, m => {}))
             eq(p.status(true), undefined, v.CLOUD + " status")
-            eq(p.discovery().length, 0, v.CLOUD + " discovery")
+            eq(p.discovery(0), undefined, v.CLOUD + " discovery")
             eq(p.connectParams(NOW).will, undefined, v.CLOUD + " will")
         }
     })
