@@ -7,23 +7,27 @@ import { suspend } from "./rt"
 
 /** Fibers waiting for something to change. */
 export class Signal {
-    private waiters: ds.Fiber[] = []
+    /** the waiting fibers; made by the first `wait` after a `notify` (an idle signal holds no array) */
+    private waiters: ds.Fiber[]
 
     /** Suspends until notified (true) or until `ms` passes (false). */
     async wait(ms?: number): Promise<boolean> {
         const me = ds.Fiber.self()
+        if (!this.waiters) this.waiters = []
         this.waiters.push(me)
         const r = await suspend<boolean>(ms)
-        const i = this.waiters.indexOf(me)
-        if (i >= 0) this.waiters.insert(i, -1)
+        // a notify in between took the array away: `me` is not in the new one
+        const ws = this.waiters
+        const i = ws ? ws.indexOf(me) : -1
+        if (i >= 0) ws.insert(i, -1)
         return r === true
     }
 
     /** Wakes every waiting fiber. */
     notify() {
         const ws = this.waiters
-        if (!ws.length) return
-        this.waiters = []
+        if (!ws) return
+        this.waiters = undefined
         for (const f of ws)
             if (f.suspended) {
                 try {
