@@ -12,6 +12,9 @@ import { GenericProfile, HA_COMMAND_ID } from "../../src/cloud/generic"
 import { CloudProfile, Message } from "../../src/cloud/profile"
 import { Config, ConfigError, INTERVAL_MAX, INTERVAL_MIN, MAX_KEY_LENGTH, describeConfig, loadConfig } from "../../src/config"
 import { loadSimSettings, runnerSetting } from "../../src/simdev/hostlink"
+import { Mutex } from "../../src/util/mutex"
+import { sleep } from "../../src/util/rt"
+import { Signal } from "../../src/util/signal"
 import { describe, test } from "./harness"
 import { eq, has, lacks, ok } from "./asserts"
 
@@ -1067,5 +1070,62 @@ describe("backlog (store and forward)", () => {
         b.push(msg(25))
         eq(b.takeLost(), 1)
         eq(b.dropped, 16)
+    })
+})
+
+describe("signal and mutex (fibers)", () => {
+    test("a signal wakes its waiters, times out without a notify, and forgets a waiter that timed out", async () => {
+        const s = new Signal()
+        s.notify() // nobody waits: nothing happens, nothing is kept for a later wait
+        eq(await s.wait(20), false, "no notify: the timeout")
+        const got: boolean[] = []
+        const waiter = async () => {
+            got.push(await s.wait(5000))
+        }
+        waiter.start()
+        waiter.start()
+        await sleep(10)
+        s.notify()
+        await sleep(10)
+        eq(got.join(","), "true,true", "both waiters woken")
+        // a waiter that timed out is not woken (nor resumed twice) by a later notify
+        eq(await s.wait(10), false, "timed out")
+        s.notify()
+        const late = async () => {
+            got.push(await s.wait(30))
+        }
+        late.start()
+        await sleep(60)
+        eq(got.join(","), "true,true,false", "a notify before the wait does not count")
+    })
+
+    test("a mutex lets one fiber in at a time, in turn, and is free after the last unlock", async () => {
+        const m = new Mutex()
+        let inside = 0
+        let most = 0
+        const order: number[] = []
+        const worker = async (id: number) => {
+            await m.lock()
+            try {
+                inside++
+                most = Math.max(most, inside)
+                order.push(id)
+                await sleep(15)
+            } finally {
+                inside--
+                m.unlock()
+            }
+        }
+        for (let i = 0; i < 3; i++) worker.start(i)
+        for (let i = 0; i < 50 && order.length < 3; i++) await sleep(10)
+        await sleep(20)
+        eq(order.length, 3, "all three ran")
+        eq(most, 1, "never two inside")
+        eq(m.isLocked(), false, "free at the end")
+        // uncontended: taken at once
+        await m.lock()
+        eq(m.isLocked(), true, "taken")
+        m.unlock()
+        eq(m.isLocked(), false, "free")
     })
 })
