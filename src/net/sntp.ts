@@ -13,16 +13,6 @@ const NTP_UNIX = 2208988800
 const ERA = 4294967296
 const FRAC_PER_MS = 4294967.296
 
-// NTP seconds of `ms`, modulo 2^32 (DeviceScript's `%` is wrong past 2^31, so no `%` here)
-function ntpSecs(ms: number) {
-    const s = Math.floor(ms / 1000) + NTP_UNIX
-    return s >= ERA ? s - ERA : s
-}
-
-function ntpFrac(ms: number) {
-    return Math.floor((ms - Math.floor(ms / 1000) * 1000) * FRAC_PER_MS)
-}
-
 /** Reads the NTP timestamp at `off` as Unix milliseconds (seconds < 2^31 are taken as era 1, after 2036). */
 export function readNtpTime(b: Buffer, off: number) {
     let s = getU32(b, off)
@@ -34,8 +24,11 @@ export function readNtpTime(b: Buffer, off: number) {
 export function buildRequest(txTime: number): Buffer {
     const b = Buffer.alloc(48)
     b[0] = 0x23 // LI 0, VN 4, mode 3
-    setU32(b, 40, ntpSecs(txTime))
-    setU32(b, 44, ntpFrac(txTime))
+    const ms = Math.floor(txTime / 1000)
+    // NTP seconds modulo 2^32 (DeviceScript's `%` is wrong past 2^31, so no `%` here), then the fraction
+    const s = ms + NTP_UNIX
+    setU32(b, 40, s >= ERA ? s - ERA : s)
+    setU32(b, 44, Math.floor((txTime - ms * 1000) * FRAC_PER_MS))
     return b
 }
 
@@ -65,6 +58,13 @@ function fail(error: SntpErrorKind, message: string, code?: string): SntpResult 
     return { ok: false, error, message, code }
 }
 
+// The 8 bytes of the NTP timestamp at `off`, in hex (compared whole: no number above 2^31 involved)
+function stamp(b: Buffer, off: number) {
+    return b.slice(off, off + 8).toString("hex")
+}
+
+const ZERO_STAMP = "0000000000000000"
+
 /**
  * Parses the reply to a request sent at `sentTx` (the value given to `buildRequest`) and received
  * at `t4` (same clock): mode 4, our timestamp echoed, stratum 1..15 (0 is a kiss-o'-death),
@@ -74,20 +74,22 @@ export function parseReply(b: Buffer, sentTx: number, t4: number): SntpResult {
     if (b.length < 48) return fail("format", `sntp: reply is ${b.length} bytes, expected at least 48`)
     const mode = b[0] & 7
     if (mode !== 4) return fail("mode", `sntp: mode ${mode}, expected 4 (server)`)
-    if (getU32(b, 24) !== ntpSecs(sentTx) || getU32(b, 28) !== ntpFrac(sentTx))
+    // the originate timestamp must be the transmit timestamp of our request
+    if (stamp(b, 24) !== stamp(buildRequest(sentTx), 40))
         return fail("origin", "sntp: originate timestamp does not echo our request")
     const stratum = b[1]
     if (!stratum) {
         let code = ""
-        for (let i = 12; i < 16; i++) if (b[i] >= 32 && b[i] < 127) code += String.fromCharCode(b[i])
+        // the printable ASCII of the reference ID
+        for (let i = 12; i < 16; i++) if (b[i] >= 32) if (b[i] < 127) code += String.fromCharCode(b[i])
         return fail("kod", `sntp: server sent kiss-o'-death "${code}"`, code)
     }
     if (stratum > 15) return fail("stratum", `sntp: stratum ${stratum}, expected 1..15`)
     if (b[0] >> 6 === 3) return fail("unsynced", "sntp: server clock is not synchronized (LI 3)")
-    // explicit `=== 0`: DeviceScript takes numbers >= 2^31 (and fractions) as falsy
-    if (getU32(b, 40) === 0 && getU32(b, 44) === 0) return fail("zeroTx", "sntp: transmit timestamp is zero")
+    if (stamp(b, 40) === ZERO_STAMP) return fail("zeroTx", "sntp: transmit timestamp is zero")
     const t3 = readNtpTime(b, 40)
-    const t2 = getU32(b, 32) !== 0 || getU32(b, 36) !== 0 ? readNtpTime(b, 32) : t3
+    // no receive timestamp: take the transmit time
+    const t2 = stamp(b, 32) !== ZERO_STAMP ? readNtpTime(b, 32) : t3
     const offset = (t2 - sentTx + (t3 - t4)) / 2
     return { ok: true, unixMs: t4 + offset, offset, delay: t4 - sentTx - (t3 - t2), stratum }
 }
@@ -176,10 +178,20 @@ export class SntpClient {
         this.waiting = false
     }
 
-    /** Advances the machine to `now`, first handling `rx` (a datagram from a server) if given. */
+    /**
+     * Advances the machine to `now`, first handling `rx` (a datagram from a server) if given. On a
+     * timeout or an unusable reply it asks the next server, or ends the round with "failed" once
+     * every server had its tries.
+     */
     poll(now: number, rx?: Buffer): SntpAction {
         const c = this.counters
-        if (rx && this.waiting) {
+        const s = this.servers
+        const n = s.length
+        const d = this.denied
+        // `bad`: the reply condemned the server asked (ask the next one now); `kod`: kiss-o'-death
+        let bad = false
+        let kod = ""
+        if (rx) if (this.waiting) {
             const r = parseReply(rx, this.sentTx, now)
             if (r.ok) {
                 this.offset = r.offset
@@ -194,28 +206,23 @@ export class SntpClient {
             if (r.error === "origin" || r.error === "mode") c.foreign++
             else {
                 const k = r.code
-                const srv = this.servers[this.asked]
-                const stop = k === "DENY" || k === "RSTR"
-                if (stop) this.denied.push(srv)
-                if (k === "RATE") this.retry = this.intervalMs
-                const kod = stop || k === "RATE"
-                this.lastError = kod ? `sntp: ${srv} sent kiss-o'-death ${k}: ${stop ? "no more requests to it" : "asking less often"}` : r.message
-                const a = this.next(now)
-                if (kod && !a.event) a.event = "kod"
-                return a
+                const srv = s[this.asked]
+                if (k === "DENY" || k === "RSTR") {
+                    d.push(srv)
+                    kod = "no more requests to it"
+                }
+                if (k === "RATE") {
+                    this.retry = this.intervalMs
+                    kod = "asking less often"
+                }
+                this.lastError = kod ? `sntp: ${srv} sent kiss-o'-death ${k}: ${kod}` : r.message
+                bad = true
             }
         }
-        if (now < this.nextAt) return { wakeAt: this.nextAt }
-        if (!this.waiting) this.attempt = 0
-        return this.next(now)
-    }
-
-    // Asks the next server, or ends the round with "failed" once every server had its tries.
-    private next(now: number): SntpAction {
-        const s = this.servers
-        const n = s.length
-        const c = this.counters
-        const d = this.denied
+        if (!bad) {
+            if (now < this.nextAt) return { wakeAt: this.nextAt }
+            if (!this.waiting) this.attempt = 0
+        }
         for (;;) {
             if (this.attempt >= this.tries * n) {
                 if (!n) this.lastError = "sntp: no NTP server configured"
@@ -235,6 +242,8 @@ export class SntpClient {
         this.waiting = true
         c.sent++
         this.nextAt = now + this.timeoutMs
-        return { send: { data: buildRequest(this.sentTx), to: s[this.asked], port: NTP_PORT }, wakeAt: this.nextAt }
+        const a: SntpAction = { send: { data: buildRequest(this.sentTx), to: s[this.asked], port: NTP_PORT }, wakeAt: this.nextAt }
+        if (kod) a.event = "kod"
+        return a
     }
 }
