@@ -17,7 +17,8 @@ const MAX_CHAIN = 8
 /** Lower-cases `name` and drops one trailing dot. */
 export function normalizeName(name: string) {
     const n = name.toLowerCase()
-    return n.length && n.charCodeAt(n.length - 1) === 46 ? n.slice(0, n.length - 1) : n
+    if (n.length) if (n.charCodeAt(n.length - 1) === 46) return n.slice(0, n.length - 1)
+    return n
 }
 
 // the characters a name may hold besides "."
@@ -26,7 +27,8 @@ const NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-_"
 /** Why `name` cannot be looked up ("" when it can): labels of 1..63 letters, digits, "-" or "_", 253 characters in all. */
 export function nameError(name: string): string {
     const n = typeof name === "string" ? normalizeName(name) : ""
-    let why = n.length > 253 ? `is ${n.length} characters long (at most 253)` : n ? "" : "is empty"
+    let why = n ? "" : "is empty"
+    if (n.length > 253) why = `is ${n.length} characters long (at most 253)`
     let label = 0
     for (let i = 0; !why && i <= n.length; i++) {
         const c = i < n.length ? n.slice(i, i + 1) : "."
@@ -37,7 +39,8 @@ export function nameError(name: string): string {
         else if (NAME_CHARS.indexOf(c) < 0)
             why = `has a bad character "${c}" at position ${i} (expected letters, digits, "-", "_" or ".")`
     }
-    return why ? `dns: name "${name}" ${why}` : ""
+    if (why) return `dns: name "${name}" ${why}`
+    return ""
 }
 
 /** Builds a recursive query for the A records of `name`; throws an Error when the name is invalid. */
@@ -139,8 +142,9 @@ function readName(b: Buffer, off: number): string {
     }
     if (nameEnd < 0) nameEnd = p + 1
     // a string of invalid UTF-8 would crash the VM when logged or compared
-    if (len && utf8ErrorAt(scratch, 0, len - 1) >= 0) throw new Error(`name at ${off} is not valid UTF-8`)
-    return len ? scratch.slice(0, len - 1).toString().toLowerCase() : ""
+    if (len) if (utf8ErrorAt(scratch, 0, len - 1) >= 0) throw new Error(`name at ${off} is not valid UTF-8`)
+    if (!len) return ""
+    return scratch.slice(0, len - 1).toString().toLowerCase()
 }
 
 /**
@@ -158,7 +162,7 @@ export function parseResponse(b: Buffer, id: number, name: string): DnsResult {
     const rc = b[3] & 15
     const qd = getU16(b, 4)
     // errors may come without the question; anything else must echo ours
-    if (qd !== 1 && !(qd === 0 && rc)) return fail("question", `dns: response has ${qd} questions, expected 1`)
+    if (qd !== 1) if (qd || !rc) return fail("question", `dns: response has ${qd} questions, expected 1`)
     labelBudget = MAX_LABELS
     // the A and CNAME records of the answer section
     const recs: DnsRecord[] = []
@@ -183,12 +187,12 @@ export function parseResponse(b: Buffer, id: number, name: string): DnsResult {
             // (bytes past the end read as 0)
             const tc = getU32(b, p) // type and class
             const type = tc >> 16
-            const ttl = getU32(b, p + 4)
+            let ttl = getU32(b, p + 4)
             const rd = p + 10
             p = rd + getU16(b, p + 8)
             if (p > n) throw new Error(`answer ${i}: header or data runs past the end`)
             // only A and CNAME records of class IN
-            if (tc !== 0x10001 && tc !== 0x50001) continue
+            if (tc !== 0x10001) if (tc !== 0x50001) continue
             let data: string
             if (type === 1) {
                 if (p - rd !== 4) throw new Error(`A record ${i} has ${p - rd} bytes of data, expected 4`)
@@ -198,7 +202,8 @@ export function parseResponse(b: Buffer, id: number, name: string): DnsResult {
                 if (nameEnd > p) throw new Error(`CNAME ${i} runs past its data`)
             }
             // RFC 2181: a TTL with the top bit set means 0
-            recs.push({ owner, type, ttl: ttl >= 0x80000000 ? 0 : ttl, data })
+            if (ttl >= 0x80000000) ttl = 0
+            recs.push({ owner, type, ttl, data })
         }
     } catch (e: any) {
         return fail("format", `dns: malformed response for ${q}: ${e.message}`)
@@ -208,7 +213,7 @@ export function parseResponse(b: Buffer, id: number, name: string): DnsResult {
     let ttl = 0x7fffffff
     for (let k = 0; k < recs.length; k++) {
         const r = recs[k]
-        if (r.type === 5 && r.owner === chain[chain.length - 1] && chain.length <= MAX_CHAIN) {
+        if (r.type === 5) if (r.owner === chain[chain.length - 1]) if (chain.length <= MAX_CHAIN) {
             chain.push(r.data)
             ttl = Math.min(ttl, r.ttl)
             k = -1
@@ -216,7 +221,7 @@ export function parseResponse(b: Buffer, id: number, name: string): DnsResult {
     }
     const addresses: string[] = []
     for (const r of recs)
-        if (r.type === 1 && chain.indexOf(r.owner) >= 0) {
+        if (r.type === 1) if (chain.indexOf(r.owner) >= 0) {
             addresses.push(r.data)
             ttl = Math.min(ttl, r.ttl)
         }
@@ -340,8 +345,9 @@ export class DnsResolver {
         this.name = name
         this.attempt = 0
         this.lastFail = undefined
-        let hit = isIp(name) ? [name] : undefined
-        if (!hit) {
+        let hit: string[]
+        if (isIp(name)) hit = [name]
+        else {
             const err = nameError(name)
             if (err) return this.end(now, fail("name", err))
             hit = cacheGet(this.cache, name, now)
