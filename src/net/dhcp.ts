@@ -146,6 +146,8 @@ function fail(foreign: boolean, message: string): DhcpReply {
 // How to read each option code below 60 (0: skip it): 1 one byte, 2 a 4-byte number, 3 an
 // address, 4 addresses (keep the first), 5 addresses (keep up to 4), 6 text.
 const WANT = hex`00 03 00 04 00 00 05 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 02 01 01 03 00 06 00 02 02`
+// The length each way of reading needs (0: a non-zero multiple of 4; text: any).
+const SIZE = hex`00 01 04 04 00 00`
 // The DhcpReply field of each option WANT reads (by option code).
 const FIELDS = words(",mask,,gateway,,,dns,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,lease,overload,type,server,,text,,t1,t2", ",")
 
@@ -167,17 +169,26 @@ function scanOptions(b: Buffer, from: number, to: number, where: string, r: any)
         const v = i + 2
         i = v + len
         if (i > to) return `dhcp: option ${code} at offset ${v - 2} claims ${len} bytes, ${to - v} left in ${where}`
-        const want = code < 60 ? WANT[code] : 0
+        // (codes past the table read as undefined: skipped)
+        const want = WANT[code]
         if (!want) continue
-        const size = want === 1 ? 1 : want < 4 ? 4 : 0
-        if (size ? len !== size : want < 6 && (!len || len & 3))
-            return `dhcp: option ${code} must be ${size || "a multiple of 4"} bytes, got ${len}`
-        let val: any = want === 1 ? b[v] : want === 2 ? getU32(b, v) : want === 6 ? b.slice(v, i) : formatIp(b, v)
-        // a server's text (option 56): invalid UTF-8 would crash the VM when logged, so hex
-        if (want === 6) val = utf8ErrorAt(val) < 0 ? val.toString() : `(not UTF-8: ${val.toString("hex")})`
-        if (want === 5) {
-            val = []
-            for (let k = 0; k < len && k < 16; k += 4) val.push(formatIp(b, v + k))
+        let val: any
+        if (want === 6) {
+            // a server's text (option 56): invalid UTF-8 would crash the VM when logged, so hex
+            val = b.slice(v, i)
+            val = utf8ErrorAt(val) < 0 ? val.toString() : `(not UTF-8: ${val.toString("hex")})`
+        } else {
+            const size = SIZE[want]
+            if (size ? len !== size : !len || len & 3)
+                return `dhcp: option ${code} must be ${size || "a multiple of 4"} bytes, got ${len}`
+            if (want === 1) val = b[v]
+            else if (want === 2) val = getU32(b, v)
+            else if (want < 5) val = formatIp(b, v)
+            else {
+                val = []
+                const end = Math.min(len, 16)
+                for (let k = 0; k < end; k += 4) val.push(formatIp(b, v + k))
+            }
         }
         r[FIELDS[code]] = val
     }
@@ -210,13 +221,17 @@ export function parseDhcp(b: Buffer, xid: number, mac: Buffer, partial?: boolean
         return fail(false, `dhcp: magic cookie ${b.slice(236, 240).toString("hex")}, expected 63825363`)
     const r: DhcpReply = { ok: true, ip: formatIp(b, 16), mask: "255.255.255.0", gateway: "", dns: [], lease: -1, t1: -1, t2: -1 }
     let err = scanOptions(b, 240, n, "options", r)
-    if (!err && r.overload && partial) {
-        const f = fail(false, "dhcp: options in sname/file (option 52), which were not read")
-        f.overload = r.overload
-        return f
+    const o = r.overload
+    if (!err) {
+        if (o) if (partial) {
+            const f = fail(false, "dhcp: options in sname/file (option 52), which were not read")
+            f.overload = o
+            return f
+        }
+        if (o & 1) err = scanOptions(b, 108, OPTIONS_AT, "file", r)
+        // (read again: `file` may hold an option 52 of its own)
+        if (!err) if (r.overload & 2) err = scanOptions(b, SNAME_AT, 108, "sname", r)
     }
-    if (!err && r.overload & 1) err = scanOptions(b, 108, OPTIONS_AT, "file", r)
-    if (!err && r.overload & 2) err = scanOptions(b, SNAME_AT, 108, "sname", r)
     const t = r.type
     if (!err) {
         if (t !== DHCPOFFER && t !== DHCPACK && t !== DHCPNAK)
@@ -226,7 +241,8 @@ export function parseDhcp(b: Buffer, xid: number, mac: Buffer, partial?: boolean
         else if (t === DHCPOFFER && !r.server) err = "dhcp: OFFER without server identifier (option 54)"
         else if (t === DHCPACK && r.lease < 0) err = "dhcp: ACK without lease time (option 51)"
     }
-    return err ? fail(false, err) : r
+    if (err) return fail(false, err)
+    return r
 }
 
 /** Client states (RFC 2131 figure 5; "rebooting" is INIT-REBOOT and REBOOTING). */

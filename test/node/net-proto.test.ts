@@ -87,6 +87,11 @@ function dhcpVectors() {
         d_notype: dhcpReply({ options: [srv, opt(51, u32(60)), END] }),
         d_type3: dhcpReply({ options: [opt(53, [3]), srv, END] }),
         d_nosrv: dhcpReply({ options: [opt(53, [2]), opt(51, u32(60)), END] }),
+        // options past 59 (which the client skips), odd lengths and an empty one among them
+        d_ack_high: dhcpReply({
+            options: [opt(53, [5]), opt(60, "abc"), srv, opt(61, [1, 2, 0, 0, 0x12, 0x34, 0x56]), opt(51, u32(600)),
+                opt(119, [3, 0x6c, 0x61, 0x6e, 0]), opt(252, [10]), opt(254, []), mask, END],
+        }),
         d_zeroip: dhcpReply({ options: [opt(53, [5]), srv, opt(51, u32(60)), END], yiaddr: "0.0.0.0" }),
     }
     return v

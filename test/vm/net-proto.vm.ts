@@ -228,6 +228,9 @@ describe("dhcp packets", () => {
             has(r.message, part, what)
         }
         check(parseDhcp(vec("d_ack"), XID, MAC).ok, "control: the unmodified ACK parses")
+        const high = parseDhcp(vec("d_ack_high"), XID, MAC)
+        check(high.ok, "options 60..254 are skipped: " + high.message)
+        eq(`${high.lease} ${high.server} ${high.mask} "${high.gateway}" ${high.dns.length}`, '600 192.168.1.1 255.255.255.0 "" 0', "fields of the ACK with high options")
         foreign(reply("d_ack", XID + 1), "xid", "xid off by one")
         const other = vec("d_ack")
         other[33] ^= 1
