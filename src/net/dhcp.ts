@@ -58,7 +58,7 @@ export interface DhcpFields {
 function checkIdentity(mac: Buffer, hostname: string) {
     if (!mac || mac.length !== 6) throw new Error(`dhcp: mac must be 6 bytes, got ${mac ? mac.length : "none"}`)
     // a host label is a DNS label without "_"
-    if (hostname && (hostname.indexOf(".") >= 0 || hostname.indexOf("_") >= 0 || nameError(hostname)))
+    if (hostname) if (hostname.indexOf(".") >= 0 || hostname.indexOf("_") >= 0 || nameError(hostname))
         throw new Error(`dhcp: hostname "${hostname}" must be 1..63 letters, digits or "-"`)
 }
 
@@ -340,7 +340,7 @@ export class DhcpClient implements DhcpFields {
         const s = this.state
         const c = this.counters
         const l = this.lease
-        if (rx && s !== "init" && s !== "bound") {
+        if (rx) if (s !== "init") if (s !== "bound") {
             const r = parseDhcp(rx, this.xid, this.mac, partial)
             const t = r.type
             if (!r.ok) {
@@ -358,8 +358,8 @@ export class DhcpClient implements DhcpFields {
                     this.tries = 0
                     return this.send(now)
                 }
-            } else if (s === "requesting" && r.server && r.server !== this.server) {
-                // during REQUESTING only the chosen server's answer counts
+            } else if (s === "requesting" && (r.server || this.server) !== this.server) {
+                // during REQUESTING only the chosen server's answer counts (or one without option 54)
             } else if (t === DHCPNAK) {
                 c.naks++
                 const why = `dhcp: server ${r.server || "?"} refused the address (NAK${r.text ? ": " + r.text : ""})`
@@ -386,22 +386,26 @@ export class DhcpClient implements DhcpFields {
                 this.endAt = now + end * 1000
                 this.nextAt = now + t1 * 1000
                 this.state = "bound"
-                return { wakeAt: this.nextAt, event: l && l.ip === r.ip ? "renewed" : "bound" }
+                const a: DhcpAction = { wakeAt: this.nextAt, event: "bound" }
+                if (l) if (l.ip === r.ip) a.event = "renewed"
+                return a
             }
         }
         if (now < this.nextAt) return { wakeAt: this.nextAt }
         if (s === "init") return this.discover(now)
         const rb = s === "rebooting"
-        if (l && !rb) {
+        if (l) if (!rb) {
             if (now >= this.endAt) return this.drop(now, `dhcp: lease on ${l.ip} expired`)
             if (now >= this.t2At) {
                 if (s !== "rebinding") this.begin(now, "rebinding")
             } else if (s === "bound") this.begin(now, "renewing")
         }
-        // (the first INIT-REBOOT request is no retransmission)
-        if (s !== "bound" && !(rb && this.tries < 0)) c.timeouts++
-        if ((!l || rb) && ++this.tries > 3 && s !== "selecting")
-            return rb ? this.drop(now, `dhcp: no answer to INIT-REBOOT for ${l.ip}`) : this.discover(now)
+        // (the first INIT-REBOOT request is no retransmission: tries is below 0 only then)
+        if (s !== "bound") if (!(this.tries < 0)) c.timeouts++
+        if (!l || rb) if (++this.tries > 3) if (s !== "selecting") {
+            if (rb) return this.drop(now, `dhcp: no answer to INIT-REBOOT for ${l.ip}`)
+            return this.discover(now)
+        }
         return this.send(now)
     }
 
