@@ -5,7 +5,7 @@
  */
 import { utf8ErrorAt } from "../util/utf8"
 import { nameError } from "./dns"
-import { BROADCAST, Datagram, formatIp, getU32, parseIp, setU16, setU32 } from "./ip"
+import { action, BROADCAST, Datagram, formatIp, getU32, parseIp, setU16, setU32 } from "./ip"
 import { words } from "../util/words"
 
 /** UDP port of DHCP servers. */
@@ -386,12 +386,12 @@ export class DhcpClient implements DhcpFields {
                 this.endAt = now + end * 1000
                 this.nextAt = now + t1 * 1000
                 this.state = "bound"
-                const a: DhcpAction = { wakeAt: this.nextAt, event: "bound" }
-                if (l) if (l.ip === r.ip) a.event = "renewed"
-                return a
+                let ev = "bound"
+                if (l) if (l.ip === r.ip) ev = "renewed"
+                return action(this.nextAt, ev)
             }
         }
-        if (now < this.nextAt) return { wakeAt: this.nextAt }
+        if (now < this.nextAt) return action(this.nextAt)
         if (s === "init") return this.discover(now)
         const rb = s === "rebooting"
         if (l) if (!rb) {
@@ -463,7 +463,7 @@ export class DhcpClient implements DhcpFields {
 function dhcpSend(c: DhcpClient, now: number, kind: DhcpKind, to: string): DhcpAction {
     c.counters.sent++
     c.secs = (now - c.startAt) / 1000
-    return { send: { data: buildDhcp(kind, c), to, port: DHCP_SERVER_PORT }, wakeAt: c.nextAt }
+    return action(c.nextAt, undefined, buildDhcp(kind, c), to, DHCP_SERVER_PORT)
 }
 
 /**
@@ -472,7 +472,7 @@ function dhcpSend(c: DhcpClient, now: number, kind: DhcpKind, to: string): DhcpA
  * starts over). Nothing to send without a lease.
  */
 export function dhcpGiveBack(c: DhcpClient, kind: "decline" | "release", now: number): DhcpAction {
-    if (!c.lease) return { wakeAt: c.nextAt }
+    if (!c.lease) return action(c.nextAt)
     c.reset(kind === "decline" ? now + 10000 : now)
     const a = dhcpSend(c, now, kind, kind === "decline" ? BROADCAST : c.server)
     a.event = "lost"

@@ -5,7 +5,7 @@
  * feeds back what arrives.
  */
 import { utf8ErrorAt } from "../util/utf8"
-import { Datagram, formatIp, getU16, getU32, isIp, setU16 } from "./ip"
+import { action, Datagram, formatIp, getU16, getU32, isIp, setU16 } from "./ip"
 import { words } from "../util/words"
 
 /** UDP port of DNS servers. */
@@ -359,7 +359,7 @@ export class DnsResolver {
 
     /** Advances the lookup to `now`, first handling `rx` (a datagram from a server) if given. */
     poll(now: number, rx?: Buffer): DnsAction {
-        if (this.id < 0) return { wakeAt: now + IDLE }
+        if (this.id < 0) return action(now + IDLE)
         if (rx) {
             const r = parseResponse(rx, this.id, this.name)
             const e = r.error
@@ -375,7 +375,7 @@ export class DnsResolver {
                 return this.next(now)
             }
         }
-        if (now < this.nextAt) return { wakeAt: this.nextAt }
+        if (now < this.nextAt) return action(this.nextAt)
         this.counters.timeouts++
         return this.next(now)
     }
@@ -395,6 +395,6 @@ export class DnsResolver {
                 : fail("noServer", `dns: no DNS server to ask for ${this.name}`)))
         this.id = Math.floor(this.random() * 0x10000)
         this.nextAt = now + this.timeoutMs
-        return { send: { data: buildQuery(this.id, this.name), to: s[this.attempt++ % n], port: DNS_PORT }, wakeAt: this.nextAt }
+        return action(this.nextAt, undefined, buildQuery(this.id, this.name), s[this.attempt++ % n], DNS_PORT)
     }
 }

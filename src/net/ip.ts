@@ -16,6 +16,17 @@ export interface Datagram {
     port: number
 }
 
+/**
+ * What a protocol machine (DHCP, DNS, SNTP) asks of its caller: call again at `wakeAt`, report
+ * `event` when given, and first send `data` to `to`:`port` when given.
+ */
+export function action<A>(wakeAt: number, event?: string, data?: Buffer, to?: string, port?: number): A {
+    const a: any = { wakeAt }
+    if (event) a.event = event
+    if (data) a.send = { data, to, port }
+    return a
+}
+
 /** Parses "a.b.c.d" (each part 0..255, no leading zeros) into 4 bytes; undefined when it is not one. */
 export function tryParseIp(s: string): Buffer {
     if (typeof s !== "string") return undefined

@@ -3,7 +3,7 @@
  * poll-driven machine that syncs periodically over several servers. No I/O here: the caller sends
  * what `SntpClient.poll` asks for (UDP to port 123) and feeds back what arrives.
  */
-import { Datagram, getU32, setU32 } from "./ip"
+import { action, Datagram, getU32, setU32 } from "./ip"
 
 /** UDP port of NTP servers. */
 export const NTP_PORT = 123
@@ -201,7 +201,7 @@ export class SntpClient {
                 this.first = this.asked
                 this.retry = this.retryMs
                 this.nextAt = now + this.intervalMs
-                return { wakeAt: this.nextAt, event: "synced" }
+                return action(this.nextAt, "synced")
             }
             if (r.error === "origin" || r.error === "mode") c.foreign++
             else {
@@ -220,7 +220,7 @@ export class SntpClient {
             }
         }
         if (!bad) {
-            if (now < this.nextAt) return { wakeAt: this.nextAt }
+            if (now < this.nextAt) return action(this.nextAt)
             if (!this.waiting) this.attempt = 0
         }
         for (;;) {
@@ -231,7 +231,7 @@ export class SntpClient {
                 c.failures++
                 this.nextAt = now + this.retry
                 this.retry = Math.min(this.retry * 2, this.intervalMs)
-                return { wakeAt: this.nextAt, event: "failed" }
+                return action(this.nextAt, "failed")
             }
             if (!this.attempt) this.lastError = ""
             this.asked = (this.first + this.attempt++) % n
@@ -242,8 +242,6 @@ export class SntpClient {
         this.waiting = true
         c.sent++
         this.nextAt = now + this.timeoutMs
-        const a: SntpAction = { send: { data: buildRequest(this.sentTx), to: s[this.asked], port: NTP_PORT }, wakeAt: this.nextAt }
-        if (kod) a.event = "kod"
-        return a
+        return action(this.nextAt, kod ? "kod" : undefined, buildRequest(this.sentTx), s[this.asked], NTP_PORT)
     }
 }
