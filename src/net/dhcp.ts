@@ -5,7 +5,7 @@
  */
 import { utf8ErrorAt } from "../util/utf8"
 import { nameError } from "./dns"
-import { action, BROADCAST, Datagram, formatIp, getU32, parseIp, setU16, setU32 } from "./ip"
+import { action, BROADCAST, Datagram, formatIp, getU16, getU32, parseIp, setU16, setU32 } from "./ip"
 import { words } from "../util/words"
 
 /** UDP port of DHCP servers. */
@@ -216,7 +216,8 @@ export function parseDhcp(b: Buffer, xid: number, mac: Buffer, partial?: boolean
     if (x !== xid) return fail(true, `dhcp: xid ${x} is not ours (${xid})`)
     const ch = b.slice(28, 34).toString("hex")
     if (ch !== mac.toString("hex")) return fail(true, `dhcp: chaddr ${ch} is not our MAC`)
-    if (b[1] !== 1 || b[2] !== 6) return fail(false, `dhcp: htype/hlen ${b[1]}/${b[2]}, expected 1/6`)
+    // htype 1 (Ethernet), hlen 6
+    if (getU16(b, 1) !== 0x106) return fail(false, `dhcp: htype/hlen ${b[1]}/${b[2]}, expected 1/6`)
     if (getU32(b, 236) !== COOKIE)
         return fail(false, `dhcp: magic cookie ${b.slice(236, 240).toString("hex")}, expected 63825363`)
     const r: DhcpReply = { ok: true, ip: formatIp(b, 16), mask: "255.255.255.0", gateway: "", dns: [], lease: -1, t1: -1, t2: -1 }
@@ -232,16 +233,15 @@ export function parseDhcp(b: Buffer, xid: number, mac: Buffer, partial?: boolean
         // (read again: `file` may hold an option 52 of its own)
         if (!err) if (r.overload & 2) err = scanOptions(b, SNAME_AT, 108, "sname", r)
     }
-    const t = r.type
-    if (!err) {
-        if (t !== DHCPOFFER && t !== DHCPACK && t !== DHCPNAK)
-            err = t ? `dhcp: message type ${t}, expected OFFER (2), ACK (5) or NAK (6)` : "dhcp: no message type (option 53)"
-        else if (t !== DHCPNAK && r.ip === "0.0.0.0")
-            err = `dhcp: ${t === DHCPACK ? "ACK" : "OFFER"} with no address (yiaddr 0)`
-        else if (t === DHCPOFFER && !r.server) err = "dhcp: OFFER without server identifier (option 54)"
-        else if (t === DHCPACK && r.lease < 0) err = "dhcp: ACK without lease time (option 51)"
-    }
     if (err) return fail(false, err)
+    const t = r.type
+    if (!t) return fail(false, "dhcp: no message type (option 53)")
+    if (t === DHCPNAK) return r
+    if (t !== DHCPOFFER) if (t !== DHCPACK) return fail(false, `dhcp: message type ${t}, expected OFFER (2), ACK (5) or NAK (6)`)
+    if (r.ip === "0.0.0.0") return fail(false, `dhcp: ${t === DHCPACK ? "ACK" : "OFFER"} with no address (yiaddr 0)`)
+    if (t === DHCPOFFER) {
+        if (!r.server) return fail(false, "dhcp: OFFER without server identifier (option 54)")
+    } else if (r.lease < 0) return fail(false, "dhcp: ACK without lease time (option 51)")
     return r
 }
 
@@ -376,7 +376,8 @@ export class DhcpClient implements DhcpFields {
                     r.t2 = t2 = Math.floor((lease * 7) / 8)
                 }
                 this.ip = r.ip
-                r.server = this.server = r.server || this.server
+                if (!r.server) r.server = this.server
+                this.server = r.server
                 // the reply's fields are those of a lease
                 this.lease = r as DhcpLease
                 // an infinite lease: timers ~30 years away (never, in practice)
