@@ -56,7 +56,8 @@ export interface DhcpFields {
 
 /** Throws unless `mac` is 6 bytes and `hostname` is empty or a 1..63 character host label. */
 function checkIdentity(mac: Buffer, hostname: string) {
-    if (!mac || mac.length !== 6) throw new Error(`dhcp: mac must be 6 bytes, got ${mac ? mac.length : "none"}`)
+    if (!mac) throw new Error("dhcp: mac must be 6 bytes, got none")
+    if (mac.length !== 6) throw new Error(`dhcp: mac must be 6 bytes, got ${mac.length}`)
     // a host label is a DNS label without "_"
     if (hostname) if (hostname.indexOf(".") >= 0 || hostname.indexOf("_") >= 0 || nameError(hostname))
         throw new Error(`dhcp: hostname "${hostname}" must be 1..63 letters, digits or "-"`)
@@ -363,7 +364,7 @@ export class DhcpClient implements DhcpFields {
             } else if (t === DHCPNAK) {
                 c.naks++
                 const why = `dhcp: server ${r.server || "?"} refused the address (NAK${r.text ? ": " + r.text : ""})`
-                if (l) return this.drop(now, why)
+                if (l) return this.discover(now, why)
                 this.lastError = why
                 return this.discover(now)
             } else if (t === DHCPACK) {
@@ -396,7 +397,7 @@ export class DhcpClient implements DhcpFields {
         if (s === "init") return this.discover(now)
         const rb = s === "rebooting"
         if (l) if (!rb) {
-            if (now >= this.endAt) return this.drop(now, `dhcp: lease on ${l.ip} expired`)
+            if (now >= this.endAt) return this.discover(now, `dhcp: lease on ${l.ip} expired`)
             if (now >= this.t2At) {
                 if (s !== "rebinding") this.begin(now, "rebinding")
             } else if (s === "bound") this.begin(now, "renewing")
@@ -404,7 +405,7 @@ export class DhcpClient implements DhcpFields {
         // (the first INIT-REBOOT request is no retransmission: tries is below 0 only then)
         if (s !== "bound") if (!(this.tries < 0)) c.timeouts++
         if (!l || rb) if (++this.tries > 3) if (s !== "selecting") {
-            if (rb) return this.drop(now, `dhcp: no answer to INIT-REBOOT for ${l.ip}`)
+            if (rb) return this.discover(now, `dhcp: no answer to INIT-REBOOT for ${l.ip}`)
             return this.discover(now)
         }
         return this.send(now)
@@ -435,28 +436,28 @@ export class DhcpClient implements DhcpFields {
         this.xid = Math.floor(this.random() * 0x100000000)
     }
 
-    private discover(now: number): DhcpAction {
+    // Starts over with a DISCOVER; `why` the lease is lost: an event "lost" tells the caller.
+    private discover(now: number, why?: string): DhcpAction {
         this.lease = undefined
         this.begin(now, "selecting")
-        return this.send(now)
-    }
-
-    private drop(now: number, why: string): DhcpAction {
-        this.lastError = why
-        this.counters.lost++
-        const a = this.discover(now)
-        a.event = "lost"
+        const a = this.send(now)
+        if (why) {
+            this.lastError = why
+            this.counters.lost++
+            a.event = "lost"
+        }
         return a
     }
 
     // Sends what the state calls for and schedules the retransmission.
     private send(now: number): DhcpAction {
         const s = this.state
-        const left = (s === "renewing" ? this.t2At : this.endAt) - now
+        const renewing = s === "renewing"
+        const left = (renewing ? this.t2At : this.endAt) - now
         this.nextAt = now + (this.lease && s !== "rebooting"
             ? Math.min(left, Math.max(60000, left / 2))
             : (4000 << Math.min(this.tries, 3)) + Math.round((this.random() * 2 - 1) * 1000))
-        return dhcpSend(this, now, KINDS[STATES.indexOf(s)] as DhcpKind, s === "renewing" ? this.server : BROADCAST)
+        return dhcpSend(this, now, KINDS[STATES.indexOf(s)] as DhcpKind, renewing ? this.server : BROADCAST)
     }
 }
 

@@ -39,7 +39,8 @@ export function tryParseIp(s: string): Buffer {
         if (c === 46) part++
         else out[part] = out[part] * 10 + c - 48
     }
-    return formatIp(out) === s ? out : undefined
+    if (formatIp(out) === s) return out
+    return undefined
 }
 
 /** Parses "a.b.c.d" into 4 bytes; throws an Error naming the input when it is not an IPv4 address. */

@@ -165,6 +165,7 @@ describe("dhcp packets", () => {
         const d = buildDhcp("discover", { xid: 1, mac: MAC })
         eq(findOpt(d, 12), -1, "no hostname option without a hostname")
         throws(() => buildDhcp("discover", { xid: 1, mac: Buffer.alloc(5) }), "mac must be 6 bytes, got 5", "short MAC")
+        throws(() => buildDhcp("discover", { xid: 1, mac: undefined }), "mac must be 6 bytes, got none", "no MAC")
         throws(() => buildDhcp("select", { xid: 1, mac: MAC, ip: YIADDR }), "select needs server", "select")
         throws(() => buildDhcp("decline", { xid: 1, mac: MAC, server: SERVER }), "decline needs ip", "decline")
         throws(() => buildDhcp("renew", { xid: 1, mac: MAC }), "renew needs ip (ciaddr", "renew")
