@@ -346,9 +346,9 @@ export class DhcpClient implements DhcpFields {
             const t = r.type
             if (!r.ok) {
                 if (r.overload) this.readWhole = true
-                if (r.foreign) c.foreign++
+                if (r.foreign) c.foreign = c.foreign + 1
                 else {
-                    c.bad++
+                    c.bad = c.bad + 1
                     this.lastError = r.message
                 }
             } else if (s === "selecting") {
@@ -362,13 +362,13 @@ export class DhcpClient implements DhcpFields {
             } else if (s === "requesting" && (r.server || this.server) !== this.server) {
                 // during REQUESTING only the chosen server's answer counts (or one without option 54)
             } else if (t === DHCPNAK) {
-                c.naks++
+                c.naks = c.naks + 1
                 const why = `dhcp: server ${r.server || "?"} refused the address (NAK${r.text ? ": " + r.text : ""})`
                 if (l) return this.discover(now, why)
                 this.lastError = why
                 return this.discover(now)
             } else if (t === DHCPACK) {
-                c.acks++
+                c.acks = c.acks + 1
                 const lease = r.lease
                 let t1 = r.t1
                 let t2 = r.t2
@@ -403,7 +403,7 @@ export class DhcpClient implements DhcpFields {
             } else if (s === "bound") this.begin(now, "renewing")
         }
         // (the first INIT-REBOOT request is no retransmission: tries is below 0 only then)
-        if (s !== "bound") if (!(this.tries < 0)) c.timeouts++
+        if (s !== "bound") if (!(this.tries < 0)) c.timeouts = c.timeouts + 1
         if (!l || rb) if (++this.tries > 3) if (s !== "selecting") {
             if (rb) return this.discover(now, `dhcp: no answer to INIT-REBOOT for ${l.ip}`)
             return this.discover(now)

@@ -360,6 +360,7 @@ export class DnsResolver {
     /** Advances the lookup to `now`, first handling `rx` (a datagram from a server) if given. */
     poll(now: number, rx?: Buffer): DnsAction {
         if (this.id < 0) return action(now + IDLE)
+        const c = this.counters
         if (rx) {
             const r = parseResponse(rx, this.id, this.name)
             const e = r.error
@@ -368,7 +369,7 @@ export class DnsResolver {
                 return this.end(now, r)
             }
             // a stray datagram (another query's id, not a response, another question): keep waiting
-            if (STRAY.indexOf(e) >= 0) this.counters.foreign++
+            if (STRAY.indexOf(e) >= 0) c.foreign = c.foreign + 1
             else if (FINAL.indexOf(e) >= 0) return this.end(now, r)
             else {
                 this.lastFail = r
@@ -376,7 +377,7 @@ export class DnsResolver {
             }
         }
         if (now < this.nextAt) return action(this.nextAt)
-        this.counters.timeouts++
+        c.timeouts = c.timeouts + 1
         return this.next(now)
     }
 

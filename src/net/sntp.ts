@@ -203,7 +203,7 @@ export class SntpClient {
                 this.nextAt = now + this.intervalMs
                 return action(this.nextAt, "synced")
             }
-            if (r.error === "origin" || r.error === "mode") c.foreign++
+            if (r.error === "origin" || r.error === "mode") c.foreign = c.foreign + 1
             else {
                 const k = r.code
                 const srv = s[this.asked]
@@ -228,7 +228,7 @@ export class SntpClient {
                 if (!n) this.lastError = "sntp: no NTP server configured"
                 else if (!this.lastError) this.lastError = `sntp: no reply from ${s.join(", ")}${d.length ? " (refused by " + d.join(", ") + ")" : ""}`
                 this.waiting = false
-                c.failures++
+                c.failures = c.failures + 1
                 this.nextAt = now + this.retry
                 this.retry = Math.min(this.retry * 2, this.intervalMs)
                 return action(this.nextAt, "failed")
@@ -240,7 +240,7 @@ export class SntpClient {
         // sub-millisecond random bits make the echoed timestamp hard to guess
         this.sentTx = now + this.random() * 0.99
         this.waiting = true
-        c.sent++
+        c.sent = c.sent + 1
         this.nextAt = now + this.timeoutMs
         return action(this.nextAt, kod ? "kod" : undefined, buildRequest(this.sentTx), s[this.asked], NTP_PORT)
     }
