@@ -323,7 +323,8 @@ export class DnsResolver {
     readonly cache: DnsCache
     readonly counters: DnsCounters = { timeouts: 0, cacheHits: 0, foreign: 0 }
     private name: string
-    private id = -1
+    /** @internal the id of the query under way; -1 when none */
+    id = -1
     private attempt: number
     private nextAt: number
     private lastFail: DnsResult
@@ -349,12 +350,12 @@ export class DnsResolver {
         if (isIp(name)) hit = [name]
         else {
             const err = nameError(name)
-            if (err) return this.end(now, fail("name", err))
+            if (err) return lookupEnd(fail("name", err), this, now)
             hit = cacheGet(this.cache, name, now)
             if (!hit) return this.next(now)
             this.counters.cacheHits++
         }
-        return this.end(now, { ok: true, addresses: hit, ttl: 0 })
+        return lookupEnd({ ok: true, addresses: hit, ttl: 0 }, this, now)
     }
 
     /** Advances the lookup to `now`, first handling `rx` (a datagram from a server) if given. */
@@ -366,11 +367,11 @@ export class DnsResolver {
             const e = r.error
             if (r.ok) {
                 cachePut(this.cache, this.name, r.addresses, r.ttl, now)
-                return this.end(now, r)
+                return lookupEnd(r, this, now)
             }
             // a stray datagram (another query's id, not a response, another question): keep waiting
             if (STRAY.indexOf(e) >= 0) c.foreign = c.foreign + 1
-            else if (FINAL.indexOf(e) >= 0) return this.end(now, r)
+            else if (FINAL.indexOf(e) >= 0) return lookupEnd(r, this, now)
             else {
                 this.lastFail = r
                 return this.next(now)
@@ -381,21 +382,22 @@ export class DnsResolver {
         return this.next(now)
     }
 
-    private end(now: number, result: DnsResult): DnsAction {
-        this.id = -1
-        return { wakeAt: now + IDLE, result }
-    }
-
     // Asks the next server, or ends the lookup once every server had its tries.
     private next(now: number): DnsAction {
         const s = this.servers
         const n = s.length
         if (this.attempt >= this.tries * n)
-            return this.end(now, this.lastFail || (n
+            return lookupEnd(this.lastFail || (n
                 ? fail("timeout", `dns: no answer for ${this.name} from ${s.join(", ")} after ${this.attempt} tries`)
-                : fail("noServer", `dns: no DNS server to ask for ${this.name}`)))
+                : fail("noServer", `dns: no DNS server to ask for ${this.name}`)), this, now)
         this.id = Math.floor(this.random() * 0x10000)
         this.nextAt = now + this.timeoutMs
         return action(this.nextAt, undefined, buildQuery(this.id, this.name), s[this.attempt++ % n], DNS_PORT)
     }
+}
+
+// Ends the lookup of `r` with `result` (no query under way from then on).
+function lookupEnd(result: DnsResult, r: DnsResolver, now: number): DnsAction {
+    r.id = -1
+    return { wakeAt: now + IDLE, result }
 }
