@@ -69,8 +69,9 @@ function need(ip: string, kind: string, field: string) {
     return parseIp(ip)
 }
 
-// Writes option `code` holding `data` at `p`; returns the offset after it.
-function put(b: Buffer, p: number, code: number, data: Buffer | string) {
+// Writes option `code` holding `data` at `p` of `b`; returns the offset after it. (`data` comes
+// first: a call computing it then makes the compiler save none of the others.)
+function put(data: Buffer | string, b: Buffer, p: number, code: number) {
     b[p] = code
     b[p + 1] = data.length
     b.blitAt(p + 2, data, 0, data.length)
@@ -97,11 +98,11 @@ export function buildDhcp(kind: DhcpKind, f: DhcpFields): Buffer {
     b[242] = SHAPES[k]
     b.blitAt(246, f.mac, 0, 6)
     let p = 252
-    if (shape & 2) p = put(b, p, 50, need(f.ip, kind, "ip (option 50, the requested address)"))
-    if (shape & 4) p = put(b, p, 54, need(f.server, kind, "server (option 54)"))
+    if (shape & 2) p = put(need(f.ip, kind, "ip (option 50, the requested address)"), b, p, 50)
+    if (shape & 4) p = put(need(f.server, kind, "server (option 54)"), b, p, 54)
     if (shape & 8) {
-        if (host) p = put(b, p, 12, host)
-        p = put(b, p, 55, PARAMS)
+        if (host) p = put(host, b, p, 12)
+        p = put(PARAMS, b, p, 55)
     }
     b[p] = 255
     return b

@@ -31,7 +31,8 @@ export function nameError(name: string): string {
     if (n.length > 253) why = `is ${n.length} characters long (at most 253)`
     let label = 0
     for (let i = 0; !why && i <= n.length; i++) {
-        const c = i < n.length ? n.slice(i, i + 1) : "."
+        // (past the last character: the dot that ends the last label)
+        const c = n.slice(i, i + 1) || "."
         if (c === ".") {
             if (!label) why = `has an empty label at position ${i}`
             label = 0

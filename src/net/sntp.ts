@@ -24,11 +24,12 @@ export function readNtpTime(b: Buffer, off: number) {
 export function buildRequest(txTime: number): Buffer {
     const b = Buffer.alloc(48)
     b[0] = 0x23 // LI 0, VN 4, mode 3
-    const ms = Math.floor(txTime / 1000)
+    const secs = Math.floor(txTime / 1000)
     // NTP seconds modulo 2^32 (DeviceScript's `%` is wrong past 2^31, so no `%` here), then the fraction
-    const s = ms + NTP_UNIX
-    setU32(b, 40, s >= ERA ? s - ERA : s)
-    setU32(b, 44, Math.floor((txTime - ms * 1000) * FRAC_PER_MS))
+    let s = secs + NTP_UNIX
+    if (s >= ERA) s -= ERA
+    setU32(b, 40, s)
+    setU32(b, 44, Math.floor((txTime - secs * 1000) * FRAC_PER_MS))
     return b
 }
 
