@@ -20,7 +20,8 @@ export function setUnixTime(unixMs: number, from: string) {
 
 /** Current Unix time in ms, or 0 while the time is unknown. */
 export function unixNow(): number {
-    return source ? Math.round(millis() + offset) : 0
+    if (source) return Math.round(millis() + offset)
+    return 0
 }
 
 /** True once the time was set. */

@@ -170,7 +170,8 @@ export class SntpClient {
 
     /** Unix time (ms) at local time `now`, or -1 before the first sync. */
     unixTime(now: number) {
-        return this.synced ? now + this.offset : -1
+        if (this.synced) return now + this.offset
+        return -1
     }
 
     /** Syncs at the next poll instead of waiting for the interval. */
@@ -216,7 +217,8 @@ export class SntpClient {
                     this.retry = this.intervalMs
                     kod = "asking less often"
                 }
-                this.lastError = kod ? `sntp: ${srv} sent kiss-o'-death ${k}: ${kod}` : r.message
+                if (kod) this.lastError = `sntp: ${srv} sent kiss-o'-death ${k}: ${kod}`
+                else this.lastError = r.message
                 bad = true
             }
         }
