@@ -374,8 +374,10 @@ export class DhcpClient implements DhcpFields {
                 let t1 = r.t1
                 let t2 = r.t2
                 if (t1 < 0 || t1 > t2 || t2 > lease) {
-                    r.t1 = t1 = Math.floor(lease / 2)
-                    r.t2 = t2 = Math.floor((lease * 7) / 8)
+                    t1 = Math.floor(lease / 2)
+                    t2 = Math.floor((lease * 7) / 8)
+                    r.t1 = t1
+                    r.t2 = t2
                 }
                 this.ip = r.ip
                 if (!r.server) r.server = this.server

@@ -49,7 +49,8 @@ export function buildQuery(id: number, name: string): Buffer {
     const err = nameError(name)
     if (err) throw new Error(err)
     const n = normalizeName(name)
-    const b = Buffer.alloc(12 + n.length + 2 + 4)
+    // header 12, the name (n.length + 2 with its first length byte and the root), type and class 4
+    const b = Buffer.alloc(n.length + 18)
     setU16(b, 0, id)
     b[2] = 1 // RD
     b[5] = 1 // QDCOUNT
@@ -63,9 +64,9 @@ export function buildQuery(id: number, name: string): Buffer {
             len = 0
         } else len++
     }
-    const p = 14 + n.length
-    b[p + 1] = 1 // QTYPE A
-    b[p + 3] = 1 // QCLASS IN
+    const end = n.length + 18
+    b[end - 3] = 1 // QTYPE A
+    b[end - 1] = 1 // QCLASS IN
     return b
 }
 
@@ -273,13 +274,14 @@ export function cachePut(c: DnsCache, name: string, addresses: string[], ttl: nu
     const es = c.entries
     // a time after every expiry drops any entry for the name
     cacheGet(c, name, 1e300)
-    if (ttl <= 0 || c.size <= 0) return
+    if (ttl <= 0) return
+    if (c.size <= 0) return
     if (es.length >= c.size) {
         let victim = 0
         for (let i = 1; i < es.length; i++) if (es[i].expires < es[victim].expires) victim = i
         es.insert(victim, -1)
     }
-    es.push({ name: normalizeName(name), addresses, expires: now + Math.min(ttl, c.maxTtl) * 1000 })
+    es.push({ name: normalizeName(name), addresses, expires: Math.min(ttl, c.maxTtl) * 1000 + now })
 }
 
 /** What `DnsResolver` wants done: send a datagram, call again at `wakeAt`, or the lookup's result. */
