@@ -365,9 +365,7 @@ export class DhcpClient implements DhcpFields {
             } else if (t === DHCPNAK) {
                 c.naks = c.naks + 1
                 const why = `dhcp: server ${r.server || "?"} refused the address (NAK${r.text ? ": " + r.text : ""})`
-                if (l) return this.discover(now, why)
-                this.lastError = why
-                return this.discover(now)
+                return this.discover(now, why)
             } else if (t === DHCPACK) {
                 c.acks = c.acks + 1
                 const lease = r.lease
@@ -439,13 +437,15 @@ export class DhcpClient implements DhcpFields {
         this.xid = Math.floor(this.random() * 0x100000000)
     }
 
-    // Starts over with a DISCOVER; `why` the lease is lost: an event "lost" tells the caller.
+    // Starts over with a DISCOVER (`why`: the reason, kept as lastError); a lease held until then
+    // is lost: an event "lost" tells the caller.
     private discover(now: number, why?: string): DhcpAction {
+        const lost = this.lease
+        if (why) this.lastError = why
         this.lease = undefined
         this.begin(now, "selecting")
         const a = this.send(now)
-        if (why) {
-            this.lastError = why
+        if (lost) {
             this.counters.lost++
             a.event = "lost"
         }
