@@ -27,10 +27,12 @@ const NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-_"
 /** Why `name` cannot be looked up ("" when it can): labels of 1..63 letters, digits, "-" or "_", 253 characters in all. */
 export function nameError(name: string): string {
     const n = typeof name === "string" ? normalizeName(name) : ""
-    let why = n ? "" : "is empty"
+    let why = ""
+    if (!n) why = "is empty"
     if (n.length > 253) why = `is ${n.length} characters long (at most 253)`
     let label = 0
-    for (let i = 0; !why && i <= n.length; i++) {
+    for (let i = 0; i <= n.length; i++) {
+        if (why) break
         // (past the last character: the dot that ends the last label)
         const c = n.slice(i, i + 1) || "."
         if (c === ".") {

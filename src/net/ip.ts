@@ -34,10 +34,11 @@ export function tryParseIp(s: string): Buffer {
     let part = 0
     // read leniently (bytes wrap), then accept only what formats back to the same text: that
     // refuses other characters, parts past 255, leading zeros, empty and missing parts
-    for (let i = 0; i < s.length && part < 4; i++) {
+    for (let i = 0; i < s.length; i++) {
         const c = s.charCodeAt(i)
-        if (c === 46) part++
-        else out[part] = out[part] * 10 + c - 48
+        if (c !== 46) out[part] = out[part] * 10 + c - 48
+        // (a fifth part: not an address)
+        else if (++part > 3) break
     }
     if (formatIp(out) === s) return out
     return undefined
