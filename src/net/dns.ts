@@ -193,7 +193,7 @@ export function parseResponse(b: Buffer, id: number, name: string): DnsResult {
             const type = tc >> 16
             let ttl = getU32(b, p + 4)
             const rd = p + 10
-            p = rd + getU16(b, p + 8)
+            p = getU16(b, p + 8) + rd
             if (p > n) throw new Error(`answer ${i}: header or data runs past the end`)
             // only A and CNAME records of class IN
             if (tc !== 0x10001) if (tc !== 0x50001) continue
