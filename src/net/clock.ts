@@ -37,6 +37,9 @@ export function timeSource(): string {
 /** Waits until the time is set or `ms` has passed; resolves to whether it is known. */
 export async function untilTimeKnown(ms: number): Promise<boolean> {
     const deadline = millis() + ms
-    for (let left = ms; !timeKnown() && left > 0; left = deadline - millis()) await known.wait(left)
+    for (let left = ms; left > 0; left = deadline - millis()) {
+        if (timeKnown()) break
+        await known.wait(left)
+    }
     return timeKnown()
 }

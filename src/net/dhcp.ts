@@ -217,7 +217,7 @@ export function parseDhcp(b: Buffer, xid: number, mac: Buffer, partial?: boolean
     const x = getU32(b, 4)
     if (x !== xid) return fail(true, `dhcp: xid ${x} is not ours (${xid})`)
     const ch = b.slice(28, 34).toString("hex")
-    if (ch !== mac.toString("hex")) return fail(true, `dhcp: chaddr ${ch} is not our MAC`)
+    if (mac.toString("hex") !== ch) return fail(true, `dhcp: chaddr ${ch} is not our MAC`)
     // htype 1 (Ethernet), hlen 6
     if (getU16(b, 1) !== 0x106) return fail(false, `dhcp: htype/hlen ${b[1]}/${b[2]}, expected 1/6`)
     if (getU32(b, 236) !== COOKIE)
