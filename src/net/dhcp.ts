@@ -313,7 +313,8 @@ export class DhcpClient implements DhcpFields {
     readonly counters: DhcpCounters = { sent: 0, acks: 0, naks: 0, foreign: 0, bad: 0, timeouts: 0, lost: 0 }
     /** @internal exchange id */
     xid: number
-    private tries: number
+    /** @internal requests sent in this exchange (-1 before the first INIT-REBOOT request) */
+    tries: number
     /** @internal */
     nextAt = 0
     /** @internal when the exchange began */
@@ -328,7 +329,7 @@ export class DhcpClient implements DhcpFields {
     private endAt: number
 
     /** `random()` returns [0, 1) (xids and jitter); throws on a bad MAC or hostname. */
-    constructor(readonly mac: Buffer, readonly hostname: string, private readonly random: () => number) {
+    constructor(readonly mac: Buffer, readonly hostname: string, /** @internal */ readonly random: () => number) {
         checkIdentity(mac, hostname)
     }
 
@@ -400,8 +401,8 @@ export class DhcpClient implements DhcpFields {
         if (l) if (!rb) {
             if (now >= this.endAt) return this.discover(now, `dhcp: lease on ${l.ip} expired`)
             if (now >= this.t2At) {
-                if (s !== "rebinding") this.begin(now, "rebinding")
-            } else if (s === "bound") this.begin(now, "renewing")
+                if (s !== "rebinding") dhcpBegin(this, now, "rebinding")
+            } else if (s === "bound") dhcpBegin(this, now, "renewing")
         }
         // (the first INIT-REBOOT request is no retransmission: tries is below 0 only then)
         if (s !== "bound") if (!(this.tries < 0)) c.timeouts = c.timeouts + 1
@@ -418,7 +419,7 @@ export class DhcpClient implements DhcpFields {
      */
     reboot(now: number) {
         if (!this.lease) return
-        this.begin(now, "rebooting")
+        dhcpBegin(this, now, "rebooting")
         this.tries = -1
         this.nextAt = now
     }
@@ -430,20 +431,13 @@ export class DhcpClient implements DhcpFields {
         this.nextAt = at
     }
 
-    private begin(now: number, state: DhcpState) {
-        this.state = state
-        this.startAt = now
-        this.tries = 0
-        this.xid = Math.floor(this.random() * 0x100000000)
-    }
-
     // Starts over with a DISCOVER (`why`: the reason, kept as lastError); a lease held until then
     // is lost: an event "lost" tells the caller.
     private discover(now: number, why?: string): DhcpAction {
         const lost = this.lease
         if (why) this.lastError = why
         this.lease = undefined
-        this.begin(now, "selecting")
+        dhcpBegin(this, now, "selecting")
         const a = this.send(now)
         if (lost) {
             this.counters.lost++
@@ -483,4 +477,12 @@ export function dhcpGiveBack(c: DhcpClient, kind: "decline" | "release", now: nu
     const a = dhcpSend(c, now, kind, kind === "decline" ? BROADCAST : c.server)
     a.event = "lost"
     return a
+}
+
+// Begins an exchange in `state`: a new xid, its start time, no tries yet.
+function dhcpBegin(c: DhcpClient, now: number, state: DhcpState) {
+    c.state = state
+    c.startAt = now
+    c.tries = 0
+    c.xid = Math.floor(c.random() * 0x100000000)
 }
