@@ -325,8 +325,10 @@ export class DhcpClient implements DhcpFields {
     ip: string
     /** @internal */
     server: string
-    private t2At: number
-    private endAt: number
+    /** @internal when to rebind (T2) */
+    t2At: number
+    /** @internal when the lease ends */
+    endAt: number
 
     /** `random()` returns [0, 1) (xids and jitter); throws on a bad MAC or hostname. */
     constructor(readonly mac: Buffer, readonly hostname: string, /** @internal */ readonly random: () => number) {
@@ -359,7 +361,7 @@ export class DhcpClient implements DhcpFields {
                     this.server = r.server
                     this.state = "requesting"
                     this.tries = 0
-                    return this.send(now)
+                    return dhcpRetry(this, now)
                 }
             } else if (s === "requesting" && (r.server || this.server) !== this.server) {
                 // during REQUESTING only the chosen server's answer counts (or one without option 54)
@@ -410,7 +412,7 @@ export class DhcpClient implements DhcpFields {
             if (rb) return this.discover(now, `dhcp: no answer to INIT-REBOOT for ${l.ip}`)
             return this.discover(now)
         }
-        return this.send(now)
+        return dhcpRetry(this, now)
     }
 
     /**
@@ -438,25 +440,25 @@ export class DhcpClient implements DhcpFields {
         if (why) this.lastError = why
         this.lease = undefined
         dhcpBegin(this, now, "selecting")
-        const a = this.send(now)
+        const a = dhcpRetry(this, now)
         if (lost) {
             this.counters.lost++
             a.event = "lost"
         }
         return a
     }
+}
 
-    // Sends what the state calls for and schedules the retransmission.
-    private send(now: number): DhcpAction {
-        const s = this.state
-        const renewing = s === "renewing"
-        const left = (renewing ? this.t2At : this.endAt) - now
-        // (calls first in each sum and min: then the compiler saves no operand across them)
-        this.nextAt = (this.lease && s !== "rebooting"
-            ? Math.min(Math.max(60000, left / 2), left)
-            : Math.round((this.random() * 2 - 1) * 1000) + (4000 << Math.min(this.tries, 3))) + now
-        return dhcpSend(this, now, KINDS[STATES.indexOf(s)] as DhcpKind, renewing ? this.server : BROADCAST)
-    }
+// Sends what the state of `c` calls for and schedules the retransmission.
+function dhcpRetry(c: DhcpClient, now: number): DhcpAction {
+    const s = c.state
+    const renewing = s === "renewing"
+    const left = (renewing ? c.t2At : c.endAt) - now
+    // (calls first in each sum and min: then the compiler saves no operand across them)
+    c.nextAt = (c.lease && s !== "rebooting"
+        ? Math.min(Math.max(60000, left / 2), left)
+        : Math.round((c.random() * 2 - 1) * 1000) + (4000 << Math.min(c.tries, 3))) + now
+    return dhcpSend(c, now, KINDS[STATES.indexOf(s)] as DhcpKind, renewing ? c.server : BROADCAST)
 }
 
 // Builds `kind` for the client's exchange: an action sending it to `to`, waking at `c.nextAt`.
