@@ -368,7 +368,7 @@ export class DhcpClient implements DhcpFields {
             } else if (t === DHCPNAK) {
                 c.naks = c.naks + 1
                 const why = `dhcp: server ${r.server || "?"} refused the address (NAK${r.text ? ": " + r.text : ""})`
-                return dhcpDiscover(this, now, why)
+                return dhcpDiscover(why, this, now)
             } else if (t === DHCPACK) {
                 c.acks = c.acks + 1
                 const lease = r.lease
@@ -398,10 +398,10 @@ export class DhcpClient implements DhcpFields {
             }
         }
         if (now < this.nextAt) return action(this.nextAt)
-        if (s === "init") return dhcpDiscover(this, now)
+        if (s === "init") return dhcpDiscover(undefined, this, now)
         const rb = s === "rebooting"
         if (l) if (!rb) {
-            if (now >= this.endAt) return dhcpDiscover(this, now, `dhcp: lease on ${l.ip} expired`)
+            if (now >= this.endAt) return dhcpDiscover(`dhcp: lease on ${l.ip} expired`, this, now)
             if (now >= this.t2At) {
                 if (s !== "rebinding") dhcpBegin(this, now, "rebinding")
             } else if (s === "bound") dhcpBegin(this, now, "renewing")
@@ -409,8 +409,8 @@ export class DhcpClient implements DhcpFields {
         // (the first INIT-REBOOT request is no retransmission: tries is below 0 only then)
         if (s !== "bound") if (!(this.tries < 0)) c.timeouts = c.timeouts + 1
         if (!l || rb) if (++this.tries > 3) if (s !== "selecting") {
-            if (rb) return dhcpDiscover(this, now, `dhcp: no answer to INIT-REBOOT for ${l.ip}`)
-            return dhcpDiscover(this, now)
+            if (rb) return dhcpDiscover(`dhcp: no answer to INIT-REBOOT for ${l.ip}`, this, now)
+            return dhcpDiscover(undefined, this, now)
         }
         return dhcpRetry(this, now)
     }
@@ -435,8 +435,9 @@ export class DhcpClient implements DhcpFields {
 }
 
 // `c` starts over with a DISCOVER (`why`: the reason, kept as lastError); a lease held until then
-// is lost: an event "lost" tells the caller.
-function dhcpDiscover(c: DhcpClient, now: number, why?: string): DhcpAction {
+// is lost: an event "lost" tells the caller. (`why` comes first: a message formatted in the call
+// then makes the compiler save no other argument.)
+function dhcpDiscover(why: string, c: DhcpClient, now: number): DhcpAction {
     const lost = c.lease
     if (why) c.lastError = why
     c.lease = undefined
