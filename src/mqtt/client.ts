@@ -190,12 +190,13 @@ export class MqttClient {
     /** messages in flight: the first `inflight` entries of the outbox */
     private inflight = 0
     private subs: Sub[] = []
-    private pending: Pending[] = []
+    /** set at every CONNACK (nothing is requested before the first) */
+    private pending: Pending[]
     private inbox: Packet[] = []
     /** ids of QoS 2 messages delivered, until their PUBREL */
     private qos2In: number[] = []
-    /** ids of QoS 1/2 messages sent beyond the outbox bound, not kept: their acks are expected, nothing else */
-    private loose: number[] = []
+    /** ids of QoS 1/2 messages sent beyond the outbox bound, not kept: their acks are expected, nothing else (set at every CONNACK) */
+    private loose: number[]
     /** the broker's session: counts CONNACKs without session-present; inbox entries carry it in `s` */
     private session = 0
     private lastId = 0
