@@ -7,7 +7,7 @@ import * as ds from "@devicescript/core"
 import { Connection, NetStack } from "../net/stack"
 import { Signal } from "../util/signal"
 import { encode, encodeConnect, MqttError, Packet, PacketReader, PacketType, toBytes, Will } from "./packet"
-import { topicFilterError, topicMatches, topicNameError } from "./topic"
+import { topicMatches, topicNameError } from "./topic"
 import { words } from "../util/words"
 import { millis, sleep, suspend } from "../util/rt"
 
@@ -169,10 +169,23 @@ function find<T>(list: T[], key: string, value: any): T {
     return undefined
 }
 
+/** Throws when `topic` is not a valid topic name (with `filter`, topic filter). */
+function checkTopic(topic: string, filter?: boolean) {
+    const err = topicNameError(topic, filter)
+    if (err) throw new Error(`mqtt: ${err}`)
+}
+
 function qosOf(opts: { qos?: number }): number {
     const q = (opts && opts.qos) || 0
     if (q !== (q & 3) || q === 3) throw new Error(`mqtt: qos must be 0, 1 or 2, got ${q}`)
     return q
+}
+
+/** Marks `m` done and wakes its publisher, if one waits. */
+function release(m: OutMsg) {
+    m.done = true
+    const w = m.waiter
+    if (w && w.suspended) w.resume(true)
 }
 
 /** An MQTT 3.1.1 client that keeps its promises; see docs/mqtt-client.md for the guarantees. */
@@ -190,8 +203,7 @@ export class MqttClient {
     /** messages in flight: the first `inflight` entries of the outbox */
     private inflight = 0
     private subs: Sub[] = []
-    /** set at every CONNACK (nothing is requested before the first) */
-    private pending: Pending[]
+    private pending: Pending[] = []
     private inbox: Packet[] = []
     /** ids of QoS 2 messages delivered, until their PUBREL */
     private qos2In: number[] = []
@@ -331,8 +343,7 @@ export class MqttClient {
     async publish(topic: string, payload: string | Buffer, opts?: { qos?: number; retain?: boolean; wait?: boolean }) {
         if (topic !== this.lastTopic) {
             // devices publish to a few topics over and over: validate and encode each once
-            const err = topicNameError(topic)
-            if (err) throw new Error(`mqtt: ${err}`)
+            checkTopic(topic)
             this.lastTopicBytes = Buffer.from(topic)
             this.lastTopic = topic
         }
@@ -384,8 +395,7 @@ export class MqttClient {
      * subscription is renewed by itself after a reconnect without a session.
      */
     async subscribe(filter: string, handler: MessageHandler, opts?: { qos?: number; timeoutMs?: number }): Promise<number> {
-        const err = topicFilterError(filter)
-        if (err) throw new Error(`mqtt: ${err}`)
+        checkTopic(filter, true)
         const qos = qosOf(opts)
         const subs = this.subs
         let sub = find(subs, "filter", filter)
@@ -447,7 +457,7 @@ export class MqttClient {
     /** Next free packet id: never 0, wraps 65535 -> 1, skips ids in flight. */
     private nextId(): number {
         for (;;) {
-            const id = (this.lastId = this.lastId >= 65535 ? 1 : this.lastId + 1)
+            const id = (this.lastId = (this.lastId % 65535) + 1)
             // ids of `loose` messages are not checked: ids go up one at a time, and their acks come
             // long before the id comes round again (65,535 packets later)
             if (!find(this.outbox, "id", id) && !find(this.pending, "id", id)) return id
@@ -482,9 +492,7 @@ export class MqttClient {
         const l = this.loose
         l.push(this.stamp(m))
         if (l.length > LOOSE_LIMIT) l.shift()
-        m.done = true
-        const w = m.waiter
-        if (w && w.suspended) w.resume(true)
+        release(m)
         try {
             await this.write(m.pkt, m.tail)
             this.count("sent")
@@ -502,10 +510,8 @@ export class MqttClient {
             if (i < this.inflight) this.inflight--
         }
         if (!error) this.count("acked")
-        m.done = true
         m.error = error
-        const w = m.waiter
-        if (w && w.suspended) w.resume(true)
+        release(m)
     }
 
     /** Writes one packet (and its separate payload); writes are serialized so packets never interleave. */
@@ -692,18 +698,20 @@ export class MqttClient {
                 const now = millis()
                 const ping = this.pingSentAt
                 let wait = 60000
-                if (ka && ping) {
-                    wait = ping + ka / 2 - now
-                    if (wait <= 0) {
-                        this.dropConnection(`no PINGRESP within ${ka / 2000} s: connection declared dead`)
-                        break
-                    }
-                } else if (ka) {
-                    wait = Math.min(this.lastSent, this.lastRecv) + (ka * 3) / 4 - now
-                    if (wait <= 0) {
-                        this.pingSentAt = now
-                        await this.write(PINGREQ)
-                        continue
+                if (ka) {
+                    if (ping) {
+                        wait = ping + ka / 2 - now
+                        if (wait <= 0) {
+                            this.dropConnection(`no PINGRESP within ${ka / 2000} s: connection declared dead`)
+                            break
+                        }
+                    } else {
+                        wait = Math.min(this.lastSent, this.lastRecv) + (ka * 3) / 4 - now
+                        if (wait <= 0) {
+                            this.pingSentAt = now
+                            await this.write(PINGREQ)
+                            continue
+                        }
                     }
                 }
                 await this.pull(conn, wait)
