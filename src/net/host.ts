@@ -39,20 +39,17 @@ class HostConnection implements Connection {
     _push(b: Buffer) {
         if (this.done) return
         this.chunks.push(b)
-        this.wake()
+        this.signal.notify()
     }
     _opened() {
         this.open = true
-        this.wake()
+        this.signal.notify()
     }
     _end(err: string) {
         if (this.done) return
         this.done = true
         if (err !== undefined) this.error = err
         if (current === this) current = undefined
-        this.wake()
-    }
-    private wake() {
         this.signal.notify()
     }
     /** Suspends until woken or `ms` passes; true when woken. */
@@ -93,7 +90,7 @@ class HostConnection implements Connection {
         }
         this.done = true
         this.chunks = []
-        this.wake()
+        this.signal.notify()
     }
 }
 
@@ -116,16 +113,13 @@ export class HostStack implements NetStack {
         const deadline = millis() + (opts.timeoutMs || 10000)
         while (!c.open) {
             const left = deadline - millis()
-            if (c.error !== undefined || left <= 0) {
-                const why = c.error !== undefined ? c.error : "timed out"
+            // an error or a close event ends `current` (and events reach only `current`)
+            const why = current !== c ? c.error || "closed" : left <= 0 ? "timed out" : undefined
+            if (why) {
                 await c.close()
                 throw new Error(`${c.name}: connect failed: ${why}`)
             }
             await c._wait(left)
-            if (current !== c && !c.open) {
-                await c.close()
-                throw new Error(`${c.name}: connect failed: ${c.error || "closed"}`)
-            }
         }
         return c
     }
