@@ -374,8 +374,25 @@ export class MqttClient {
                 this.count("dropped")
                 throw new Error(`mqtt: outbox full (${o.outboxLimit} messages, ${this.inflight} in flight), message dropped`)
             }
-            if (this.connected) await this.sendLoose(v)
-            else {
+            if (this.connected) {
+                // sent loose: the outbox is full while connected, so its oldest waiting message is
+                // written now, in its turn (every older one is in flight already), and no longer
+                // kept for a resend after a reconnect. A burst of commands needs it: the PUBACKs of
+                // their replies come back behind the commands the broker has already sent, so the
+                // device must answer them all before it can see one ack.
+                box.insert(this.inflight, -1)
+                const l = this.loose
+                l.push(this.stamp(v))
+                if (l.length > LOOSE_LIMIT) l.shift()
+                release(v)
+                try {
+                    await this.write(v.pkt, v.tail)
+                    this.count("sent")
+                } catch (e) {
+                    // connection gone: the message is lost with it (the caller was told the outbox was full)
+                    this.count("dropped")
+                }
+            } else {
                 this.count("dropped")
                 this.finish(v, `outbox full (${o.outboxLimit}), dropped as the oldest waiting message`)
             }
@@ -471,35 +488,6 @@ export class MqttClient {
         pkt[m.idOff] = id >> 8
         pkt[m.idOff + 1] = id & 0xff
         return id
-    }
-
-    /** Forgets a loose message's id once its ack came (in order as a rule: the first is tried first); true when it was one. */
-    private unloose(id: number) {
-        const l = this.loose
-        const i = l[0] === id ? 0 : l.indexOf(id)
-        if (i >= 0) l.insert(i, -1)
-        return i >= 0
-    }
-
-    /**
-     * The outbox is full while connected: its oldest waiting message is written now, in its turn
-     * (every older one is in flight already), and no longer kept for a resend after a reconnect.
-     * A burst of commands needs it: the PUBACKs of their replies come back behind the commands the
-     * broker has already sent, so the device must answer them all before it can see one ack.
-     */
-    private async sendLoose(m: OutMsg) {
-        this.outbox.insert(this.inflight, -1)
-        const l = this.loose
-        l.push(this.stamp(m))
-        if (l.length > LOOSE_LIMIT) l.shift()
-        release(m)
-        try {
-            await this.write(m.pkt, m.tail)
-            this.count("sent")
-        } catch (e) {
-            // connection gone: the message is lost with it (the caller was told the outbox was full)
-            this.count("dropped")
-        }
     }
 
     /** Ends a message: removed from the outbox, its publisher woken; without `error` it was delivered. */
@@ -803,10 +791,16 @@ export class MqttClient {
             this.good = true
             this.finish(m)
             await this.pump()
-        } else if (!m && this.unloose(id)) {
-            // the last ack (PUBACK, PUBCOMP) of a message sent beyond the outbox bound
-            this.count("acked")
-            return true
+        } else if (!m) {
+            // the last ack (PUBACK, PUBCOMP) of a message sent beyond the outbox bound: its id is
+            // forgotten (acks come in order as a rule: the first id is tried first)
+            const l = this.loose
+            const i = l[0] === id ? 0 : l.indexOf(id)
+            if (i >= 0) {
+                l.insert(i, -1)
+                this.count("acked")
+                return true
+            }
         }
         return ok
     }
