@@ -18,48 +18,36 @@ const rt = ds as DsSockets
 
 let current: HostConnection
 
+/** The runtime's socket events go to the current connection (never one that is done: ending it clears `current`). */
 function onSocketEvent(event: SocketEvent, arg?: Buffer | string) {
     const c = current
     if (!c) return
-    if (event === "data") c._push(arg as Buffer)
-    else if (event === "open") c._opened()
-    else if (event === "close") c._end(undefined)
-    else if (event === "error") c._end(arg + "")
+    if (event === "data") c.chunks.push(arg as Buffer)
+    else if (event === "open") c.open = true
+    else if (event === "close" || event === "error") {
+        c.done = true
+        if (event === "error") c.error = arg + ""
+        current = undefined
+    } else return
+    c.signal.notify()
 }
 
+// fields not private: onSocketEvent and HostStack.connect use them (the class is not exported)
 class HostConnection implements Connection {
-    private chunks: Buffer[] = []
-    private signal = new Signal()
-    private done = false
-    open = false
+    chunks: Buffer[] = []
+    /** woken by every event */
+    signal = new Signal()
+    // (both start undefined: only their truth is read)
+    done: boolean
+    open: boolean
     error: string
 
     constructor(readonly name: string) {}
 
-    _push(b: Buffer) {
-        if (this.done) return
-        this.chunks.push(b)
-        this.signal.notify()
-    }
-    _opened() {
-        this.open = true
-        this.signal.notify()
-    }
-    _end(err: string) {
-        if (this.done) return
-        this.done = true
-        if (err !== undefined) this.error = err
-        if (current === this) current = undefined
-        this.signal.notify()
-    }
-    /** Suspends until woken or `ms` passes; true when woken. */
-    async _wait(ms: number) {
-        return await this.signal.wait(ms)
-    }
-
     async send(data: Buffer) {
         for (let tries = 0; ; tries++) {
-            if (this.done || current !== this)
+            // (a connection that is done is no longer `current`)
+            if (current !== this)
                 throw new Error(`${this.name}: connection closed${this.error ? " (" + this.error + ")" : ""}`)
             const r = rt._socketWrite(data)
             if (r === 0) return
@@ -79,7 +67,7 @@ class HostConnection implements Connection {
             if (this.done) return null
             const left = deadline - millis()
             if (left <= 0) return undefined
-            await this._wait(left)
+            await this.signal.wait(left)
         }
     }
 
@@ -119,7 +107,7 @@ export class HostStack implements NetStack {
                 await c.close()
                 throw new Error(`${c.name}: connect failed: ${why}`)
             }
-            await c._wait(left)
+            await c.signal.wait(left)
         }
         return c
     }
