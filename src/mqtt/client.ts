@@ -224,7 +224,7 @@ export class MqttClient {
     private renewing: boolean
     /** the current connection got a SUBACK or a PUBACK / PUBCOMP */
     private good: boolean
-    private st = {} as MqttStats
+    private st: MqttStats = { sent: 0, acked: 0, retransmitted: 0, reconnects: 0, connectAttempts: 0, dropped: 0, received: 0, malformed: 0, outbox: 0 }
     /** true while a CONNACK-accepted connection is up */
     connected = false
     /** session-present flag of the last CONNACK */
@@ -233,7 +233,6 @@ export class MqttClient {
     lastError: string
 
     constructor(o: MqttOptions) {
-        for (const k of words("sent acked retransmitted reconnects connectAttempts dropped received malformed outbox", " ")) (this.st as any)[k] = 0
         if (!o.net) throw new Error("mqtt: options.net is required")
         if (!o.host) throw new Error("mqtt: options.host is required")
         if (typeof o.clientId !== "string") throw new Error("mqtt: options.clientId is required")

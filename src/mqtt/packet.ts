@@ -91,12 +91,13 @@ export function encode(hdr: number, parts: (number | Buffer)[], raw?: Buffer, he
     let off = writeVarint(buf, 1, len)
     // (callers check the values; no string can reach 64 KB on a 64 KB heap)
     for (const p of parts) {
-        const b = typeof p === "number" ? undefined : (p as Buffer)
-        const n = b ? b.length : (p as number)
-        buf[off++] = n >> 8
-        buf[off++] = n & 0xff
-        if (b) {
-            buf.blitAt(off, b, 0, n)
+        const num = typeof p === "number"
+        const n = num ? (p as number) : (p as Buffer).length
+        buf[off] = n >> 8
+        buf[off + 1] = n & 0xff
+        off += 2
+        if (!num) {
+            buf.blitAt(off, p as Buffer, 0, n)
             off += n
         }
     }
@@ -286,13 +287,14 @@ export function decodePacket(hdr: number, buf: Buffer, off: number, len: number)
     const p: Packet = { type, flags, id: 0 }
     if (type === PacketType.Publish) {
         const qos = (flags >> 1) & 3
-        const tl = u16(buf, off)
-        const start = off + 2 + tl + (qos ? 2 : 0) // of the payload
+        const ts = off + 2 // the topic: buf[ts..te)
+        const te = ts + u16(buf, off)
+        const start = te + (qos ? 2 : 0) // of the payload
         if (qos === 3 || len < 2 || start > off + len)
             throw malformed(`PUBLISH: QoS ${qos} (0..2 allowed), or a topic longer than the body of ${len} bytes`)
         // MQTT 1.5.3 and 4.7: well-formed UTF-8 (invalid bytes would also crash string code), no NUL, no wildcards
-        if (utf8ErrorAt(buf, off + 2, off + 2 + tl) >= 0) throw malformed("PUBLISH: topic is not valid UTF-8")
-        const topic = buf.slice(off + 2, off + 2 + tl).toString()
+        if (utf8ErrorAt(buf, ts, te) >= 0) throw malformed("PUBLISH: topic is not valid UTF-8")
+        const topic = buf.slice(ts, te).toString()
         const err = topicNameError(topic)
         if (err) throw malformed(`PUBLISH: ${err}`)
         if (qos) {
