@@ -238,9 +238,9 @@ export class MqttClient {
         if (typeof o.clientId !== "string") throw new Error("mqtt: options.clientId is required")
         if (o.cleanSession === undefined) o.cleanSession = true
         if (!o.clientId && !o.cleanSession) throw new Error("mqtt: an empty clientId needs cleanSession true")
-        const ka = o.keepAlive === undefined ? 60 : o.keepAlive
-        if (!(ka >= 0 && ka <= 65535) || ka !== Math.floor(ka)) throw new Error(`mqtt: keepAlive must be an integer 0..65535 seconds, got ${ka}`)
-        o.keepAlive = ka
+        if (o.keepAlive === undefined) o.keepAlive = 60
+        const ka = o.keepAlive
+        if (!(ka >= 0 && ka <= 65535 && ka === Math.floor(ka))) throw new Error(`mqtt: keepAlive must be an integer 0..65535 seconds, got ${ka}`)
         if (!o.port) o.port = o.tls ? 8883 : 1883
         if (!(o.inflightWindow >= 1)) o.inflightWindow = 8
         if (!(o.outboxLimit >= 1)) o.outboxLimit = 32
@@ -541,7 +541,7 @@ export class MqttClient {
                 this.count("retransmitted")
             }
         // in-flight messages come first in the outbox, the queued ones after them
-        while (this.connected && this.inflight < box.length && this.inflight < this.o.inflightWindow) {
+        while (this.connected && this.inflight < Math.min(box.length, this.o.inflightWindow)) {
             const m = box[this.inflight++]
             this.stamp(m)
             m.state = St.Sent
@@ -705,14 +705,15 @@ export class MqttClient {
                 steps = 0
             }
         } catch (e) {
-            const msg = (e as Error).message
+            let msg = (e as Error).message
             if (e instanceof MqttError) {
                 this.count("malformed")
-                this.dropConnection(`protocol error: ${msg}`)
-            } else this.dropConnection(msg)
+                msg = `protocol error: ${msg}`
+            }
+            this.dropConnection(msg)
         }
+        if (this.conn === conn) this.dropConnection("session ended")
         if (!this.running) this.lastError = "stopped"
-        if (this.conn === conn) this.dropConnection(this.running ? "session ended" : "stopped")
         this.connected = false
         this.reader = undefined
         reason = this.lastError || "stopped"
@@ -757,7 +758,8 @@ export class MqttClient {
             this.pingSentAt = 0
             return true
         }
-        if (t === PacketType.Suback || t === PacketType.Unsuback) {
+        if ((t | 2) === PacketType.Unsuback) {
+            // SUBACK (9) or UNSUBACK (11)
             const q = find(this.pending, "id", id)
             if (!q || !q.sub !== (t === PacketType.Unsuback)) return false
             drop(this.pending, q)
