@@ -352,7 +352,9 @@ export class MqttClient {
         const tail = split ? body : undefined
         const parts: (number | Buffer)[] = [this.lastTopicBytes]
         if (qos) parts.push(0) // the packet id, set when the message goes in flight
-        const pkt = encode(0x30 | (qos << 1) | (opts && opts.retain ? 1 : 0), parts, body, split)
+        let hdr = 0x30 | (qos << 1)
+        if (opts && opts.retain) hdr |= 1
+        const pkt = encode(hdr, parts, body, split)
         const size = pkt.length + (split ? body.length : 0)
         const o = this.o
         if (size > o.maxPacketSize) throw new Error(`mqtt: message to "${topic}" is ${size} bytes, above maxPacketSize ${o.maxPacketSize}`)
@@ -462,9 +464,15 @@ export class MqttClient {
         if (sub && find(this.pending, "sub", sub)) return
         const p: Pending = { id: this.nextId(), sub }
         this.pending.push(p)
-        try {
+        let hdr = 0xa2 // UNSUBSCRIBE
+        let qos: Buffer
+        if (sub) {
             // SUBSCRIBE ends with the requested QoS
-            await this.write(encode(sub ? 0x82 : 0xa2, [p.id, Buffer.from(filter)], sub ? hex`000102`.slice(sub.qos, sub.qos + 1) : undefined))
+            hdr = 0x82
+            qos = hex`000102`.slice(sub.qos, sub.qos + 1)
+        }
+        try {
+            await this.write(encode(hdr, [p.id, Buffer.from(filter)], qos))
         } catch (e) {
             drop(this.pending, p)
         }

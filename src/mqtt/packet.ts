@@ -232,28 +232,31 @@ export class PacketReader {
         const body = pos + 1 + r[1]
         const have = end - body
         const publish = hdr >> 4 === PacketType.Publish
+        const large = remaining >= BIG_PACKET
         let skip = body - pos + remaining > this.maxPacketSize
-        if (!skip && publish && remaining >= BIG_PACKET) {
+        if (!skip && publish && large) {
             if (have < 2) return undefined
             // never collect nor validate a long topic (checking it would overrun the VM's step
             // budget): skipped like an oversized packet, acknowledged, not delivered
             skip = u16(buf, body) > MAX_TOPIC_BYTES && (hdr & 6) !== 6
         }
-        if (skip || (remaining >= BIG_PACKET && have < remaining)) {
-            // stream it past the buffer
+        if (skip || (large && have < remaining)) {
+            // stream it past the buffer (`big` is undefined between packets)
             let head = 0
-            if (!skip && publish) {
-                // decode topic and id now, collect only the payload
-                head = Math.min(remaining, 2 + u16(buf, body) + (hdr & 6 ? 2 : 0))
-                if (have < head) return undefined
-                this.head = decodePacket(hdr, buf, body, head)
+            if (!skip) {
+                if (publish) {
+                    // decode topic and id now, collect only the payload
+                    head = Math.min(remaining, 2 + u16(buf, body) + (hdr & 6 ? 2 : 0))
+                    if (have < head) return undefined
+                    this.head = decodePacket(hdr, buf, body, head)
+                }
+                this.big = Buffer.alloc(remaining - head)
             }
             this.hdr = hdr
             this.left = remaining - head
             this.off = 0
             this.tl = 0
             this.id = 0
-            this.big = skip ? undefined : Buffer.alloc(remaining - head)
             pos = body + head
             pos += this.consume(buf, pos, end)
         } else if (have < remaining) return undefined
