@@ -349,13 +349,18 @@ export class MqttClient {
         const qos = qosOf(opts)
         const body = toBytes(payload)
         const split = body.length >= SPLIT_PAYLOAD
-        const tail = split ? body : undefined
+        let tail: Buffer
+        let size = 0 // of the whole PUBLISH
+        if (split) {
+            tail = body
+            size = body.length
+        }
         const parts: (number | Buffer)[] = [this.lastTopicBytes]
         if (qos) parts.push(0) // the packet id, set when the message goes in flight
         let hdr = 0x30 | (qos << 1)
         if (opts && opts.retain) hdr |= 1
         const pkt = encode(hdr, parts, body, split)
-        const size = pkt.length + (split ? body.length : 0)
+        size += pkt.length
         const o = this.o
         if (size > o.maxPacketSize) throw new Error(`mqtt: message to "${topic}" is ${size} bytes, above maxPacketSize ${o.maxPacketSize}`)
         if (!qos) {
@@ -782,7 +787,8 @@ export class MqttClient {
         // PUBACK (4), PUBREC (5), PUBCOMP (7); the rest is a packet a broker must not send
         if (t >> 2 !== 1) return false
         const m = find(this.outbox, "id", id)
-        const s = m ? m.state : St.Queued
+        let s = St.Queued
+        if (m) s = m.state
         // PUBACK: a QoS 1 message sent; PUBREC: a QoS 2 message sent (or released: a repeat); PUBCOMP: released
         const ok = t === PacketType.Pubcomp ? s === St.Released : s === St.Sent ? m.qos === t - 3 : s === St.Released && t === PacketType.Pubrec
         if (t === PacketType.Pubrec) {
@@ -840,7 +846,8 @@ export class MqttClient {
                     }
                 }
                 // a message of a session the broker discarded is not acknowledged: its id may be another message's now
-                const qos = p.s === this.session ? p.qos : 0
+                let qos = p.qos
+                if (p.s !== this.session) qos = 0
                 try {
                     if (qos === 2) {
                         const q2 = this.qos2In

@@ -120,7 +120,8 @@ export function encodeConnect(clientId: string, username: string, password: stri
     if (will) {
         const q = will.qos || 0
         if (!(q >= 0 && q <= 2)) throw new MqttError(`will qos must be 0, 1 or 2, got ${q}`)
-        flags |= 0x04 | (q << 3) | (will.retain ? 0x20 : 0)
+        flags |= 0x04 | (q << 3)
+        if (will.retain) flags |= 0x20
         parts.push(toBytes(will.topic), toBytes(will.payload))
     }
     if (typeof username === "string") {
@@ -197,8 +198,11 @@ export class PacketReader {
             const s = this.off
             const e = s + n
             const p = from - s // index in b of body offset o: p + o
-            for (let o = s; o < e && o < 2; o++) this.tl = (this.tl << 8) | b[p + o]
-            if (e > 2) for (let o = Math.max(s, this.tl + 2); o < e && o < this.tl + 4; o++) this.id = (this.id << 8) | b[p + o]
+            let tl = this.tl
+            for (let o = s; o < Math.min(e, 2); o++) tl = (tl << 8) | b[p + o]
+            this.tl = tl
+            // (nothing before the topic length is whole: the id starts at tl + 2 >= 2)
+            for (let o = Math.max(s, tl + 2); o < Math.min(e, tl + 4); o++) this.id = (this.id << 8) | b[p + o]
         }
         this.off += n
         this.left -= n
