@@ -193,7 +193,6 @@ export class MqttClient {
     private listeners: ((ev: MqttEvent) => void)[] = []
     private o: MqttOptions
     private conn: Connection
-    private reader: PacketReader
     private running: boolean
     private supervisor: ds.Fiber
     private dispatcher: ds.Fiber
@@ -611,11 +610,12 @@ export class MqttClient {
         let conn: Connection
         let reason = `cannot reach ${o.host}:${o.port}: `
         let p: Packet
+        let reader: PacketReader
         try {
             conn = await o.net.connect({ host: o.host, port: o.port, tls: o.tls, timeoutMs: o.connectTimeoutMs })
             reason = ""
             this.conn = conn
-            this.reader = new PacketReader(o.maxPacketSize)
+            reader = new PacketReader(o.maxPacketSize)
             let id = o.clientId
             let user = o.username
             let pw = typeof o.password === "function" ? await o.password() : o.password
@@ -627,10 +627,10 @@ export class MqttClient {
             }
             await this.write(encodeConnect(id, user, pw, o.keepAlive, o.cleanSession, o.will))
             const deadline = millis() + o.connectTimeoutMs
-            while (!(p = this.reader.next())) {
+            while (!(p = reader.next())) {
                 const left = deadline - millis()
                 if (left <= 0 || !this.conn) throw new Error("no CONNACK within the timeout")
-                await this.pull(conn, left)
+                await this.pull(conn, reader, left)
             }
             if (p.type !== PacketType.Connack) {
                 this.count("malformed")
@@ -678,7 +678,7 @@ export class MqttClient {
                     await this.wake.wait()
                     continue
                 }
-                const p = this.reader.next()
+                const p = reader.next()
                 if (p) {
                     this.lastRecv = millis()
                     if (!(await this.handle(p))) this.count("malformed")
@@ -714,7 +714,7 @@ export class MqttClient {
                         }
                     }
                 }
-                await this.pull(conn, wait)
+                await this.pull(conn, reader, wait)
                 steps = 0
             }
         } catch (e) {
@@ -728,19 +728,18 @@ export class MqttClient {
         if (this.conn === conn) this.dropConnection("session ended")
         if (!this.running) this.lastError = "stopped"
         this.connected = false
-        this.reader = undefined
         reason = this.lastError || "stopped"
         this.event("disconnected", `disconnected: ${reason}`, reason)
         return true
     }
 
-    /** Feeds the next chunk (if any arrives within `ms`) to the reader; throws once the connection is closed. */
-    private async pull(conn: Connection, ms: number) {
+    /** Feeds the next chunk (if any arrives within `ms`) to `reader`; throws once the connection is closed. */
+    private async pull(conn: Connection, reader: PacketReader, ms: number) {
         // a helper, so no frame keeps the chunk alive after it is parsed
         const chunk = await conn.recv(ms)
         if (chunk === null)
             throw new Error(`connection closed by the broker${this.connected ? "" : " before CONNACK"}${conn.error ? ": " + conn.error : ""}`)
-        if (chunk) this.reader.push(chunk)
+        if (chunk) reader.push(chunk)
     }
 
     /** Acts on one packet from the broker; false when it is malformed, unexpected or oversized (to be counted). */
@@ -774,7 +773,8 @@ export class MqttClient {
         if ((t | 2) === PacketType.Unsuback) {
             // SUBACK (9) or UNSUBACK (11)
             const q = find(this.pending, "id", id)
-            if (!q || !q.sub !== (t === PacketType.Unsuback)) return false
+            if (!q) return false
+            if (!q.sub !== (t === PacketType.Unsuback)) return false
             drop(this.pending, q)
             if (q.sub) {
                 if (qos > 2 && qos !== 0x80) throw new MqttError(`SUBACK return code ${qos}`)

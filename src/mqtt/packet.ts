@@ -227,8 +227,9 @@ export class PacketReader {
         }
         const buf = this.buf
         let pos = this.pos
-        if (!buf || pos >= buf.length) return undefined
+        if (!buf) return undefined
         const end = buf.length
+        if (pos >= end) return undefined
         const r = readVarint(buf, pos + 1, end)
         const remaining = r[0]
         if (remaining < 0) return undefined

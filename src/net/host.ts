@@ -88,12 +88,18 @@ export class HostStack implements NetStack {
     readonly tls = true
 
     async connect(opts: ConnectOptions): Promise<Connection> {
-        const proto = opts.tls ? "tls" : "tcp"
+        let proto = "tcp"
+        let port = opts.port
+        if (opts.tls) {
+            // the runtime takes TLS as a negative port
+            proto = "tls"
+            port = -port
+        }
         const c = new HostConnection(`${proto}://${opts.host}:${opts.port}`)
         if (current) await current.close()
         rt._socketOnEvent = onSocketEvent
         current = c
-        const r = rt._socketOpen(opts.host, opts.tls ? -opts.port : opts.port)
+        const r = rt._socketOpen(opts.host, port)
         if (r !== 0) {
             current = undefined
             throw new Error(`${c.name}: cannot open socket (${r})`)
