@@ -618,7 +618,8 @@ export class MqttClient {
             reader = new PacketReader(o.maxPacketSize)
             let id = o.clientId
             let user = o.username
-            let pw = typeof o.password === "function" ? await o.password() : o.password
+            let pw = o.password as string
+            if (typeof o.password === "function") pw = await o.password()
             if (o.credentials) {
                 const cr = await o.credentials()
                 id = cr.clientId

@@ -72,7 +72,8 @@ export function readVarint(buf: Buffer, off: number, end: number): number[] {
 
 /** UTF-8 bytes of a string, or the buffer itself. */
 export function toBytes(s: string | Buffer): Buffer {
-    return typeof s === "string" ? Buffer.from(s) : s || Buffer.alloc(0)
+    if (typeof s === "string") return Buffer.from(s)
+    return s || Buffer.alloc(0)
 }
 
 /**
@@ -82,7 +83,8 @@ export function toBytes(s: string | Buffer): Buffer {
  * head), so a large payload is never copied.
  */
 export function encode(hdr: number, parts: (number | Buffer)[], raw?: Buffer, headOnly?: boolean): Buffer {
-    const rl = raw ? raw.length : 0
+    let rl = 0
+    if (raw) rl = raw.length
     let len = rl
     for (const p of parts) len += typeof p === "number" ? 2 : 2 + (p as Buffer).length
     // 1 + the size of the varint (a packet reaches neither 2 MB nor the heap's 64 KB)
@@ -115,7 +117,8 @@ export interface Will {
 
 /** Encodes CONNECT (protocol level 4); a user name or password is sent when it is a string. */
 export function encodeConnect(clientId: string, username: string, password: string, keepAlive: number, cleanSession: boolean, will?: Will): Buffer {
-    let flags = cleanSession ? 0x02 : 0
+    let flags = 0
+    if (cleanSession) flags = 0x02
     const parts: (number | Buffer)[] = [Buffer.from("MQTT"), 0, keepAlive, toBytes(clientId)]
     if (will) {
         const q = will.qos || 0
@@ -184,7 +187,10 @@ export class PacketReader {
         const n = this.consume(chunk, 0, chunk.length)
         if (n === chunk.length) return
         const b = this.buf
-        this.buf = b && this.pos < b.length ? joinBytes(b, this.pos, chunk, n) : n ? chunk.slice(n) : chunk
+        let rest = chunk
+        if (b && this.pos < b.length) rest = joinBytes(b, this.pos, chunk, n)
+        else if (n) rest = chunk.slice(n)
+        this.buf = rest
         this.pos = 0
     }
 
@@ -269,7 +275,8 @@ export class PacketReader {
         this.pos = pos
         // let go of a consumed chunk at once: on a 64 KB heap a stale 16 KB chunk matters
         if (pos >= end) this.buf = undefined
-        return this.hdr < 0 ? decodePacket(hdr, buf, body, remaining) : this.next()
+        if (this.hdr < 0) return decodePacket(hdr, buf, body, remaining)
+        return this.next()
     }
 }
 

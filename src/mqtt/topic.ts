@@ -12,7 +12,10 @@ export function topicNameError(topic: string, filter?: boolean): string {
     if (typeof topic !== "string" || !topic.length) return `${what} must be a non-empty string`
     if (topic.indexOf("\u0000") >= 0) return `${what} must not contain NUL`
     const wild = topic.indexOf("+") >= 0 || topic.indexOf("#") >= 0
-    if (!filter) return wild ? `topic "${topic}" must not contain wildcards (+ or #)` : undefined
+    if (!filter) {
+        if (wild) return `topic "${topic}" must not contain wildcards (+ or #)`
+        return undefined
+    }
     // a + or # fills a whole level, and # is the last level
     const levels = words(topic, "/")
     const n = levels.length
