@@ -811,7 +811,8 @@ export class MqttClient {
             // the last ack (PUBACK, PUBCOMP) of a message sent beyond the outbox bound: its id is
             // forgotten (acks come in order as a rule: the first id is tried first)
             const l = this.loose
-            const i = l[0] === id ? 0 : l.indexOf(id)
+            let i = 0
+            if (l[0] !== id) i = l.indexOf(id)
             if (i >= 0) {
                 l.insert(i, -1)
                 this.count("acked")

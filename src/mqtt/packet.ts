@@ -46,9 +46,10 @@ export class MqttError extends Error {
 export function writeVarint(buf: Buffer, off: number, n: number): number {
     if (!(n >= 0 && n <= MAX_REMAINING_LENGTH)) throw new MqttError(`remaining length must be 0..${MAX_REMAINING_LENGTH}, got ${n}`)
     for (;;) {
-        const b = n & 0x7f
+        let b = n & 0x7f
         n = n >> 7
-        buf[off++] = n ? b | 0x80 : b
+        if (n) b |= 0x80 // more bytes follow
+        buf[off++] = b
         if (!n) return off
     }
 }
@@ -86,7 +87,10 @@ export function encode(hdr: number, parts: (number | Buffer)[], raw?: Buffer, he
     let rl = 0
     if (raw) rl = raw.length
     let len = rl
-    for (const p of parts) len += typeof p === "number" ? 2 : 2 + (p as Buffer).length
+    for (const p of parts) {
+        len += 2
+        if (typeof p !== "number") len += (p as Buffer).length
+    }
     // 1 + the size of the varint (a packet reaches neither 2 MB nor the heap's 64 KB)
     const buf = Buffer.alloc((len < 128 ? 2 : len < 16384 ? 3 : 4) + len - (headOnly ? rl : 0))
     buf[0] = hdr
@@ -94,7 +98,8 @@ export function encode(hdr: number, parts: (number | Buffer)[], raw?: Buffer, he
     // (callers check the values; no string can reach 64 KB on a 64 KB heap)
     for (const p of parts) {
         const num = typeof p === "number"
-        const n = num ? (p as number) : (p as Buffer).length
+        let n = p as number
+        if (!num) n = (p as Buffer).length
         buf[off] = n >> 8
         buf[off + 1] = n & 0xff
         off += 2
@@ -304,7 +309,8 @@ export function decodePacket(hdr: number, buf: Buffer, off: number, len: number)
         const qos = (flags >> 1) & 3
         const ts = off + 2 // the topic: buf[ts..te)
         const te = ts + u16(buf, off)
-        const start = te + (qos ? 2 : 0) // of the payload
+        let start = te // of the payload
+        if (qos) start += 2
         if (qos === 3 || len < 2 || start > off + len)
             throw malformed(`PUBLISH: QoS ${qos} (0..2 allowed), or a topic longer than the body of ${len} bytes`)
         // MQTT 1.5.3 and 4.7: well-formed UTF-8 (invalid bytes would also crash string code), no NUL, no wildcards

@@ -8,7 +8,8 @@ import { words } from "../util/words"
  * `filter`, not a valid topic filter), else undefined.
  */
 export function topicNameError(topic: string, filter?: boolean): string {
-    const what = filter ? "topic filter" : "topic"
+    let what = "topic"
+    if (filter) what = "topic filter"
     if (typeof topic !== "string" || !topic.length) return `${what} must be a non-empty string`
     if (topic.indexOf("\u0000") >= 0) return `${what} must not contain NUL`
     const wild = topic.indexOf("+") >= 0 || topic.indexOf("#") >= 0
