@@ -753,7 +753,9 @@ export class MqttClient {
             // oversized (not delivered), or a DUP of a QoS 2 message already delivered: acknowledged
             // only, so the broker does not send it again
             if (p.oversized || (qos === 2 && this.qos2In.indexOf(id) >= 0)) {
-                if (p.oversized && this.o.log) console.log(`mqtt: skipped an incoming message larger than ${this.o.maxPacketSize} bytes (maxPacketSize) or with a topic too long`)
+                if (p.oversized) {
+                    if (this.o.log) console.log(`mqtt: skipped an incoming message larger than ${this.o.maxPacketSize} bytes (maxPacketSize) or with a topic too long`)
+                }
                 if (qos === 1 || qos === 2) await this.ack(0x30 + (qos << 4), id) // PUBACK, PUBREC
                 return !p.oversized
             }
@@ -802,7 +804,9 @@ export class MqttClient {
             // answer even an unknown id, so the broker can finish its side
             await this.ack(0x62, id)
             // a loose QoS 2 message: its PUBCOMP is still to come
-            if (!m && this.loose.indexOf(id) >= 0) return true
+            if (!m) {
+                if (this.loose.indexOf(id) >= 0) return true
+            }
         } else if (ok) {
             this.good = true
             this.finish(m)

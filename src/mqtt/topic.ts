@@ -23,7 +23,9 @@ export function topicNameError(topic: string, filter?: boolean): string {
     for (let i = 0; i < n; i++) {
         const l = levels[i]
         if (l.length > 1 && (l.indexOf("+") >= 0 || l.indexOf("#") >= 0)) return `topic filter "${topic}": a wildcard must occupy a whole level`
-        if (l === "#" && i < n - 1) return `topic filter "${topic}": # must be the last level`
+        if (l === "#") {
+            if (i < n - 1) return `topic filter "${topic}": # must be the last level`
+        }
     }
     return undefined
 }
@@ -38,7 +40,9 @@ export function topicFilterError(filter: string): string {
  * below it, and filters starting with a wildcard do not match topics starting with `$`.
  */
 export function topicMatches(filter: string, topic: string): boolean {
-    if (topic[0] === "$" && (filter[0] === "+" || filter[0] === "#")) return false
+    if (topic[0] === "$") {
+        if (filter[0] === "+" || filter[0] === "#") return false
+    }
     let f = 0
     let t = 0
     // one level at a time: filter[f..fe) against topic[t..te)
