@@ -185,7 +185,9 @@ function qosOf(opts: { qos?: number }): number {
 function release(m: OutMsg) {
     m.done = true
     const w = m.waiter
-    if (w && w.suspended) w.resume(true)
+    if (w) {
+        if (w.suspended) w.resume(true)
+    }
 }
 
 /** An MQTT 3.1.1 client that keeps its promises; see docs/mqtt-client.md for the guarantees. */
@@ -236,7 +238,9 @@ export class MqttClient {
         if (!o.host) throw new Error("mqtt: options.host is required")
         if (typeof o.clientId !== "string") throw new Error("mqtt: options.clientId is required")
         if (o.cleanSession === undefined) o.cleanSession = true
-        if (!o.clientId && !o.cleanSession) throw new Error("mqtt: an empty clientId needs cleanSession true")
+        if (!o.clientId) {
+            if (!o.cleanSession) throw new Error("mqtt: an empty clientId needs cleanSession true")
+        }
         if (o.keepAlive === undefined) o.keepAlive = 60
         const ka = o.keepAlive
         if (!(ka >= 0 && ka <= 65535 && ka === Math.floor(ka))) throw new Error(`mqtt: keepAlive must be an integer 0..65535 seconds, got ${ka}`)
@@ -465,7 +469,9 @@ export class MqttClient {
      * for `filter` without `sub`, and registers it as waiting for its ack.
      */
     private async request(sub: Sub, filter: string) {
-        if (sub && find(this.pending, "sub", sub)) return
+        if (sub) {
+            if (find(this.pending, "sub", sub)) return
+        }
         const p: Pending = { id: this.nextId(), sub }
         this.pending.push(p)
         let hdr = 0xa2 // UNSUBSCRIBE
@@ -488,7 +494,9 @@ export class MqttClient {
             const id = (this.lastId = (this.lastId % 65535) + 1)
             // ids of `loose` messages are not checked: ids go up one at a time, and their acks come
             // long before the id comes round again (65,535 packets later)
-            if (!find(this.outbox, "id", id) && !find(this.pending, "id", id)) return id
+            if (!find(this.outbox, "id", id)) {
+                if (!find(this.pending, "id", id)) return id
+            }
         }
     }
 
