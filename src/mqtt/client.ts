@@ -181,6 +181,15 @@ function qosOf(opts: { qos?: number }): number {
     return q
 }
 
+/** Gives `m` packet id `id` (the next free one), written into its PUBLISH; returns the id. */
+function stamp(m: OutMsg, id: number) {
+    m.id = id
+    const pkt = m.pkt
+    pkt[m.idOff] = id >> 8
+    pkt[m.idOff + 1] = id & 0xff
+    return id
+}
+
 /** Marks `m` done and wakes its publisher, if one waits. */
 function release(m: OutMsg) {
     m.done = true
@@ -391,7 +400,7 @@ export class MqttClient {
                 // device must answer them all before it can see one ack.
                 box.insert(this.inflight, -1)
                 const l = this.loose
-                l.push(this.stamp(v))
+                l.push(stamp(v, this.nextId()))
                 if (l.length > LOOSE_LIMIT) l.shift()
                 release(v)
                 try {
@@ -500,15 +509,6 @@ export class MqttClient {
         }
     }
 
-    /** Gives `m` the next free packet id, written into its PUBLISH; returns the id. */
-    private stamp(m: OutMsg) {
-        const id = (m.id = this.nextId())
-        const pkt = m.pkt
-        pkt[m.idOff] = id >> 8
-        pkt[m.idOff + 1] = id & 0xff
-        return id
-    }
-
     /** Ends a message: removed from the outbox, its publisher woken; without `error` it was delivered. */
     private finish(m: OutMsg, error?: string) {
         const i = this.outbox.indexOf(m)
@@ -563,7 +563,7 @@ export class MqttClient {
         // in-flight messages come first in the outbox, the queued ones after them
         while (this.connected && this.inflight < Math.min(box.length, this.o.inflightWindow)) {
             const m = box[this.inflight++]
-            this.stamp(m)
+            stamp(m, this.nextId())
             m.state = St.Sent
             try {
                 await this.write(m.pkt, m.tail)
