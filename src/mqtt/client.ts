@@ -190,6 +190,18 @@ function stamp(m: OutMsg, id: number) {
     return id
 }
 
+/**
+ * Feeds the next chunk (if any arrives within `ms`) to `reader`; throws once the connection is
+ * closed (`connected`: the CONNACK came).
+ */
+async function pull(conn: Connection, reader: PacketReader, ms: number, connected: boolean) {
+    // a helper, so no frame keeps the chunk alive after it is parsed
+    const chunk = await conn.recv(ms)
+    if (chunk === null)
+        throw new Error(`connection closed by the broker${connected ? "" : " before CONNACK"}${conn.error ? ": " + conn.error : ""}`)
+    if (chunk) reader.push(chunk)
+}
+
 /** Marks `m` done and wakes its publisher, if one waits. */
 function release(m: OutMsg) {
     m.done = true
@@ -639,7 +651,7 @@ export class MqttClient {
             while (!(p = reader.next())) {
                 const left = deadline - millis()
                 if (left <= 0 || !this.conn) throw new Error("no CONNACK within the timeout")
-                await this.pull(conn, reader, left)
+                await pull(conn, reader, left, false)
             }
             if (p.type !== PacketType.Connack) {
                 this.count("malformed")
@@ -723,7 +735,7 @@ export class MqttClient {
                         }
                     }
                 }
-                await this.pull(conn, reader, wait)
+                await pull(conn, reader, wait, true)
                 steps = 0
             }
         } catch (e) {
@@ -740,15 +752,6 @@ export class MqttClient {
         reason = this.lastError || "stopped"
         this.event("disconnected", `disconnected: ${reason}`, reason)
         return true
-    }
-
-    /** Feeds the next chunk (if any arrives within `ms`) to `reader`; throws once the connection is closed. */
-    private async pull(conn: Connection, reader: PacketReader, ms: number) {
-        // a helper, so no frame keeps the chunk alive after it is parsed
-        const chunk = await conn.recv(ms)
-        if (chunk === null)
-            throw new Error(`connection closed by the broker${this.connected ? "" : " before CONNACK"}${conn.error ? ": " + conn.error : ""}`)
-        if (chunk) reader.push(chunk)
     }
 
     /** Acts on one packet from the broker; false when it is malformed, unexpected or oversized (to be counted). */
