@@ -192,7 +192,7 @@ export class W5500 {
     }
 
     /**
-     * The interrupt service: looks at INTn (a GPIO read, no SPI) and runs `service` when it is
+     * The interrupt service: looks at INTn (a GPIO read, no SPI) and services the sockets when it is
      * asserted, when an expected interrupt is late (a missed edge), on a bus without INTn, and once a
      * second as a safety net. Each look is a wake-up of the VM (a VM step costs ~3.5 us of core), so
      * the loop keeps what it can in locals and sleeps as long as traffic allows: 2 ms while an
@@ -222,7 +222,48 @@ export class W5500 {
                 const ex = this.expect
                 if (level !== 0 || now - this.serviced >= 1000 || (ex && now - ex > 50 && now - this.serviced >= 50)) {
                     this.serviced = now
-                    if (await this.service(level > 0)) this.expect = 0
+                    // the service (inline: a method used once costs its descriptor and a prototype
+                    // entry): reads SIR and, in the same batch, Sn_IR of the sockets SIR flagged last
+                    // time (most often the same one: the MQTT connection), then Sn_IR of any other
+                    // flagged socket; clears what it read (write 1 to clear) and hands the bits to the
+                    // sockets. INTn not asserted (a safety-net look): SIR alone. A guessed socket SIR
+                    // does not flag is left alone.
+                    const guess = level > 0 ? this.lastSir : 0
+                    let b = await this.begin()
+                    b.add(0, this.sirAt, 1)
+                    for (let n = 0, m = guess; m; n++, m >>= 1) if (m & 1) b.add((n << 2) | 1, Sn_IR, 1)
+                    const r = await this.commit()
+                    const sir = r[0] & this.sockMask
+                    if (sir) {
+                        this.lastSir = sir
+                        const miss = sir & ~guess
+                        let r2: Buffer
+                        if (miss) {
+                            b = await this.begin()
+                            for (let n = 0, m = miss; m; n++, m >>= 1) if (m & 1) b.add((n << 2) | 1, Sn_IR, 1)
+                            r2 = await this.commit()
+                        }
+                        b = await this.begin()
+                        let k = 1
+                        let k2 = 0
+                        for (let n = 0, m = sir | guess; m; n++, m >>= 1) {
+                            if (!(m & 1)) continue
+                            const bit = 1 << n
+                            const v = guess & bit ? r[k++] : r2[k2++]
+                            if (!(sir & bit) || !v) continue
+                            b.reg((n << 2) | 1, Sn_IR, v)
+                            // a socket never opened has no object (and raises nothing a datasheet chip would flag)
+                            const s = this.sockets[n]
+                            if (!s) continue
+                            s.irq |= v
+                            s.signal.notify()
+                        }
+                        if (b.frames) await this.commit()
+                        else this.mutex.unlock()
+                        this.last = millis()
+                        if (sir & this.eventSockets) this.events.notify()
+                        this.expect = 0
+                    }
                     now = millis()
                 }
                 // an expected interrupt that never came: stop expecting after 3 s
@@ -236,50 +277,5 @@ export class W5500 {
         }
         this.poller = undefined
         this.polling = false
-    }
-
-    /**
-     * Reads SIR and, in the same batch, Sn_IR of the sockets SIR flagged last time (most often the
-     * same one: the MQTT connection), then Sn_IR of any other flagged socket; clears what it read
-     * (write 1 to clear) and hands the bits to the sockets. `asserted`: INTn is low (without it, a
-     * safety-net look reads SIR alone). A guessed socket SIR does not flag is left alone.
-     */
-    private async service(asserted: boolean): Promise<boolean> {
-        const socks = this.sockets
-        const guess = asserted ? this.lastSir : 0
-        let b = await this.begin()
-        b.add(0, this.sirAt, 1)
-        for (let n = 0, m = guess; m; n++, m >>= 1) if (m & 1) b.add((n << 2) | 1, Sn_IR, 1)
-        const r = await this.commit()
-        const sir = r[0] & this.sockMask
-        if (!sir) return false
-        this.lastSir = sir
-        const miss = sir & ~guess
-        let r2: Buffer
-        if (miss) {
-            b = await this.begin()
-            for (let n = 0, m = miss; m; n++, m >>= 1) if (m & 1) b.add((n << 2) | 1, Sn_IR, 1)
-            r2 = await this.commit()
-        }
-        b = await this.begin()
-        let k = 1
-        let k2 = 0
-        for (let n = 0, m = sir | guess; m; n++, m >>= 1) {
-            if (!(m & 1)) continue
-            const bit = 1 << n
-            const v = guess & bit ? r[k++] : r2[k2++]
-            if (!(sir & bit) || !v) continue
-            b.reg((n << 2) | 1, Sn_IR, v)
-            // a socket never opened has no object (and raises nothing a datasheet chip would flag)
-            const s = socks[n]
-            if (!s) continue
-            s.irq |= v
-            s.signal.notify()
-        }
-        if (b.frames) await this.commit()
-        else this.mutex.unlock()
-        this.last = millis()
-        if (sir & this.eventSockets) this.events.notify()
-        return true
     }
 }
