@@ -79,87 +79,9 @@ export class App {
         this.client.start()
         for (const s of this.profile.subscriptions()) this.subscribe.start(s.filter, s.qos)
         this.renewLoop.start()
-        await this.reportLoop()
-    }
-
-    private async subscribe(filter: string, qos: number) {
-        const t0 = millis()
-        const self = this
-        for (;;) {
-            try {
-                const granted = await this.client.subscribe(filter, async (m: MqttMessage) => await self.onMessage(m), { qos, timeoutMs: 60000 })
-                phase("subscribe", t0, `${filter} (QoS ${granted})`)
-                return
-            } catch (e) {
-                console.log(`boot: subscribe ${filter} failed: ${(e as Error).message}; retrying`)
-                await sleep(5000)
-            }
-        }
-    }
-
-    /** After every connect: retained online status and discovery messages, each built when the one before is delivered. */
-    private async announce() {
-        const st = this.profile.status(true)
-        if (st) await this.send(st, "announce")
-        for (let i = 0; ; i++) {
-            const m = this.profile.discovery(i)
-            if (!m) return
-            await this.send(m, "announce")
-        }
-    }
-
-    /** Publishes `m`; `wait`: until delivered (PUBACK), otherwise until queued in the outbox. */
-    private async send(m: Message, what: string, wait = true): Promise<boolean> {
-        try {
-            await this.client.publish(m.topic, m.payload, { qos: m.qos, retain: m.retain, wait })
-            return true
-        } catch (e) {
-            console.log(`${what}: not sent: ${(e as Error).message}`)
-            return false
-        }
-    }
-
-    private async onMessage(m: MqttMessage) {
-        const cmd: Parsed = this.profile.parseCommand(m.topic, m.payload)
-        if (!cmd) return
-        const out = applyCommand(this.device, cmd)
-        const r = out.reply
-        const reply = this.profile.reply(cmd, r)
-        if (reply) await this.send(reply, "reply", false)
-        // logged once the reply is on its way: the line costs ~1 ms of an RP2040's core
-        console.log(`command ${cmd.kind} id=${r.id}: ${r.code}${r.message ? " " + r.message : ""}`)
-        if (out.changed.indexOf("interval") >= 0) this.sched.retime(this.device.intervalMs(), millis())
-        // the board's LED (led.pin of the board file, owned by the runtime's status light)
-        if (out.changed.indexOf("led") >= 0) await setStatusLight(this.device.ledOn() ? 0xffffff : 0)
-        if (out.report) this.reportNow = true
-        this.kick()
-    }
-
-    private kick() {
-        const w = this.wake
-        if (w && w.suspended) w.resume(true)
-    }
-
-    /** Renews expiring credentials (tokens) at 80% of their lifetime. */
-    private async renewLoop() {
-        for (;;) {
-            const exp = this.params.expiresAtMs
-            if (exp > 0) {
-                const renewAt = this.issuedAt + (exp - this.issuedAt) * 0.8
-                if (this.now() >= renewAt && this.client.connected) {
-                    console.log("mqtt: credentials expire soon: reconnecting with fresh ones")
-                    await this.client.reconnect()
-                }
-            }
-            await sleep(1000)
-        }
-    }
-
-    /**
-     * Samples on a drift-free schedule, connected or not; the reports wait in the backlog while
-     * the connection is down and are forwarded after it.
-     */
-    private async reportLoop() {
+        // the report loop (here: a method used once costs its descriptor and a prototype entry):
+        // samples on a drift-free schedule, connected or not; the reports wait in the backlog while
+        // the connection is down and are forwarded after it
         console.log(`boot: reporting every ${this.device.intervalMs()} ms`)
         const q = this.backlog
         for (;;) {
@@ -197,6 +119,82 @@ export class App {
             if (q.items.length && this.client.connected && wait > 100) wait = 100
             await suspend(wait > 0 ? wait : 1)
             this.wake = undefined
+        }
+    }
+
+    private async subscribe(filter: string, qos: number) {
+        const t0 = millis()
+        const self = this
+        for (;;) {
+            try {
+                // each command: applied, answered, logged
+                const granted = await this.client.subscribe(
+                    filter,
+                    async (m: MqttMessage) => {
+                        const cmd: Parsed = self.profile.parseCommand(m.topic, m.payload)
+                        if (!cmd) return
+                        const out = applyCommand(self.device, cmd)
+                        const r = out.reply
+                        const reply = self.profile.reply(cmd, r)
+                        if (reply) await self.send(reply, "reply", false)
+                        // logged once the reply is on its way: the line costs ~1 ms of an RP2040's core
+                        console.log(`command ${cmd.kind} id=${r.id}: ${r.code}${r.message ? " " + r.message : ""}`)
+                        if (out.changed.indexOf("interval") >= 0) self.sched.retime(self.device.intervalMs(), millis())
+                        // the board's LED (led.pin of the board file, owned by the runtime's status light)
+                        if (out.changed.indexOf("led") >= 0) await setStatusLight(self.device.ledOn() ? 0xffffff : 0)
+                        if (out.report) self.reportNow = true
+                        self.kick()
+                    },
+                    { qos, timeoutMs: 60000 }
+                )
+                phase("subscribe", t0, `${filter} (QoS ${granted})`)
+                return
+            } catch (e) {
+                console.log(`boot: subscribe ${filter} failed: ${(e as Error).message}; retrying`)
+                await sleep(5000)
+            }
+        }
+    }
+
+    /** After every connect: retained online status and discovery messages, each built when the one before is delivered. */
+    private async announce() {
+        const st = this.profile.status(true)
+        if (st) await this.send(st, "announce")
+        for (let i = 0; ; i++) {
+            const m = this.profile.discovery(i)
+            if (!m) return
+            await this.send(m, "announce")
+        }
+    }
+
+    /** Publishes `m`; `wait`: until delivered (PUBACK), otherwise until queued in the outbox. */
+    private async send(m: Message, what: string, wait = true): Promise<boolean> {
+        try {
+            await this.client.publish(m.topic, m.payload, { qos: m.qos, retain: m.retain, wait })
+            return true
+        } catch (e) {
+            console.log(`${what}: not sent: ${(e as Error).message}`)
+            return false
+        }
+    }
+
+    private kick() {
+        const w = this.wake
+        if (w && w.suspended) w.resume(true)
+    }
+
+    /** Renews expiring credentials (tokens) at 80% of their lifetime. */
+    private async renewLoop() {
+        for (;;) {
+            const exp = this.params.expiresAtMs
+            if (exp > 0) {
+                const renewAt = this.issuedAt + (exp - this.issuedAt) * 0.8
+                if (this.now() >= renewAt && this.client.connected) {
+                    console.log("mqtt: credentials expire soon: reconnecting with fresh ones")
+                    await this.client.reconnect()
+                }
+            }
+            await sleep(1000)
         }
     }
 }
