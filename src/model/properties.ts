@@ -93,11 +93,17 @@ export function checkValue(p: PropertyDesc, raw: any): Checked {
         else if (typeof raw === "string" && isNumeric((raw as string).trim())) n = parseFloat((raw as string).trim())
         const lo = p.min !== undefined
         const hi = p.max !== undefined
-        const range = lo && hi ? ` ${p.min}..${p.max}` : lo ? ` >= ${p.min}` : hi ? ` <= ${p.max}` : ""
+        // (nested ifs and plain assignments: fewer bytes than a chain of ternaries)
+        let range = ""
+        if (lo) {
+            if (hi) range = ` ${p.min}..${p.max}`
+            else range = ` >= ${p.min}`
+        } else if (hi) range = ` <= ${p.max}`
         why = ` must be ${p.type === "int" ? "an integer" : "a number"}${range}${p.unit ? " " + p.unit : ""}, got ${show(raw)}`
-        if (isNaN(n) || n === Infinity || n === -Infinity || (p.type === "int" && n !== Math.floor(n))) {
+        // n - n is 0 for every finite number, NaN for NaN and the infinities
+        if (!(n - n === 0) || (p.type === "int" && n !== Math.floor(n))) {
             // not a value of the type: `why` as it is
-        } else if ((p.min !== undefined && n < p.min) || (p.max !== undefined && n > p.max)) why += " (out of range)"
+        } else if ((lo && n < p.min) || (hi && n > p.max)) why += " (out of range)"
         else return { value: n }
     }
     return { error: { code: 422, message: p.name + why } }
