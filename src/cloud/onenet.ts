@@ -55,8 +55,8 @@ export class OneNetProfile implements CloudProfile {
     }
 
     connectParams(nowMs: number): ConnectParams {
-        const o = this.id
-        return sessionParams(this.cfg, signOneNet({ productId: o.productId, deviceName: o.deviceName, key: o.key, keyScope: o.keyScope }, nowMs, this.ttlS))
+        // the settings are the identity signOneNet takes (it reads them, never keeps or changes them)
+        return sessionParams(this.cfg, signOneNet(this.id, nowMs, this.ttlS))
     }
 
     subscriptions(): Subscription[] {

@@ -62,11 +62,16 @@ function walkJson(v: any): string {
     if (v === null || v === undefined) return "null"
     const t = typeof v
     if (t === "string") return jsonString(v)
-    if (t === "number") return isNaN(v) || v === Infinity || v === -Infinity ? "null" : JSON.stringify(v)
+    if (t === "number") {
+        // v - v is 0 for every finite number, NaN for NaN and the infinities
+        if (v - v === 0) return JSON.stringify(v)
+        return "null"
+    }
     if (t === "boolean") return v ? "true" : "false"
     if (Array.isArray(v)) {
         const items: string[] = []
-        for (const x of v) items.push(x === undefined ? "null" : walkJson(x))
+        // (undefined is null here, as walkJson(undefined) says)
+        for (const x of v) items.push(walkJson(x))
         return "[" + items.join(",") + "]"
     }
     if (t === "object") {
