@@ -51,9 +51,22 @@ export function valuesJson(values: { [name: string]: any }, map: PropertyMap, st
         const id = map[p.name]
         const v = values ? values[p.name] : undefined
         if (id === "-" || v === undefined) continue
-        let text = typeof v === "boolean" && (style & BOOL_AS_INT) !== 0 ? (v ? "1" : "0") : toJson(v)
-        if ((style & FLOAT_POINT) !== 0 && p.type === "number" && text.indexOf(".") < 0 && text.indexOf("e") < 0 && text !== "null") text += ".0"
-        if (wrapTime !== undefined) text = '{"value":' + text + (wrapTime > 0 ? ',"time":' + toJson(wrapTime) : "") + "}"
+        // (nested ifs and plain assignments: fewer bytes than && chains and ternaries)
+        let text: string
+        if (typeof v === "boolean" && style & BOOL_AS_INT) {
+            if (v) text = "1"
+            else text = "0"
+        } else text = toJson(v)
+        if (style & FLOAT_POINT)
+            if (p.type === "number")
+                if (text.indexOf(".") < 0)
+                    if (text.indexOf("e") < 0)
+                        if (text !== "null") text += ".0"
+        if (wrapTime !== undefined) {
+            let time = ""
+            if (wrapTime > 0) time = ',"time":' + toJson(wrapTime)
+            text = '{"value":' + text + time + "}"
+        }
         parts.push(jsonString(id) + ":" + text)
     }
     return "{" + parts.join(",") + "}"
