@@ -107,21 +107,24 @@ export class WiznetStack implements NetStack {
     /** "dhcp", "static", or "" without an address */
     source = ""
     private log: (msg: string) => void
-    private running = false
-    private supervisor = false
+    // (no initializers where undefined does: each costs the constructor bytes) undefined: not started
+    private running: boolean
+    private supervisor: boolean
     private readySignal = new Signal()
     private listeners: ((ev: WiznetEvent) => void)[] = []
     private conns: TcpConnection[] = []
     private dhcpSock: WizSocket
     private sntpSock: WizSocket
+    // these five are set by start() before anything reads them
     private useDhcp: boolean
-    private dhcpWake = 0
-    private dhcpSince = 0
-    private dhcpTimeouts = 0
-    // the next background DHCP wait on the static fallback, ms
-    private bgWait = 0
-    private sntpWake = 0
-    private sntpReady = false
+    private dhcpSince: number
+    private dhcpTimeouts: number
+    private sntpWake: number
+    private sntpReady: boolean
+    // set with the link up (DHCP on) before it is read
+    private dhcpWake: number
+    // the next background DHCP wait on the static fallback, ms (set at the fallback)
+    private bgWait: number
     private dnsLock = new Mutex()
     private nextPort: number
 
@@ -232,7 +235,10 @@ export class WiznetStack implements NetStack {
         if (!this.link) return "the Ethernet link is down (no cable?)"
         if (!this.source) {
             const why = this.dhcp.lastError
-            return `no address yet (DHCP ${this.dhcp.state}${this.dhcpTimeouts ? ", " + this.dhcpTimeouts + " unanswered" : ""}${why ? ": " + why : ""})`
+            let r = "no address yet (DHCP " + this.dhcp.state
+            if (this.dhcpTimeouts) r += ", " + this.dhcpTimeouts + " unanswered"
+            if (why) r += ": " + why
+            return r + ")"
         }
         return "ready"
     }
@@ -432,7 +438,13 @@ export class WiznetStack implements NetStack {
                 // a DHCP reply without its sname and file fields (192 bytes, ~95 ms of core bit-banged)
                 // unless a server puts options there
                 const part = dhcp && !this.dhcp.readWhole
-                const d = await sock.recvFrom(0, part ? SNAME_AT : 0, part ? OPTIONS_AT : 0)
+                let skipFrom = 0
+                let skipTo = 0
+                if (part) {
+                    skipFrom = SNAME_AT
+                    skipTo = OPTIONS_AT
+                }
+                const d = await sock.recvFrom(0, skipFrom, skipTo)
                 if (!d || d.port !== (dhcp ? DHCP_SERVER_PORT : NTP_PORT)) continue
                 // (the SNTP client's poll takes no third argument)
                 a = (client as DhcpClient).poll(millis(), d.data, part)
