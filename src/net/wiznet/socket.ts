@@ -346,7 +346,7 @@ export class WizSocket {
      * on timeout. With `skipTo`, a datagram longer than that comes with bytes skipFrom..skipTo not
      * read from the chip (zeros): fewer bytes over the bus (DHCP's sname and file).
      */
-    async recvFrom(timeoutMs: number, skipFrom = 0, skipTo = 0): Promise<UdpDatagram> {
+    async recvFrom(timeoutMs: number, skipFrom?: number, skipTo?: number): Promise<UdpDatagram> {
         const deadline = millis() + timeoutMs
         const gen = this.gen
         for (;;) {
@@ -373,7 +373,8 @@ export class WizSocket {
                         const bad = 8 + len > rsr
                         await this.settle()
                         const b = await this.batch(gen)
-                        // bytes from..to are left out (none unless the datagram is longer than skipTo)
+                        // bytes from..to are left out (none unless the datagram is longer than skipTo;
+                        // none without skipTo: no defaults needed, undefined fails the test)
                         let from = len
                         let to = len
                         if (skipTo && len > skipTo) {
