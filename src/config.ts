@@ -138,7 +138,10 @@ export async function setting(
         return def
     }
     const t = typeof v
-    let text: string = t === "string" ? (v as string).trim() : t === "number" || t === "boolean" ? "" + v : undefined
+    // (plain assignments: fewer bytes than nested ternaries)
+    let text: string
+    if (t === "string") text = (v as string).trim()
+    else if (t === "number" || t === "boolean") text = "" + v
     if (v === null || v === undefined || text === "") {
         if (missing) s.problems.push(`${key} must be set for ${missing}, got nothing`)
         return def
@@ -146,7 +149,7 @@ export async function setting(
     let out: any
     let why = ""
     try {
-        out = text === undefined ? undefined : conv ? conv(text) : text
+        if (text !== undefined) out = conv ? conv(text) : text
     } catch (e: any) {
         why = ` (${e.message})`
     }

@@ -66,11 +66,14 @@ export interface Checked {
     error?: PropError
 }
 
+/** `s` as a JSON string, cut to `max` characters (the last 3 of them "...") when it is longer. */
+export function quoted(s: string, max: number): string {
+    if (s.length > max) s = s.slice(0, max - 3) + "..."
+    return JSON.stringify(s)
+}
+
 function show(v: any): string {
-    if (typeof v === "string") {
-        const s = v as string
-        return JSON.stringify(s.length > 40 ? s.slice(0, 37) + "..." : s)
-    }
+    if (typeof v === "string") return quoted(v as string, 40)
     if (v === null || v === undefined) return "" + v
     if (typeof v === "object") return Array.isArray(v) ? "an array" : "an object"
     return "" + v
