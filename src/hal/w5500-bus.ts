@@ -80,7 +80,8 @@ export class BoardSpiBus implements SpiBus {
 
     async run(batch: SpiBatch): Promise<Buffer> {
         // every step here runs for every frame (~3.5 us of core each on an RP2040): locals, one try,
-        // CS's setMode bound once, and a frame of hardware SPI (all but the largest) in line
+        // CS's setMode bound once, and every kind of frame in line (bit-banged, hardware SPI, a
+        // hardware frame longer than one transfer; methods used once would also cost bytecode)
         const out = Buffer.alloc(batch.readLen)
         const b = batch.buf
         const end = batch.len
@@ -96,9 +97,44 @@ export class BoardSpiBus implements SpiBus {
                 const n = w ? ((b[p + 1] << 8) | b[p + 2]) - 3 : (b[p + 6] << 8) | b[p + 7]
                 p = hdr + (w ? 3 + n : 5)
                 csMode(LOW)
-                if (bang) await this.bang(b, hdr, n, w, out, o)
-                else if (n > SPI_MAX - 3) await this.xfer(b, hdr, n, w, out, o)
-                else {
+                if (bang) {
+                    // bit-banged SPI: the header, then the data in chunks with a yield every 64 bytes
+                    // clocked, headers included (CS stays low; the W5500 does not mind a pause). The
+                    // VM ends a fiber with InfiniteLoop after ~128K steps without a yield: a byte is
+                    // ~150 steps here, and the caller may have spent most of its budget before (256
+                    // bytes between yields ended the Home Assistant discovery)
+                    this.shift(b, hdr, 3, undefined, 0)
+                    this.sinceYield = this.sinceYield + 3
+                    for (let d = 0; d < n; d += 64) {
+                        const k = Math.min(n - d, 64)
+                        if (this.sinceYield >= 64) {
+                            this.sinceYield = 0
+                            await sleep(0)
+                        }
+                        if (w) this.shift(b, hdr + 3 + d, k, undefined, 0)
+                        else this.shift(undefined, 0, k, out, o + d)
+                        this.sinceYield = this.sinceYield + k
+                    }
+                } else if (n > SPI_MAX - 3) {
+                    // hardware SPI for a frame longer than one transfer: one full-duplex transfer per
+                    // SPI_MAX bytes (full duplex always: the runtime does not drain the RX FIFO after
+                    // a send-only transfer); reads send zeros
+                    const total = 3 + n
+                    for (let d = 0; d < total; d += SPI_MAX) {
+                        const k = Math.min(total - d, SPI_MAX)
+                        const tx = Buffer.alloc(k)
+                        // the header and, for a write, its data; a read sends zeros after the header
+                        if (w) tx.blitAt(0, b, hdr + d, k)
+                        else if (!d) tx.blitAt(0, b, hdr, 3)
+                        const rx = Buffer.alloc(k)
+                        await spiXfer(tx, rx)
+                        // rx byte i is frame byte d + i; the read's data start at frame byte 3
+                        if (!w) {
+                            const from = d ? 0 : 3
+                            out.blitAt(o + d + from - 3, rx, from, k - from)
+                        }
+                    }
+                } else {
                     // one full-duplex transfer: a write's header and data as they stand in the
                     // batch; a read's header, then zeros (alloc and blitAt, both native: the
                     // library's Buffer slice is TypeScript)
@@ -116,49 +152,6 @@ export class BoardSpiBus implements SpiBus {
             throw e
         }
         return out
-    }
-
-    /**
-     * Hardware SPI for a frame longer than one transfer (`run` does the others): one full-duplex
-     * transfer per SPI_MAX bytes; reads send zeros.
-     */
-    private async xfer(b: Buffer, hdr: number, n: number, w: boolean, out: Buffer, o: number) {
-        const total = 3 + n
-        // full duplex always: the runtime does not drain the RX FIFO after a send-only transfer
-        for (let d = 0; d < total; d += SPI_MAX) {
-            const k = Math.min(total - d, SPI_MAX)
-            const tx = Buffer.alloc(k)
-            // the header and, for a write, its data; a read sends zeros after the header
-            if (w) tx.blitAt(0, b, hdr + d, k)
-            else if (!d) tx.blitAt(0, b, hdr, 3)
-            const rx = Buffer.alloc(k)
-            await spiXfer(tx, rx)
-            // rx byte i is frame byte d + i; the read's data start at frame byte 3
-            if (!w) {
-                const from = d ? 0 : 3
-                out.blitAt(o + d + from - 3, rx, from, k - from)
-            }
-        }
-    }
-
-    /**
-     * Bit-banged SPI: the header, then the data in chunks with a yield every 64 bytes clocked, headers
-     * included (CS stays low; the W5500 does not mind a pause). The VM ends a fiber with InfiniteLoop
-     * after ~128K steps without a yield: a byte is ~150 steps here, and the caller may have spent
-     * most of its budget before (256 bytes between yields ended the Home Assistant discovery).
-     */
-    private async bang(b: Buffer, hdr: number, n: number, w: boolean, out: Buffer, o: number) {
-        this.shift(b, hdr, 3, undefined, 0)
-        this.sinceYield += 3
-        for (let d = 0; d < n; d += 64) {
-            const k = Math.min(n - d, 64)
-            if (this.sinceYield >= 64) {
-                this.sinceYield = 0
-                await sleep(0)
-            }
-            this.shift(w ? b : undefined, hdr + 3 + d, k, w ? undefined : out, o + d)
-            this.sinceYield += k
-        }
     }
 
     /**
