@@ -47,19 +47,21 @@ export class W5500 {
     /** VERSIONR read at the last reset */
     version = 0
     protected batch = new SpiBatch()
-    /** the interrupt service: the last traffic (a command issued, an interrupt serviced), ms */
-    private last = 0
-    /** when a command that raises an interrupt was issued (0: nothing expected), ms */
-    private expect = 0
+    // (no initializers where init() sets the field first or undefined serves as 0 or false: each
+    // costs the constructor bytes)
+    /** the interrupt service: the last traffic (a command issued, an interrupt serviced), ms (set by init) */
+    private last: number
+    /** when a command that raises an interrupt was issued (0 or undefined: nothing expected), ms */
+    private expect: number
     /** the last service, ms */
     private serviced = 0
-    private running = false
+    private running: boolean
     /** the poll loop has not ended yet */
-    private polling = false
+    private polling: boolean
     /** the poll loop's fiber, woken early by `wake` */
-    private poller: ds.Fiber = undefined
-    /** SIR at the last service that found something: whose Sn_IR the next one reads at once */
-    private lastSir = 0
+    private poller: ds.Fiber
+    /** SIR at the last service that found something: whose Sn_IR the next one reads at once (set by init) */
+    private lastSir: number
 
     /** `count`: the chip's hardware sockets (8 on a W5500) */
     constructor(readonly bus: SpiBus, private readonly log: (msg: string) => void, readonly count = SOCKETS) {}

@@ -82,16 +82,17 @@ export class WizSocket {
     inUse = false
     /** RX and TX buffer size in bytes (set by the chip's init) */
     size = 2048
-    /** more received bytes wait than the last read took */
-    rxMore = false
+    /** more received bytes wait than the last read took (undefined, as false, until a read) */
+    rxMore: boolean
     /** bumped by open and close: operations begun before fail instead of touching a reused socket */
     gen = 0
-    private txWr = 0
-    private rxRd = 0
+    // the three below are set by open() before any use (no initializers: each costs the constructor bytes)
+    private txWr: number
+    private rxRd: number
     /** lower bound of Sn_TX_FSR: the last value read, minus what we wrote since */
-    private txFree = 0
-    /** a SEND is waiting for SEND_OK (the next SEND must not be issued before) */
-    private sending = false
+    private txFree: number
+    /** a SEND is waiting for SEND_OK (the next SEND must not be issued before; undefined, as false, until one) */
+    private sending: boolean
     private lock = new Mutex()
 
     constructor(private readonly chip: SocketChip, readonly n: number) {
