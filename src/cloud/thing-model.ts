@@ -96,7 +96,8 @@ export function platformCommand(name: string, id: string, params: any, map: Prop
         if (name === "toggle" && typeof target === "string") mapped["name"] = modelName(map, target) || target
     }
     if (name === "set") return checkParams(id, mapped, ctx)
-    return commandOf(name, { id, body: mapped === undefined || mapped === null ? {} : { params: mapped } }, ctx)
+    // (commandOf treats params null as absent, as it does undefined)
+    return commandOf(name, { id, body: { params: mapped } }, ctx)
 }
 
 /**
