@@ -26,24 +26,6 @@ async function halt(reason: string) {
 
 const log = (msg: string) => console.log(msg)
 
-/** Waits until the wall-clock time is known (tokens and timestamps need it). */
-async function waitForTime(profile: CloudProfile, sntp: boolean) {
-    const t0 = millis()
-    // a platform that does not need the time still gets timestamps if SNTP answers soon (the
-    // wait ends when the time is set: polling it every 250 ms cost up to 250 ms of every boot)
-    if ((!profile.needsTime && sntp && (await untilTimeKnown(5000))) || timeKnown()) {
-        phase("time", t0, `${timeSource()} clock`)
-        return
-    }
-    if (!profile.needsTime) {
-        phase("time", t0, "unknown; reports carry no timestamp until it is set")
-        return
-    }
-    console.log(`boot: time: waiting for the clock: ${profile.name} credentials need the real time`)
-    while (!(await untilTimeKnown(60000)));
-    phase("time", t0, `${timeSource()} clock`)
-}
-
 /** Boots the device the image describes and runs it; returns only when the configuration stops it. */
 export async function runDevice(image: Image) {
     const bootT = millis()
@@ -117,7 +99,18 @@ export async function runDevice(image: Image) {
         return await halt("platform needs TLS")
     }
 
-    await waitForTime(profile, stack.name === "w5500" && cfg.ntpServers.length > 0)
+    // the wall-clock time (tokens and timestamps need it). A platform that does not need it still
+    // gets timestamps if SNTP answers soon (the wait ends when the time is set: polling it every
+    // 250 ms cost up to 250 ms of every boot). (In line: a function used once costs its descriptor.)
+    t0 = millis()
+    const sntp = stack.name === "w5500" && cfg.ntpServers.length > 0
+    if ((!profile.needsTime && sntp && (await untilTimeKnown(5000))) || timeKnown()) phase("time", t0, `${timeSource()} clock`)
+    else if (!profile.needsTime) phase("time", t0, "unknown; reports carry no timestamp until it is set")
+    else {
+        console.log(`boot: time: waiting for the clock: ${profile.name} credentials need the real time`)
+        while (!(await untilTimeKnown(60000)));
+        phase("time", t0, `${timeSource()} clock`)
+    }
     while (probing) await probed.wait(1000)
     if (sensorError) throw sensorError
     phase("ready", bootT, `${profile.name} profile, device ${cfg.deviceId}`)
