@@ -19,7 +19,7 @@ import { NTP_PORT, SntpClient } from "../sntp"
 import { Connection, ConnectOptions, NetStack } from "../stack"
 import { W5500 } from "./chip"
 import { GAR, hex2, PHYCFGR_LNK, Sn_CR_CONNECT, Sn_IR_CON, Sn_IR_DISCON, Sn_IR_TIMEOUT, Sn_MR_ND, Sn_MR_TCP, Sn_MR_UDP } from "./registers"
-import { UdpDatagram, WizSocket } from "./socket"
+import { WizSocket } from "./socket"
 import { TcpConnection } from "./tcp"
 import { millis, sleep } from "../../util/rt"
 
@@ -266,9 +266,10 @@ export class WiznetStack implements NetStack {
 
     /**
      * Opens a free socket (marked in use at once) in `mode` (Sn_MR: UDP by default, or TCP) on
-     * `port` (0: the next ephemeral port). Throws when all 8 sockets are taken.
+     * `port` (0: the next ephemeral port); with `events`, its interrupts notify `chip.events` (the
+     * supervisor's DHCP and SNTP sockets). Throws when all 8 sockets are taken.
      */
-    async openSocket(port = 0, mode = Sn_MR_UDP): Promise<WizSocket> {
+    async openSocket(port = 0, mode = Sn_MR_UDP, events?: boolean): Promise<WizSocket> {
         const chip = this.chip
         for (let n = 0; n < chip.count; n++) {
             const s = chip.socketAt(n)
@@ -283,6 +284,7 @@ export class WiznetStack implements NetStack {
                     s.forget()
                     throw new Error(`w5500: cannot open a socket on port ${port}: ${e.message}`)
                 }
+                if (events) chip.eventSockets |= 1 << n
                 return s
             }
         }
@@ -313,12 +315,15 @@ export class WiznetStack implements NetStack {
                     }
                 }
                 const left = a.wakeAt - millis()
-                let d: UdpDatagram
+                // a reply: a datagram from the DNS port
+                let reply: Buffer
                 if (left > 0) {
-                    if (sock) d = await sock.recvFrom(left)
-                    else await sleep(Math.min(left, 100))
+                    if (sock) {
+                        const d = await sock.recvFrom(left)
+                        if (d) if (d.port === DNS_PORT) reply = d.data
+                    } else await sleep(Math.min(left, 100))
                 }
-                a = this.resolver.poll(millis(), d && d.port === DNS_PORT ? d.data : undefined)
+                a = this.resolver.poll(millis(), reply)
             }
         } finally {
             if (sock) await sock.close()
@@ -373,10 +378,11 @@ export class WiznetStack implements NetStack {
                         this.emit({ type: "link", up })
                         // the address stays while the lease is confirmed (INIT-REBOOT): the cable may
                         // now be in another LAN, where a NAK or silence ends it
-                        if (up && this.useDhcp) {
-                            this.dhcp.reboot(millis())
-                            this.dhcpWake = 0
-                        }
+                        if (up)
+                            if (this.useDhcp) {
+                                this.dhcp.reboot(millis())
+                                this.dhcpWake = 0
+                            }
                         this.readySignal.notify()
                     }
                     // check every 250 ms while the link is down
@@ -387,8 +393,7 @@ export class WiznetStack implements NetStack {
                     let fallback = !this.useDhcp
                     if (!fallback) {
                         if (!this.dhcpSock) {
-                            this.dhcpSock = await this.openSocket(DHCP_CLIENT_PORT)
-                            this.chip.eventSockets |= 1 << this.dhcpSock.n
+                            this.dhcpSock = await this.openSocket(DHCP_CLIENT_PORT, Sn_MR_UDP, true)
                             this.dhcpWake = 0
                         }
                         await this.runClient(true)
@@ -399,10 +404,11 @@ export class WiznetStack implements NetStack {
                             fallback = true
                         }
                     }
-                    if (fallback && !this.source) {
-                        const mask = st.mask || "255.255.255.0"
-                        await this.configure(st.ip, mask, st.gateway || "", "static", `${mask} gateway ${st.gateway || "none"} (static)`)
-                    }
+                    if (fallback)
+                        if (!this.source) {
+                            const mask = st.mask || "255.255.255.0"
+                            await this.configure(st.ip, mask, st.gateway || "", "static", `${mask} gateway ${st.gateway || "none"} (static)`)
+                        }
                     if (this.source) {
                         if (this.sntpReady) await this.runClient(false)
                         else if (millis() >= this.sntpWake) await this.startSntp()
@@ -415,8 +421,11 @@ export class WiznetStack implements NetStack {
             if (!this.running) break
             if ((this.dhcpSock && this.dhcpSock.pending()) || (this.sntpReady && this.sntpSock.pending())) continue
             let wake = nextLink
-            if (this.link && this.useDhcp && this.dhcpWake < wake) wake = this.dhcpWake
-            if (this.link && this.source && this.sntpWake < wake) wake = this.sntpWake
+            // (nested ifs: fewer bytes than && chains)
+            if (this.link) {
+                if (this.useDhcp) if (this.dhcpWake < wake) wake = this.dhcpWake
+                if (this.source) if (this.sntpWake < wake) wake = this.sntpWake
+            }
             const left = wake - millis()
             if (left > 0) await this.chip.events.wait(left)
             else await sleep(0)
@@ -557,8 +566,7 @@ export class WiznetStack implements NetStack {
         }
         this.sntp.servers = ips
         if (!this.sntpSock) {
-            this.sntpSock = await this.openSocket()
-            this.chip.eventSockets |= 1 << this.sntpSock.n
+            this.sntpSock = await this.openSocket(0, Sn_MR_UDP, true)
         }
         this.sntp.syncNow()
         this.sntpReady = true
