@@ -94,11 +94,15 @@ export class OneNetProfile implements CloudProfile {
     }
 
     reply(cmd: Parsed, reply: Reply): Message {
-        const ctx = cmd ? cmd.ctx : undefined
+        if (!cmd) return undefined
+        const ctx = cmd.ctx
         if (!ctx || !ctx.startsWith(this.base)) return undefined
         const ok = reply.code === 200
-        let payload = '{"id":' + toJson(reply.id) + ',"code":' + reply.code + ',"msg":' + toJson(ok ? "success" : reply.message || "error")
-        if (ok && ctx.endsWith("/invoke_reply")) payload += ',"data":' + valuesJson(reply.data, this.props, 0)
+        // (plain assignments: fewer bytes than a ternary and a && chain)
+        let msg = "success"
+        if (!ok) msg = reply.message || "error"
+        let payload = '{"id":' + toJson(reply.id) + ',"code":' + reply.code + ',"msg":' + toJson(msg)
+        if (ok) if (ctx.endsWith("/invoke_reply")) payload += ',"data":' + valuesJson(reply.data, this.props, 0)
         return { topic: ctx, payload: payload + "}", qos: 1, retain: false }
     }
 }
