@@ -438,23 +438,32 @@ export class WiznetStack implements NetStack {
      * their server port, polls them when due, sends what they ask for and acts on their events.
      */
     private async runClient(dhcp: boolean) {
-        const sock = dhcp ? this.dhcpSock : this.sntpSock
-        const client = dhcp ? this.dhcp : this.sntp
+        // (one test of dhcp: fewer bytes than a ternary for each)
+        let sock = this.sntpSock
+        let client: DhcpClient | SntpClient = this.sntp
+        let port = NTP_PORT
+        if (dhcp) {
+            sock = this.dhcpSock
+            client = this.dhcp
+            port = DHCP_SERVER_PORT
+        }
         let polled = false
         for (;;) {
             let a: DhcpAction
             if (sock.pending()) {
                 // a DHCP reply without its sname and file fields (192 bytes, ~95 ms of core bit-banged)
                 // unless a server puts options there
-                const part = dhcp && !this.dhcp.readWhole
+                let part = false
                 let skipFrom = 0
                 let skipTo = 0
-                if (part) {
-                    skipFrom = SNAME_AT
-                    skipTo = OPTIONS_AT
-                }
+                if (dhcp)
+                    if (!this.dhcp.readWhole) {
+                        part = true
+                        skipFrom = SNAME_AT
+                        skipTo = OPTIONS_AT
+                    }
                 const d = await sock.recvFrom(0, skipFrom, skipTo)
-                if (!d || d.port !== (dhcp ? DHCP_SERVER_PORT : NTP_PORT)) continue
+                if (!d || d.port !== port) continue
                 // (the SNTP client's poll takes no third argument)
                 a = (client as DhcpClient).poll(millis(), d.data, part)
             } else if (!polled && millis() >= (dhcp ? this.dhcpWake : this.sntpWake)) {
