@@ -168,8 +168,14 @@ export async function setting(
 /** An integer setting within min..max. */
 export async function intSetting(s: Settings, key: string, def: number, min: number, max: number): Promise<number> {
     return await setting(s, key, def, `an integer ${min}..${max}`, t => {
-        const n = isChars(t.charAt(0) === "-" ? t.slice(1) : t, "", true) ? parseInt(t) : NaN
-        return n >= min && n <= max ? n : undefined
+        // (plain assignments and nested ifs: fewer bytes than ternaries and a && chain)
+        let digits = t
+        if (t.charAt(0) === "-") digits = t.slice(1)
+        if (isChars(digits, "", true)) {
+            const n = parseInt(t)
+            if (n >= min) if (n <= max) return n
+        }
+        return undefined
     })
 }
 
@@ -177,7 +183,8 @@ export async function intSetting(s: Settings, key: string, def: number, min: num
 export async function boolSetting(s: Settings, key: string, def: boolean): Promise<boolean> {
     return await setting(s, key, def, 'true or false (also 1/0, "on"/"off", "yes"/"no")', t => {
         const i = words("false true 0 1 off on no yes", " ").indexOf(t.toLowerCase())
-        return i < 0 ? undefined : (i & 1) === 1
+        if (i >= 0) return (i & 1) === 1
+        return undefined
     })
 }
 

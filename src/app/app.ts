@@ -117,7 +117,8 @@ export class App {
             let wait = this.sched.waitMs(millis())
             // draining the backlog: a few at a time, so replies and the status are not held up behind it
             if (q.items.length && this.client.connected && wait > 100) wait = 100
-            await suspend(wait > 0 ? wait : 1)
+            if (!(wait > 0)) wait = 1
+            await suspend(wait)
             this.wake = undefined
         }
     }
