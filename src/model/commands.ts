@@ -75,10 +75,13 @@ export function commandError(id: string, code: number, message: string, ctx?: st
 }
 
 function kindOf(v: any): string {
-    if (v === null || v === undefined) return v === null ? "null" : "nothing"
+    // (one test a case: fewer bytes than a || chain and ternaries)
+    if (v === null) return "null"
+    if (v === undefined) return "nothing"
     if (Array.isArray(v)) return "an array"
     const t = typeof v
-    return (t === "object" ? "an " : "a ") + t
+    if (t === "object") return "an object"
+    return "a " + t
 }
 
 /** A request body: its id and the JSON object, or an error. */

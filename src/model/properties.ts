@@ -74,8 +74,11 @@ export function quoted(s: string, max: number): string {
 
 function show(v: any): string {
     if (typeof v === "string") return quoted(v as string, 40)
-    if (v === null || v === undefined) return "" + v
-    if (typeof v === "object") return Array.isArray(v) ? "an array" : "an object"
+    // null and undefined as their names, like numbers and booleans
+    if (v !== null && typeof v === "object") {
+        if (Array.isArray(v)) return "an array"
+        return "an object"
+    }
     return "" + v
 }
 
