@@ -85,9 +85,8 @@ export class App {
         console.log(`boot: reporting every ${this.device.intervalMs()} ms`)
         const q = this.backlog
         for (;;) {
-            const now = millis()
-            if (this.reportNow || this.sched.due(now)) {
-                const onGrid = this.sched.due(now)
+            const onGrid = this.sched.due(millis())
+            if (this.reportNow || onGrid) {
                 this.reportNow = false
                 let r
                 try {
@@ -116,7 +115,7 @@ export class App {
             this.wake = ds.Fiber.self()
             let wait = this.sched.waitMs(millis())
             // draining the backlog: a few at a time, so replies and the status are not held up behind it
-            if (q.items.length && this.client.connected && wait > 100) wait = 100
+            if (q.items.length) if (c.connected) if (wait > 100) wait = 100
             if (!(wait > 0)) wait = 1
             await suspend(wait)
             this.wake = undefined
