@@ -58,7 +58,7 @@ export class W5500 {
     private running: boolean
     /** the poll loop has not ended yet */
     private polling: boolean
-    /** the poll loop's fiber, woken early by `wake` */
+    /** the poll loop's fiber, woken early by `activity` and `stop` */
     private poller: ds.Fiber
     /** SIR at the last service that found something: whose Sn_IR the next one reads at once (set by init) */
     private lastSir: number
@@ -175,7 +175,9 @@ export class W5500 {
     /** Stops the interrupt service fiber. */
     async stop() {
         this.running = false
-        this.wake()
+        // the poll loop's sleep ends now (and so does the loop)
+        const f = this.poller
+        if (f && f.suspended) f.resume(undefined)
         while (this.polling) await sleep(5)
     }
 
@@ -184,11 +186,8 @@ export class W5500 {
         const now = millis()
         this.last = now
         if (!this.expect) this.expect = now
-        this.wake()
-    }
-
-    /** Ends the poll loop's sleep now (its next look comes at once). */
-    private wake() {
+        // the poll loop's sleep ends now: its next look comes at once (in line here and in stop:
+        // a private method costs its descriptor and a prototype entry)
         const f = this.poller
         if (f && f.suspended) f.resume(undefined)
     }
