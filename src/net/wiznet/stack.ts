@@ -144,8 +144,12 @@ export class WiznetStack implements NetStack {
         }
         if (mac.length !== 6) throw new Error(`w5500: MAC must be 6 bytes`)
         this.mac = mac
-        this.hostname = o.hostname !== undefined ? o.hostname : "w55-" + mac.slice(3, 6).toString("hex")
-        this.chip = o.chip ? o.chip(bus, this.log) : new W5500(bus, this.log)
+        // (plain assignments: fewer bytes than ternaries)
+        let host = o.hostname
+        if (host === undefined) host = "w55-" + mac.slice(3, 6).toString("hex")
+        this.hostname = host
+        if (o.chip) this.chip = o.chip(bus, this.log)
+        else this.chip = new W5500(bus, this.log)
         const rnd = () => Math.random()
         this.dhcp = new DhcpClient(mac, this.hostname, rnd)
         this.resolver = new DnsResolver(o.dns || [], rnd)
@@ -162,7 +166,8 @@ export class WiznetStack implements NetStack {
     async start() {
         if (this.running) return
         const o = this.o
-        const kb = o.bufferKB === undefined ? 2 : o.bufferKB
+        let kb = o.bufferKB
+        if (kb === undefined) kb = 2
         if (kb !== 1 && kb !== 2) throw new Error(`w5500: bufferKB is ${kb}, expected 1 or 2 (8 sockets share 16 KB of RX and 16 KB of TX buffer)`)
         // a restart begins afresh: the chip forgets its address on reset
         this.dhcp.reset()
@@ -349,10 +354,12 @@ export class WiznetStack implements NetStack {
             await s.cmd(Sn_CR_CONNECT, parseIp(ip), port)
             // CON: established; TIMEOUT: refused, unreachable or no answer (the chip closed the socket)
             const bits = await s.waitIrq(Sn_IR_CON | Sn_IR_DISCON | Sn_IR_TIMEOUT, deadline)
-            if (!(bits & Sn_IR_CON))
-                throw new Error(
-                    bits & Sn_IR_TIMEOUT ? "no connection: refused, unreachable or not answering (Sn_IR TIMEOUT)" : bits ? "connection reset by the peer" : "timed out"
-                )
+            if (!(bits & Sn_IR_CON)) {
+                let why = "timed out"
+                if (bits & Sn_IR_TIMEOUT) why = "no connection: refused, unreachable or not answering (Sn_IR TIMEOUT)"
+                else if (bits) why = "connection reset by the peer"
+                throw new Error(why)
+            }
         } catch (e: any) {
             if (conn) await conn.abort(e.message)
             throw new Error(`w5500: connect to ${host}:${port}${ip !== host ? " (" + ip + ")" : ""} failed: ${e.message}`)
