@@ -40,7 +40,7 @@ export class Profiler {
     private vmSelf = new Map<number, number>()
     /**
      * cycles by bytecode function on the VM's call chain (each function once per sample); a fiber's
-     * first function shows under the function that started it (seen: `reportLoop` under `start`)
+     * first function shows under the function that started it (`fn.start()` keeps the starter on the chain)
      */
     private vmIncl = new Map<number, number>()
     private outsideVm = 0

@@ -460,6 +460,13 @@ describe("properties", () => {
         eq(checkValue(iv, "abc").error.message, 'interval must be an integer 1000..3600000 ms, got "abc"', "text")
         eq(checkValue(iv, true).error.code, 422, "boolean")
         eq(checkValue(iv, [1]).error.message, "interval must be an integer 1000..3600000 ms, got an array", "array")
+        // infinities and NaN are no value (JSON's 1e999 parses to Infinity), with a bound or without
+        const up = findProperty("uptime")
+        for (const v of [Infinity, -Infinity, NaN, "1e999", "-1e999"]) {
+            eq(checkValue(iv, v).error.code, 422, "interval " + v)
+            eq(checkValue(up, v).error.code, 422, "uptime (no upper bound) " + v)
+        }
+        eq(checkValue(up, 1e15).value, 1e15, "a large finite value without an upper bound")
         ok(isNumeric("-1.5e3") && isNumeric("42") && isNumeric(".5"), "numeric text")
         ok(!isNumeric("") && !isNumeric("1e") && !isNumeric("0x10") && !isNumeric("1 2") && !isNumeric("-"), "non-numeric text")
     })
