@@ -53,14 +53,17 @@ export function valuesJson(values: { [name: string]: any }, map: PropertyMap, st
     const parts: string[] = []
     for (const p of PROPERTIES) {
         const id = map[p.name]
-        const v = values ? values[p.name] : undefined
-        if (id === "-" || v === undefined) continue
         // (nested ifs and plain assignments: fewer bytes than && chains and ternaries)
-        let text: string
-        if (typeof v === "boolean" && style & BOOL_AS_INT) {
-            if (v) text = "1"
-            else text = "0"
-        } else text = toJson(v)
+        let v: any = undefined
+        if (values) v = values[p.name]
+        if (id === "-") continue
+        if (v === undefined) continue
+        let text = toJson(v)
+        if (typeof v === "boolean")
+            if (style & BOOL_AS_INT) {
+                if (v) text = "1"
+                else text = "0"
+            }
         if (style & FLOAT_POINT)
             if (p.type === "number")
                 if (text.indexOf(".") < 0)
@@ -81,7 +84,9 @@ let lastId = -1
 /** The next message id: decimal, counting up from a random start, wrapping below `limit`. */
 export function nextId(limit = 4294967295): string {
     if (lastId < 0) lastId = Math.floor(Math.random() * 1000000000)
-    lastId = lastId >= limit ? 1 : lastId + 1
+    // (plain assignments: fewer bytes than a ternary)
+    if (lastId >= limit) lastId = 1
+    else lastId = lastId + 1
     return "" + lastId
 }
 
@@ -92,13 +97,17 @@ export function nextId(limit = 4294967295): string {
  */
 export function platformCommand(name: string, id: string, params: any, map: PropertyMap, ctx: string): Parsed {
     let mapped = params
-    if (params !== null && typeof params === "object" && !Array.isArray(params)) {
-        // identifiers that are not mapped keep their name, so the app's validation reports them
-        mapped = {}
-        for (const k of Object.keys(params)) mapped[modelName(map, k) || k] = params[k]
-        const target = mapped["name"]
-        if (name === "toggle" && typeof target === "string") mapped["name"] = modelName(map, target) || target
-    }
+    // (nested ifs: fewer bytes than && chains)
+    if (params !== null)
+        if (typeof params === "object")
+            if (!Array.isArray(params)) {
+                // identifiers that are not mapped keep their name, so the app's validation reports them
+                mapped = {}
+                for (const k of Object.keys(params)) mapped[modelName(map, k) || k] = params[k]
+                const target = mapped["name"]
+                if (name === "toggle")
+                    if (typeof target === "string") mapped["name"] = modelName(map, target) || target
+            }
     if (name === "set") return checkParams(id, mapped, ctx)
     // (commandOf treats params null as absent, as it does undefined)
     return commandOf(name, { id, body: { params: mapped } }, ctx)
@@ -111,7 +120,8 @@ export function platformCommand(name: string, id: string, params: any, map: Prop
  */
 export function requestWithId(payload: Buffer, idKey: string, ctx: string, example: string): Request {
     const req = decodeRequest(payload, false, ctx, idKey)
-    if (!req.error && !req.id.length) req.error = commandError("", 400, `${idKey} is missing; expected ${example}`, ctx)
+    if (!req.error)
+        if (!req.id.length) req.error = commandError("", 400, `${idKey} is missing; expected ${example}`, ctx)
     return req
 }
 
@@ -120,6 +130,9 @@ export function requestWithId(payload: Buffer, idKey: string, ctx: string, examp
  * (they expire when `cr.expires`, Unix seconds, is set), a clean session.
  */
 export function sessionParams(cfg: Config, cr: MqttCredentials, keepAliveS?: number): ConnectParams {
+    // (a plain assignment: fewer bytes than a ternary)
+    let expiresAtMs = 0
+    if (cr.expires > 0) expiresAtMs = cr.expires * 1000
     return {
         host: cfg.mqttHost,
         port: cfg.mqttPort,
@@ -129,6 +142,6 @@ export function sessionParams(cfg: Config, cr: MqttCredentials, keepAliveS?: num
         password: cr.password,
         keepAliveS: keepAliveS || cfg.keepAliveS,
         cleanSession: true,
-        expiresAtMs: cr.expires > 0 ? cr.expires * 1000 : 0,
+        expiresAtMs,
     }
 }
