@@ -13,12 +13,16 @@ const HEX_UPPER = "0123456789ABCDEF"
  */
 export function base64Encode(data: Buffer, url?: boolean): string {
     const n = data.length
-    const abc = url ? B64URL : B64
+    // (plain assignments and ifs: fewer bytes than ternaries)
+    let abc = B64
+    if (url) abc = B64URL
     const out = Buffer.alloc(Math.ceil(n / 3) * 4)
     let o = 0
     for (let i = 0; i < n; i += 3) {
         // past the end counts as 0 bits
-        const v = (data[i] << 16) | (i + 1 < n ? data[i + 1] << 8 : 0) | (i + 2 < n ? data[i + 2] : 0)
+        let v = data[i] << 16
+        if (i + 1 < n) v |= data[i + 1] << 8
+        if (i + 2 < n) v |= data[i + 2]
         for (let sh = 18; sh >= 0; sh -= 6) out[o++] = abc.charCodeAt((v >> sh) & 63)
     }
     // a last group of 1 or 2 bytes needs 2 or 3 characters; the rest is "=" (0x3d) padding, none in base64url
@@ -40,7 +44,12 @@ export function base64Decode(s: string): Buffer {
     const n = s.length
     if (n % 4) throw new Error(`base64: length ${n} is not a multiple of 4`)
     let pad = 0
-    if (n && s.charCodeAt(n - 1) === 0x3d) pad = s.charCodeAt(n - 2) === 0x3d ? 2 : 1
+    // (nested ifs and plain assignments: fewer bytes than && and a ternary)
+    if (n)
+        if (s.charCodeAt(n - 1) === 0x3d) {
+            pad = 1
+            if (s.charCodeAt(n - 2) === 0x3d) pad = 2
+        }
     const out = Buffer.alloc((n / 4) * 3 - pad)
     const end = n - pad
     let v = 0
@@ -52,17 +61,19 @@ export function base64Decode(s: string): Buffer {
         if (d < 0) throw new Error(`base64: invalid character at position ${k}`)
         v = (v << 6) | d
         if ((k & 3) === 3) {
-            out[o++] = v >> 16
-            out[o++] = (v >> 8) & 0xff
-            out[o++] = v & 0xff
+            // (stores at o, o + 1, o + 2 and one step of 3: fewer bytes than o++ at each store)
+            out[o] = v >> 16
+            out[o + 1] = (v >> 8) & 0xff
+            out[o + 2] = v & 0xff
+            o += 3
             v = 0
         }
     }
     // the last group, short by the padding: 2 chars -> 1 byte, 3 chars -> 2 bytes
     if (pad === 2) out[o] = v >> 4
     else if (pad === 1) {
-        out[o++] = v >> 10
-        out[o] = (v >> 2) & 0xff
+        out[o] = v >> 10
+        out[o + 1] = (v >> 2) & 0xff
     }
     return out
 }
@@ -109,11 +120,13 @@ function percentEncode(s: string, keep: (c: number) => boolean): string {
     let o = 0
     for (let i = 0; i < n; i++) {
         const c = bytes[i]
+        // (stores at o, o + 1, o + 2 and one step of 3: fewer bytes than o++ at each store)
         if (keep(c)) out[o++] = c
         else {
-            out[o++] = 0x25
-            out[o++] = HEX_UPPER.charCodeAt(c >> 4)
-            out[o++] = HEX_UPPER.charCodeAt(c & 15)
+            out[o] = 0x25
+            out[o + 1] = HEX_UPPER.charCodeAt(c >> 4)
+            out[o + 2] = HEX_UPPER.charCodeAt(c & 15)
+            o += 3
         }
     }
     return out.toString()
