@@ -35,8 +35,9 @@ export function signOneNet(id: OneNetIdentity, nowMs: number, lifetimeSec = 3600
     forbidChar(P, S.deviceName, id.deviceName, "/")
     const key = decodeKey(P, S.key, id.key)
     const et = expiry(P, nowMs, lifetimeSec)
-    const res =
-        id.keyScope === "product" ? `products/${id.productId}` : `products/${id.productId}/devices/${id.deviceName}`
+    // the product's resource, or the device's under it (a plain assignment: fewer bytes than a ternary)
+    let res = "products/" + id.productId
+    if (id.keyScope !== "product") res += "/devices/" + id.deviceName
     const sign = base64Encode(hmac(key, "sha256", `${et}`, "\nsha256\n", res, "\n" + VERSION))
     return {
         clientId: id.deviceName,
