@@ -20,7 +20,7 @@ import { Snapshot } from "../model/properties"
 import { Config, ReadSetting, boolSetting, checkSettings, isChars, asHost, setting, settings } from "../config"
 import { CloudProfile, ConnectParams, Message, Subscription, Platform } from "./profile"
 import { HOST_TEXT, ID_TEXT, idValue, propNames } from "./settings"
-import { signHuawei, utcHourStamp } from "./sign-huawei"
+import { pad2, signHuawei, utcHourStamp } from "./sign-huawei"
 import { PropertyMap, platformCommand, propertyMap, sessionParams, valuesJson } from "./thing-model"
 
 /** Default HUAWEI_SVC. */
@@ -45,7 +45,8 @@ function requestId(topic: string, prefix: string): string {
     const rest = topic.slice(prefix.length)
     if (!rest.startsWith(RID)) return ""
     const rid = rest.slice(RID.length)
-    return rid.indexOf("/") >= 0 ? "" : rid
+    if (rid.indexOf("/") >= 0) return ""
+    return rid
 }
 
 /** The Huawei IoTDA profile. */
@@ -55,7 +56,7 @@ function eventTime(ms: number): string {
     const h = utcHourStamp(ms)
     const s = Math.floor(ms / 1000)
     const m = Math.floor(s / 60) % 60
-    return ',"event_time":"' + h.slice(0, 8) + "T" + h.slice(8) + (m < 10 ? "0" : "") + m + (s % 60 < 10 ? "0" : "") + (s % 60) + 'Z"'
+    return ',"event_time":"' + h.slice(0, 8) + "T" + h.slice(8) + pad2(m) + pad2(s % 60) + 'Z"'
 }
 
 export class HuaweiProfile implements CloudProfile {
@@ -80,10 +81,9 @@ export class HuaweiProfile implements CloudProfile {
     }
 
     connectParams(nowMs: number): ConnectParams {
-        const h = this.id
         // the hour in the client id is for the platform's optional timestamp check: nothing expires
-        const cr = signHuawei({ deviceId: h.deviceId, secret: h.secret, checkTimestamp: h.checkTimestamp }, nowMs)
-        return sessionParams(this.cfg, { clientId: cr.clientId, username: cr.username, password: cr.password })
+        // (signHuawei sets no expiry; it reads the settings, never keeps or changes them)
+        return sessionParams(this.cfg, signHuawei(this.id, nowMs))
     }
 
     subscriptions(): Subscription[] {
@@ -108,17 +108,21 @@ export class HuaweiProfile implements CloudProfile {
     }
 
     parseCommand(topic: string, payload: Buffer): Parsed {
-        if (!topic || !topic.startsWith(this.base)) return undefined
+        // (one test a line and plain assignments: fewer bytes than &&/|| chains and ternaries)
+        if (!topic) return undefined
+        if (!topic.startsWith(this.base)) return undefined
         if (topic.startsWith(this.commandPrefix)) {
             const rid = requestId(topic, this.commandPrefix)
             if (!rid) return undefined // responses (ours, echoed) and other levels
             const ctx = this.commandPrefix + "response/" + RID + rid
             const req = decodeRequest(payload, false, ctx)
             if (req.error) return commandError(rid, req.error.code, req.error.message, ctx)
-            const name = req.body["command_name"]
-            if (typeof name !== "string" || !(name as string).length)
-                return commandError(rid, 400, `command_name must be a command name (set, toggle, report), got ${toJson(name)}`, ctx)
-            return platformCommand(name as string, rid, req.body["paras"], this.props, ctx)
+            const given = req.body["command_name"]
+            let name = ""
+            if (typeof given === "string") name = given
+            if (!name.length)
+                return commandError(rid, 400, `command_name must be a command name (set, toggle, report), got ${toJson(given)}`, ctx)
+            return platformCommand(name, rid, req.body["paras"], this.props, ctx)
         }
         if (topic.startsWith(this.setPrefix)) {
             const rid = requestId(topic, this.setPrefix)
@@ -127,13 +131,18 @@ export class HuaweiProfile implements CloudProfile {
             const req = decodeRequest(payload, false, ctx)
             if (req.error) return commandError(rid, req.error.code, req.error.message, ctx)
             const services = req.body["services"]
-            if (!Array.isArray(services) || !services.length)
+            let count = 0
+            if (Array.isArray(services)) count = services.length
+            if (!count)
                 return commandError(rid, 400, 'services must be a non-empty array like [{"service_id":"Sensor","properties":{"led":true}}]', ctx)
             // merge the properties of every service entry; the app's validation judges the names
             const params: { [k: string]: any } = {}
             for (const s of services as any[]) {
-                const props = s !== null && typeof s === "object" ? s["properties"] : undefined
-                if (props === null || typeof props !== "object" || Array.isArray(props))
+                let props: any = undefined
+                if (s !== null) if (typeof s === "object") props = s["properties"]
+                let bad = true
+                if (props !== null) if (typeof props === "object") bad = Array.isArray(props)
+                if (bad)
                     return commandError(rid, 400, "each services entry needs a properties object", ctx)
                 for (const k of Object.keys(props)) params[k] = props[k]
             }
@@ -143,15 +152,25 @@ export class HuaweiProfile implements CloudProfile {
     }
 
     reply(cmd: Parsed, reply: Reply): Message {
-        if (!cmd || !cmd.ctx || !cmd.ctx.startsWith(this.base)) return undefined
+        if (!cmd) return undefined
+        const ctx = cmd.ctx
+        if (!ctx) return undefined
+        if (!ctx.startsWith(this.base)) return undefined
         const ok = reply.code === 200
-        let payload: string
-        if (cmd.ctx.startsWith(this.commandPrefix)) {
-            payload = '{"result_code":' + (ok ? 0 : reply.code)
+        // (plain assignments: fewer bytes than ternaries)
+        let code = 0
+        let why = "success"
+        if (!ok) {
+            code = reply.code
+            why = reply.message || "error"
+        }
+        let payload = '{"result_code":' + code
+        if (ctx.startsWith(this.commandPrefix)) {
             if (cmd.kind !== "error") payload += ',"response_name":' + toJson(cmd.kind)
-            payload += ',"paras":' + (ok ? valuesJson(reply.data, this.props, 0) : '{"error":' + toJson(reply.message || "error") + "}") + "}"
-        } else payload = '{"result_code":' + (ok ? 0 : reply.code) + ',"result_desc":' + toJson(ok ? "success" : reply.message || "error") + "}"
-        return { topic: cmd.ctx, payload, qos: 1, retain: false }
+            if (ok) payload += ',"paras":' + valuesJson(reply.data, this.props, 0)
+            else payload += ',"paras":{"error":' + toJson(why) + "}"
+        } else payload += ',"result_desc":' + toJson(why)
+        return { topic: ctx, payload: payload + "}", qos: 1, retain: false }
     }
 }
 

@@ -19,8 +19,9 @@ export interface HuaweiIdentity {
     checkTimestamp?: boolean
 }
 
-function pad2(n: number): string {
-    return n < 10 ? "0" + n : "" + n
+export function pad2(n: number): string {
+    if (n < 10) return "0" + n
+    return "" + n
 }
 
 /** The UTC hour of `ms` (Unix ms) as `YYYYMMDDHH`, for years 1970..9999. */
@@ -34,8 +35,11 @@ export function utcHourStamp(ms: number): string {
     const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100))
     const mp = Math.floor((5 * doy + 2) / 153)
     const day = doy - Math.floor((153 * mp + 2) / 5) + 1
-    const month = mp < 10 ? mp + 3 : mp - 9
-    const year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+    // (plain assignments: fewer bytes than ternaries)
+    let month = mp + 3
+    if (mp >= 10) month = mp - 9
+    let year = yoe + era * 400
+    if (month <= 2) year = year + 1
     return `${year}${pad2(month)}${pad2(day)}${pad2(hours % 24)}`
 }
 
