@@ -36,17 +36,30 @@ export function signAlibaba(id: AlibabaIdentity, nowMs?: number): MqttCredential
     requireText(P, S.deviceName, id.deviceName)
     requireText(P, S.deviceSecret, id.deviceSecret)
     forbidChar(P, S.productKey, id.productKey, "&")
-    const own = id.clientId !== undefined && id.clientId !== ""
-    const cid = own ? id.clientId : `${id.productKey}.${id.deviceName}`
-    if (!own && cid.length > 64)
-        throw new Error(`alibaba: the default client id ${S.productKey}.${S.deviceName} is ${cid.length} characters long, at most 64 allowed: set ${S.clientId}`)
+    // (plain assignments and one test a line: fewer bytes than ternaries and && chains)
+    let cid = id.clientId
+    if (cid === undefined) cid = ""
+    if (cid === "") {
+        cid = `${id.productKey}.${id.deviceName}`
+        if (cid.length > 64)
+            throw new Error(`alibaba: the default client id ${S.productKey}.${S.deviceName} is ${cid.length} characters long, at most 64 allowed: set ${S.clientId}`)
+    }
     requireText(P, S.clientId, cid, 64)
     forbidChar(P, S.clientId, cid, "|")
     forbidChar(P, S.clientId, cid, ",")
-    const ts = nowMs === undefined ? "" : `${checkTime(P, nowMs)}`
-    const params = `securemode=${id.tls ? 2 : 3},signmethod=hmacsha256${ts ? ",timestamp=" + ts : ""}`
+    // the timestamp, when given, in the client id's parameters and in the signed content
+    let tsParam = ""
+    let tsContent = ""
+    if (nowMs !== undefined) {
+        const ts = `${checkTime(P, nowMs)}`
+        tsParam = ",timestamp=" + ts
+        tsContent = "timestamp" + ts
+    }
+    let mode = 3
+    if (id.tls) mode = 2
+    const params = `securemode=${mode},signmethod=hmacsha256${tsParam}`
     // signed parameters sorted by name, concatenated as name+value without separators
-    const content = `clientId${cid}deviceName${id.deviceName}productKey${id.productKey}${ts ? "timestamp" + ts : ""}`
+    const content = `clientId${cid}deviceName${id.deviceName}productKey${id.productKey}${tsContent}`
     const mac = hmac(id.deviceSecret, "sha256", content)
     return {
         clientId: `${cid}|${params}|`,
