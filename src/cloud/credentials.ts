@@ -20,8 +20,9 @@ const MAX_TIME_MS = 1e14
 export function requireText(platform: string, setting: string, value: string, maxLen?: number) {
     if (typeof value !== "string") throw new TypeError(`${platform}: ${setting} must be a string`)
     if (!value.length) throw new Error(`${platform}: ${setting} is empty`)
-    if (maxLen && value.length > maxLen)
-        throw new Error(`${platform}: ${setting} is ${value.length} characters long, at most ${maxLen} allowed`)
+    if (maxLen)
+        if (value.length > maxLen)
+            throw new Error(`${platform}: ${setting} is ${value.length} characters long, at most ${maxLen} allowed`)
 }
 
 /** Throws when `value` contains `ch`, which would break the field it is packed into. */
@@ -45,7 +46,10 @@ export function decodeKey(platform: string, setting: string, value: string): Buf
 
 /** Checks a Unix time in ms and returns it as a whole number of ms. */
 export function checkTime(platform: string, nowMs: number): number {
-    if (typeof nowMs !== "number" || !(nowMs >= 0 && nowMs < MAX_TIME_MS))
+    // (nested ifs: fewer bytes than && and || chains)
+    let ok = false
+    if (typeof nowMs === "number") if (nowMs >= 0) if (nowMs < MAX_TIME_MS) ok = true
+    if (!ok)
         throw new RangeError(`${platform}: the time must be Unix milliseconds from 0 to 1e14, got ${nowMs}`)
     return Math.floor(nowMs)
 }
@@ -53,7 +57,9 @@ export function checkTime(platform: string, nowMs: number): number {
 /** Expiry in Unix seconds: `nowMs` plus `lifetimeSec` (a whole number of seconds, at least 1). */
 export function expiry(platform: string, nowMs: number, lifetimeSec: number): number {
     const now = checkTime(platform, nowMs)
-    if (typeof lifetimeSec !== "number" || !(lifetimeSec >= 1 && lifetimeSec < MAX_TIME_MS / 1000))
+    let ok = false
+    if (typeof lifetimeSec === "number") if (lifetimeSec >= 1) if (lifetimeSec < MAX_TIME_MS / 1000) ok = true
+    if (!ok)
         throw new RangeError(`${platform}: token lifetime must be at least 1 s, got ${lifetimeSec}`)
     return Math.floor(now / 1000) + Math.floor(lifetimeSec)
 }
