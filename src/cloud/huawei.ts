@@ -183,7 +183,10 @@ export const platform: Platform = {
         const id: HuaweiConfig = {
             deviceId: await setting(s, "HUAWEI_DEVICE", "", ID_TEXT, idValue, false, m + "(the device id)"),
             secret: await setting(s, "HUAWEI_SECRET", "", "the device secret", undefined, true, m + "(the device secret)"),
-            serviceId: await setting(s, "HUAWEI_SVC", HUAWEI_SVC_DEFAULT, "a service id of the product model", t => (isChars(t, "_-", false, 64) ? t : undefined)),
+            serviceId: await setting(s, "HUAWEI_SVC", HUAWEI_SVC_DEFAULT, "a service id of the product model", t => {
+                if (isChars(t, "_-", false, 64)) return t
+                return undefined
+            }),
             checkTimestamp: await boolSetting(s, "HUAWEI_TSCHK", false),
         }
         const host = await setting(s, "HUAWEI_HOST", "", HOST_TEXT, asHost, false,

@@ -20,16 +20,18 @@ export const HOST_TEXT = "a host name (no scheme, no port)"
 
 /** An identity value: letters, digits, `_-.@:`, at most 128 characters (no `/`). */
 export function idValue(s: string): string {
-    return isChars(s, "_-.@:", false, 128) ? s : undefined
+    if (isChars(s, "_-.@:", false, 128)) return s
+    return undefined
 }
 
 /** A base64 key that decodes to at least one byte. */
 export function base64Value(s: string): string {
     try {
-        return base64Decode(s).length > 0 ? s : undefined
+        if (base64Decode(s).length > 0) return s
     } catch (e) {
-        return undefined
+        // not base64 text: not a key
     }
+    return undefined
 }
 
 /** TOKEN_TTL: lifetime of minted tokens in seconds (OneNET, Azure, Tencent). */

@@ -144,8 +144,14 @@ export const platform: Platform = {
         const s = settings(read)
         const m = "CLOUD=tencent "
         const id: TencentConfig = {
-            productId: await setting(s, "TENCENT_PID", "", "letters and digits", t => (isChars(t, "", false, 32) ? t : undefined), false, m + "(the product id)"),
-            deviceName: await setting(s, "TENCENT_DEV", "", ID_TEXT, t => (isChars(t, "_-.:@", false, 48) ? t : undefined), false, m + "(the device name)"),
+            productId: await setting(s, "TENCENT_PID", "", "letters and digits", t => {
+                if (isChars(t, "", false, 32)) return t
+                return undefined
+            }, false, m + "(the product id)"),
+            deviceName: await setting(s, "TENCENT_DEV", "", ID_TEXT, t => {
+                if (isChars(t, "_-.:@", false, 48)) return t
+                return undefined
+            }, false, m + "(the device name)"),
             psk: await setting(s, "TENCENT_PSK", "", B64_TEXT, base64Value, true, m + "(the device secret)"),
         }
         const ttl = await tokenTtl(s)
