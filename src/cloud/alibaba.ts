@@ -167,8 +167,18 @@ export const platform: Platform = {
         const names = await propNames(s)
         checkSettings(s)
         // MQTT_HOST, else ALI_HOST, else the instance's or the region's endpoint
-        if (!cfg.mqttHost) cfg.mqttHost = host || (instance ? instance + ".mqtt.iothub.aliyuncs.com" : `${id.productKey}.iot-as-mqtt.${region}.aliyuncs.com`)
-        log(`alibaba: ALI_PK=${id.productKey} ALI_DN=${id.deviceName} ALI_SECRET=(set)${id.clientId ? " ALI_CLIENT_ID=" + id.clientId : ""}`)
+        // (plain assignments and one test a line: fewer bytes than ternaries and || chains)
+        if (!cfg.mqttHost) {
+            let endpoint = host
+            if (!endpoint) {
+                if (instance) endpoint = instance + ".mqtt.iothub.aliyuncs.com"
+                else endpoint = `${id.productKey}.iot-as-mqtt.${region}.aliyuncs.com`
+            }
+            cfg.mqttHost = endpoint
+        }
+        let clientId = ""
+        if (id.clientId) clientId = " ALI_CLIENT_ID=" + id.clientId
+        log(`alibaba: ALI_PK=${id.productKey} ALI_DN=${id.deviceName} ALI_SECRET=(set)${clientId}`)
         if (!cfg.mqttTls) log("alibaba: plain MQTT (securemode=3); accounts created since 2022-08 accept TLS only (MQTT_TLS=true)")
         if (cfg.keepAliveS < ALIBABA_KEEPALIVE_MIN || cfg.keepAliveS > ALIBABA_KEEPALIVE_MAX)
             log(`alibaba: MQTT_KEEPALV=${cfg.keepAliveS} is outside the ${ALIBABA_KEEPALIVE_MIN}..${ALIBABA_KEEPALIVE_MAX} s the platform accepts; clamped`)
