@@ -189,8 +189,10 @@ export const platform: Platform = {
             }),
             checkTimestamp: await boolSetting(s, "HUAWEI_TSCHK", false),
         }
-        const host = await setting(s, "HUAWEI_HOST", "", HOST_TEXT, asHost, false,
-            cfg.mqttHost ? undefined : m + "(the MQTT access address from the IoTDA console)")
+        // missing is an error unless MQTT_HOST is set (a plain assignment: fewer bytes than a ternary)
+        let missing: string = undefined
+        if (!cfg.mqttHost) missing = m + "(the MQTT access address from the IoTDA console)"
+        const host = await setting(s, "HUAWEI_HOST", "", HOST_TEXT, asHost, false, missing)
         const names = await propNames(s)
         checkSettings(s)
         if (!cfg.mqttHost) cfg.mqttHost = host
