@@ -111,12 +111,19 @@ export class HuaweiProfile implements CloudProfile {
         // (one test a line and plain assignments: fewer bytes than &&/|| chains and ternaries)
         if (!topic) return undefined
         if (!topic.startsWith(this.base)) return undefined
-        if (topic.startsWith(this.commandPrefix)) {
-            const rid = requestId(topic, this.commandPrefix)
-            if (!rid) return undefined // responses (ours, echoed) and other levels
-            const ctx = this.commandPrefix + "response/" + RID + rid
-            const req = decodeRequest(payload, false, ctx)
-            if (req.error) return commandError(rid, req.error.code, req.error.message, ctx)
+        // a command or a property set: the same request id, reply context and decoding
+        let prefix = this.commandPrefix
+        const command = topic.startsWith(prefix)
+        if (!command) {
+            prefix = this.setPrefix
+            if (!topic.startsWith(prefix)) return undefined
+        }
+        const rid = requestId(topic, prefix)
+        if (!rid) return undefined // responses (ours, echoed) and other levels
+        const ctx = prefix + "response/" + RID + rid
+        const req = decodeRequest(payload, false, ctx)
+        if (req.error) return commandError(rid, req.error.code, req.error.message, ctx)
+        if (command) {
             const given = req.body["command_name"]
             let name = ""
             if (typeof given === "string") name = given
@@ -124,31 +131,24 @@ export class HuaweiProfile implements CloudProfile {
                 return commandError(rid, 400, `command_name must be a command name (set, toggle, report), got ${toJson(given)}`, ctx)
             return platformCommand(name, rid, req.body["paras"], this.props, ctx)
         }
-        if (topic.startsWith(this.setPrefix)) {
-            const rid = requestId(topic, this.setPrefix)
-            if (!rid) return undefined
-            const ctx = this.setPrefix + "response/" + RID + rid
-            const req = decodeRequest(payload, false, ctx)
-            if (req.error) return commandError(rid, req.error.code, req.error.message, ctx)
-            const services = req.body["services"]
-            let count = 0
-            if (Array.isArray(services)) count = services.length
-            if (!count)
-                return commandError(rid, 400, 'services must be a non-empty array like [{"service_id":"Sensor","properties":{"led":true}}]', ctx)
-            // merge the properties of every service entry; the app's validation judges the names
-            const params: { [k: string]: any } = {}
-            for (const s of services as any[]) {
-                let props: any = undefined
-                if (s !== null) if (typeof s === "object") props = s["properties"]
-                let bad = true
-                if (props !== null) if (typeof props === "object") bad = Array.isArray(props)
-                if (bad)
-                    return commandError(rid, 400, "each services entry needs a properties object", ctx)
-                for (const k of Object.keys(props)) params[k] = props[k]
-            }
-            return platformCommand("set", rid, params, this.props, ctx)
+        // a property set
+        const services = req.body["services"]
+        let count = 0
+        if (Array.isArray(services)) count = services.length
+        if (!count)
+            return commandError(rid, 400, 'services must be a non-empty array like [{"service_id":"Sensor","properties":{"led":true}}]', ctx)
+        // merge the properties of every service entry; the app's validation judges the names
+        const params: { [k: string]: any } = {}
+        for (const s of services as any[]) {
+            let props: any = undefined
+            if (s !== null) if (typeof s === "object") props = s["properties"]
+            let bad = true
+            if (props !== null) if (typeof props === "object") bad = Array.isArray(props)
+            if (bad)
+                return commandError(rid, 400, "each services entry needs a properties object", ctx)
+            for (const k of Object.keys(props)) params[k] = props[k]
         }
-        return undefined
+        return platformCommand("set", rid, params, this.props, ctx)
     }
 
     reply(cmd: Parsed, reply: Reply): Message {
