@@ -84,32 +84,36 @@ export class TencentProfile implements CloudProfile {
     }
 
     parseCommand(topic: string, payload: Buffer): Parsed {
-        if (topic === this.downProperty) {
-            // the down topic also carries the platform's answers to our reports (report_reply...)
-            const r = requestWithId(payload, "clientToken", CTX_CONTROL, '{"method":"control","clientToken":"1","params":{"led":1}}')
-            // (nested ifs and a plain assignment: fewer bytes than && and a ternary)
-            let method: any = undefined
-            if (r.body) method = r.body["method"]
-            if (typeof method === "string") if ((method as string).endsWith("_reply")) return undefined
-            if (r.error) return r.error
-            if (method !== "control")
-                return commandError(r.id, 404, `unknown method ${toJson(method)} on the property topic (known: control)`, CTX_CONTROL)
-            return platformCommand("set", r.id, r.body["params"], this.props, CTX_CONTROL)
+        // the property and the action topics share the decoding (their methods are their contexts)
+        let action = false
+        if (topic !== this.downProperty) {
+            if (topic !== this.downAction) return undefined
+            action = true
         }
-        if (topic === this.downAction) {
-            const r = requestWithId(payload, "clientToken", CTX_ACTION, '{"method":"action","clientToken":"1","actionId":"toggle","params":{}}')
-            if (r.error) return r.error
-            const method = r.body["method"]
-            if (method !== "action") return commandError(r.id, 404, `unknown method ${toJson(method)} on the action topic (known: action)`, CTX_ACTION)
-            const actionId = r.body["actionId"]
-            // (one test of a plain assignment: fewer bytes than an || chain)
-            let name = ""
-            if (typeof actionId === "string") name = actionId
-            if (!name.length)
-                return commandError(r.id, 400, `actionId must be an action name (set, toggle, report), got ${toJson(actionId)}`, CTX_ACTION)
-            return platformCommand(name, r.id, r.body["params"], this.props, CTX_ACTION)
+        let ctx = CTX_CONTROL
+        let where = "property"
+        let example = '{"method":"control","clientToken":"1","params":{"led":1}}'
+        if (action) {
+            ctx = CTX_ACTION
+            where = "action"
+            example = '{"method":"action","clientToken":"1","actionId":"toggle","params":{}}'
         }
-        return undefined
+        const r = requestWithId(payload, "clientToken", ctx, example)
+        // (nested ifs and plain assignments: fewer bytes than && and a ternary)
+        let method: any = undefined
+        if (r.body) method = r.body["method"]
+        // the property topic also carries the platform's answers to our reports (report_reply...)
+        if (!action) if (typeof method === "string") if ((method as string).endsWith("_reply")) return undefined
+        if (r.error) return r.error
+        if (method !== ctx) return commandError(r.id, 404, `unknown method ${toJson(method)} on the ${where} topic (known: ${ctx})`, ctx)
+        if (!action) return platformCommand("set", r.id, r.body["params"], this.props, ctx)
+        const actionId = r.body["actionId"]
+        // (one test of a plain assignment: fewer bytes than an || chain)
+        let name = ""
+        if (typeof actionId === "string") name = actionId
+        if (!name.length)
+            return commandError(r.id, 400, `actionId must be an action name (set, toggle, report), got ${toJson(actionId)}`, ctx)
+        return platformCommand(name, r.id, r.body["params"], this.props, ctx)
     }
 
     reply(cmd: Parsed, reply: Reply): Message {
