@@ -122,19 +122,16 @@ export class TencentProfile implements CloudProfile {
         if (!action) if (cmd.ctx !== CTX_CONTROL) return undefined
         const ok = reply.code === 200
         // (plain assignments and nested ifs: fewer bytes than ternaries and && chains)
-        let method = "control_reply"
         let topic = this.upProperty
-        if (action) {
-            method = "action_reply"
-            topic = this.upAction
-        }
+        if (action) topic = this.upAction
         let code = 0
         let status = "success"
         if (!ok) {
             code = reply.code
             status = reply.message || "error"
         }
-        let payload = '{"method":"' + method + '","clientToken":' + toJson(reply.id) + ',"code":' + code + ',"status":' + toJson(status)
+        // the reply's method is the context's (control, action) with "_reply"
+        let payload = '{"method":"' + cmd.ctx + '_reply","clientToken":' + toJson(reply.id) + ',"code":' + code + ',"status":' + toJson(status)
         if (action) if (ok) payload += ',"response":' + valuesJson(reply.data, this.props, STYLE)
         payload += "}"
         return { topic, payload, qos: 1, retain: false }
