@@ -30,7 +30,7 @@ export interface TencentConfig {
 }
 
 const STYLE = BOOL_AS_INT
-/** Reply context markers. */
+/** Reply context markers; they are also the request methods (parseCommand and reply rely on it). */
 const CTX_CONTROL = "control"
 const CTX_ACTION = "action"
 
