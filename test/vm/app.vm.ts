@@ -1124,8 +1124,8 @@ describe("signal and mutex (fibers)", () => {
             }
         }
         for (let i = 0; i < 3; i++) worker.start(i)
-        for (let i = 0; i < 50 && order.length < 3; i++) await sleep(10)
-        await sleep(20)
+        // until the last one has left (no fixed sleep: a slow VM takes longer)
+        for (let i = 0; i < 100 && (order.length < 3 || inside || m.isLocked()); i++) await sleep(10)
         eq(order.length, 3, "all three ran")
         eq(most, 1, "never two inside")
         eq(m.isLocked(), false, "free at the end")

@@ -80,8 +80,8 @@ export class WizSocket {
     readonly signal = new Signal()
     /** owned by a connection or a service */
     inUse = false
-    /** RX and TX buffer size in bytes (set by the chip's init) */
-    size = 2048
+    /** RX and TX buffer size in bytes (set by the chip when it makes the socket, and by its init) */
+    size: number
     /** more received bytes wait than the last read took (undefined, as false, until a read) */
     rxMore: boolean
     /** bumped by open and close: operations begun before fail instead of touching a reused socket */
